@@ -1,0 +1,28 @@
+// Loading a job spec: YAML -> JobSpec, paths made absolute, defaults applied, validated.
+#ifndef MOE_COMMON_SPEC_LOADER_H_
+#define MOE_COMMON_SPEC_LOADER_H_
+
+#include <filesystem>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "moe/v1/job.pb.h"
+
+namespace moe::common {
+
+// Reads the YAML file at `path`. Relative paths inside it (model.hf_path, model.tokenizer,
+// data.train_file, checkpoint.output_dir, checkpoint.resume_from) are relative to the spec
+// file's directory and come back absolute, so the spec means the same wherever it is used;
+// the default output_dir is runs/<name> under the current directory.
+// Errors: NotFound if the file cannot be read; InvalidArgument naming file, line and field
+// for malformed YAML, unknown keys or wrong types, and listing every validation problem.
+absl::StatusOr<moe::v1::JobSpec> LoadJobSpec(const std::filesystem::path& path);
+
+// As LoadJobSpec, for YAML text; `source` names it in errors and relative paths resolve
+// against `base_dir`.
+absl::StatusOr<moe::v1::JobSpec> ParseJobSpec(absl::string_view yaml, absl::string_view source,
+                                              const std::filesystem::path& base_dir);
+
+}  // namespace moe::common
+
+#endif  // MOE_COMMON_SPEC_LOADER_H_
