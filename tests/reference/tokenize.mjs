@@ -50,7 +50,10 @@ const JS_GPT2_PATTERN = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[
 const GPT2_PATTERN = JS_GPT2_PATTERN.replaceAll('\\s', '\\p{White_Space}').replaceAll('\\S', '\\P{White_Space}');
 (function fixByteLevel(pre) {
   if (pre instanceof SequencePreTokenizer) pre.tokenizers.forEach(fixByteLevel);
-  else if (pre instanceof ByteLevelPreTokenizer && pre.pattern.source === JS_GPT2_PATTERN) pre.pattern = new RegExp(GPT2_PATTERN, 'gu');
+  else if (pre instanceof ByteLevelPreTokenizer) {
+    if (pre.pattern.source !== JS_GPT2_PATTERN) throw new Error('unexpected ByteLevel regex; re-check the fix above');
+    pre.pattern = new RegExp(GPT2_PATTERN, 'gu');
+  }
 })(tokenizer.pre_tokenizer);
 
 // fatal: reject invalid UTF-8; ignoreBOM: keep a leading U+FEFF as text.

@@ -1,0 +1,17 @@
+// The subcommands of moe-worker. Each Add*Command registers one subcommand on `app`, with
+// its flags and help; running it sets *exit_code (0 on success, 1 on failure with the
+// reason on stderr, 2 for bad usage).
+#ifndef MOE_WORKER_CLI_COMMANDS_H_
+#define MOE_WORKER_CLI_COMMANDS_H_
+
+#include "CLI/CLI.hpp"
+
+namespace moe::worker {
+
+void AddTokenizeCommand(CLI::App& app, int* exit_code);
+void AddTrainTokenizerCommand(CLI::App& app, int* exit_code);
+void AddDataCommand(CLI::App& app, int* exit_code);
+
+}  // namespace moe::worker
+
+#endif  // MOE_WORKER_CLI_COMMANDS_H_

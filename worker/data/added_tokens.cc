@@ -1,0 +1,95 @@
+#include "worker/data/added_tokens.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace moe::worker {
+namespace {
+
+// A byte of a word for single_word purposes: ASCII alphanumerics, '_', and any non-ASCII byte.
+bool IsWordByte(char c) {
+  return absl::ascii_isalnum(c) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
+}
+
+}  // namespace
+
+absl::StatusOr<AddedTokens> AddedTokens::FromJson(const nlohmann::json& added_tokens) {
+  AddedTokens out;
+  if (added_tokens.is_null()) return out;
+  if (!added_tokens.is_array()) {
+    return absl::InvalidArgumentError("tokenizer: 'added_tokens' must be an array");
+  }
+  for (const nlohmann::json& t : added_tokens) {
+    Token token{t.value("content", ""), t.value("id", -1), t.value("lstrip", false),
+                t.value("rstrip", false), t.value("single_word", false)};
+    if (token.content.empty() || token.id < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokenizer: added token ", t.dump(), " needs a content and an id >= 0"));
+    }
+    const int32_t index = static_cast<int32_t>(out.tokens_.size());
+    out.id_to_index_[token.id] = index;
+    out.by_first_byte_[static_cast<unsigned char>(token.content[0])].push_back(index);
+    out.tokens_.push_back(std::move(token));
+  }
+  for (auto& list : out.by_first_byte_) {
+    std::stable_sort(list.begin(), list.end(), [&](int32_t a, int32_t b) {
+      return out.tokens_[a].content.size() > out.tokens_[b].content.size();
+    });
+  }
+  return out;
+}
+
+void AddedTokens::Split(absl::string_view text,
+                        const std::function<void(absl::string_view)>& on_text,
+                        const std::function<void(int32_t)>& on_token) const {
+  size_t text_start = 0;  // start of the ordinary text not yet reported
+  size_t i = 0;
+  while (i < text.size()) {
+    const Token* found = nullptr;
+    for (int32_t index : by_first_byte_[static_cast<unsigned char>(text[i])]) {
+      const Token& t = tokens_[index];
+      if (!absl::StartsWith(text.substr(i), t.content)) continue;
+      const size_t end = i + t.content.size();
+      if (t.single_word &&
+          ((i > 0 && IsWordByte(text[i - 1])) || (end < text.size() && IsWordByte(text[end])))) {
+        continue;
+      }
+      found = &t;
+      break;  // longest first
+    }
+    if (found == nullptr) {
+      ++i;
+      continue;
+    }
+    size_t begin = i, end = i + found->content.size();
+    if (found->lstrip) {
+      while (begin > text_start && absl::ascii_isspace(text[begin - 1])) --begin;
+    }
+    if (found->rstrip) {
+      while (end < text.size() && absl::ascii_isspace(text[end])) ++end;
+    }
+    if (begin > text_start) on_text(text.substr(text_start, begin - text_start));
+    on_token(found->id);
+    text_start = i = end;
+  }
+  if (text_start < text.size()) on_text(text.substr(text_start));
+}
+
+std::optional<int32_t> AddedTokens::TokenToId(absl::string_view content) const {
+  for (int32_t index :
+       by_first_byte_[content.empty() ? 0 : static_cast<unsigned char>(content[0])]) {
+    if (tokens_[index].content == content) return tokens_[index].id;
+  }
+  return std::nullopt;
+}
+
+const std::string* AddedTokens::IdToToken(int32_t id) const {
+  const auto it = id_to_index_.find(id);
+  return it == id_to_index_.end() ? nullptr : &tokens_[it->second].content;
+}
+
+}  // namespace moe::worker

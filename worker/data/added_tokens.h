@@ -1,0 +1,50 @@
+// The added tokens of a tokenizer.json (special tokens such as <|endoftext|>, and others such
+// as GPT-NeoX's runs of spaces). They are cut out of the text before pre-tokenization, taking
+// the leftmost, then longest, match; lstrip/rstrip widen a match over adjacent whitespace and
+// single_word rejects matches inside a word, as in the reference implementation.
+#ifndef MOE_WORKER_DATA_ADDED_TOKENS_H_
+#define MOE_WORKER_DATA_ADDED_TOKENS_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "nlohmann/json_fwd.hpp"
+
+namespace moe::worker {
+
+class AddedTokens {
+ public:
+  // Reads the "added_tokens" array (null or absent: none).
+  static absl::StatusOr<AddedTokens> FromJson(const nlohmann::json& added_tokens);
+
+  // Calls on_text(span) for each stretch of ordinary text and on_token(id) for each added
+  // token, in order. Empty stretches are not reported.
+  void Split(absl::string_view text, const std::function<void(absl::string_view)>& on_text,
+             const std::function<void(int32_t)>& on_token) const;
+
+  std::optional<int32_t> TokenToId(absl::string_view content) const;
+  const std::string* IdToToken(int32_t id) const;
+  bool empty() const { return tokens_.empty(); }
+
+ private:
+  struct Token {
+    std::string content;
+    int32_t id;
+    bool lstrip, rstrip, single_word;
+  };
+  std::vector<Token> tokens_;
+  // For each first byte, indices into tokens_ sorted by length, longest first.
+  std::array<std::vector<int32_t>, 256> by_first_byte_;
+  absl::flat_hash_map<int32_t, int32_t> id_to_index_;
+};
+
+}  // namespace moe::worker
+
+#endif  // MOE_WORKER_DATA_ADDED_TOKENS_H_

@@ -1,0 +1,47 @@
+#include "worker/data/regex.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace moe::worker {
+
+absl::StatusOr<std::unique_ptr<Regex>> Regex::Create(absl::string_view pattern, bool literal) {
+  int error = 0;
+  PCRE2_SIZE offset = 0;
+  const uint32_t options =
+      PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : 0);
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                   options, &error, &offset, nullptr);
+  if (code == nullptr) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(error, message, sizeof(message));
+    return absl::InvalidArgumentError(absl::StrCat("regex '", pattern, "' at offset ", offset, ": ",
+                                                   reinterpret_cast<char*>(message)));
+  }
+  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter on failure
+  return std::unique_ptr<Regex>(new Regex(code));
+}
+
+Regex::~Regex() { pcre2_code_free(code_); }
+
+void Regex::FindAll(absl::string_view text, std::vector<std::pair<size_t, size_t>>* spans) const {
+  // Match data is per call so that one Regex serves many threads.
+  std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> match(
+      pcre2_match_data_create_from_pattern(code_, nullptr), &pcre2_match_data_free);
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  size_t start = 0;
+  while (start < text.size()) {
+    const int rc =
+        pcre2_match(code_, subject, text.size(), start, PCRE2_NO_UTF_CHECK, match.get(), nullptr);
+    if (rc < 0) break;  // no further match (errors cannot occur on valid UTF-8)
+    const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.get());
+    if (ovector[1] == ovector[0]) {  // empty match: step over one character
+      start = ovector[0] + 1;
+      while (start < text.size() && (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80) ++start;
+      continue;
+    }
+    spans->emplace_back(ovector[0], ovector[1]);
+    start = ovector[1];
+  }
+}
+
+}  // namespace moe::worker

@@ -1,0 +1,23 @@
+// moe-worker: one training process per device, plus tools for the data it trains on.
+#include "CLI/CLI.hpp"
+#include "common/logging.h"
+#include "worker/cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"moe-worker: MPT Mixture-of-Experts training worker and data tools"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->capture_default_str();
+  int exit_code = 0;
+  moe::worker::AddTokenizeCommand(app, &exit_code);
+  moe::worker::AddTrainTokenizerCommand(app, &exit_code);
+  moe::worker::AddDataCommand(app, &exit_code);
+  app.parse_complete_callback([&] {
+    if (auto status = moe::common::SetupLogging(log_level); !status.ok()) {
+      throw CLI::ValidationError("--log-level", std::string(status.message()));
+    }
+  });
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}
