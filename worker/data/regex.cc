@@ -4,7 +4,35 @@
 
 namespace moe::worker {
 
-absl::StatusOr<std::unique_ptr<Regex>> Regex::Create(absl::string_view pattern, bool literal) {
+namespace {
+
+// PCRE2's \s (with UCP) also matches U+180E, which left Unicode's White_Space property in
+// Unicode 6.3; the reference implementations follow the property. Rewrites \s and \S, in or
+// out of classes, to the property itself.
+std::string WhiteSpaceByProperty(absl::string_view pattern) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\' && i + 1 < pattern.size()) {
+      const char next = pattern[++i];
+      if (next == 's') {
+        out += "\\p{White_Space}";
+      } else if (next == 'S') {
+        out += "\\P{White_Space}";
+      } else {
+        out += '\\';
+        out += next;
+      }
+      continue;
+    }
+    out += pattern[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Regex>> Regex::Create(absl::string_view pattern_in, bool literal) {
+  const std::string pattern = literal ? std::string(pattern_in) : WhiteSpaceByProperty(pattern_in);
   int error = 0;
   PCRE2_SIZE offset = 0;
   const uint32_t options =
@@ -14,8 +42,8 @@ absl::StatusOr<std::unique_ptr<Regex>> Regex::Create(absl::string_view pattern, 
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error, message, sizeof(message));
-    return absl::InvalidArgumentError(absl::StrCat("regex '", pattern, "' at offset ", offset, ": ",
-                                                   reinterpret_cast<char*>(message)));
+    return absl::InvalidArgumentError(absl::StrCat("regex '", pattern_in, "' at offset ", offset,
+                                                   ": ", reinterpret_cast<char*>(message)));
   }
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter on failure
   return std::unique_ptr<Regex>(new Regex(code));
