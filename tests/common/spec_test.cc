@@ -178,6 +178,8 @@ struct Rule {
   std::function<void(v1::JobSpec*)> mutate;
 };
 
+void PrintTo(const Rule& rule, std::ostream* os) { *os << rule.path; }
+
 class SpecValidation : public testing::TestWithParam<Rule> {};
 
 TEST_P(SpecValidation, ReportsTheProblemWithItsPath) {

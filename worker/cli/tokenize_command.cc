@@ -1,5 +1,6 @@
 // moe-worker tokenize: text lines -> JSON id arrays (or back with --decode), for people and
 // for the reference-equality tests.
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -16,7 +17,41 @@ namespace {
 struct TokenizeFlags {
   std::string tokenizer;
   bool decode = false;
+  bool bench = false;
+  int repeat = 1;
 };
+
+// Encodes all of stdin `repeat` times and prints {"bytes","lines","seconds","mb_per_s"},
+// timing only the encode loop (the same report as tests/reference/tokenize.mjs --bench).
+int RunBench(const Tokenizer& tokenizer, int repeat) {
+  std::vector<std::string> lines;
+  size_t bytes = 0;
+  for (std::string line; std::getline(std::cin, line);) {
+    bytes += line.size();
+    lines.push_back(std::move(line));
+  }
+  std::vector<int32_t> ids;
+  size_t sink = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int r = 0; r < repeat; ++r) {
+    for (const std::string& line : lines) {
+      ids.clear();
+      tokenizer.Encode(line, &ids);
+      sink += ids.size();
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double total = static_cast<double>(bytes) * repeat;
+  std::cout << nlohmann::json{{"bytes", total},
+                              {"lines", lines.size() * repeat},
+                              {"tokens", sink},
+                              {"seconds", seconds},
+                              {"mb_per_s", total / 1e6 / seconds}}
+                   .dump()
+            << '\n';
+  return 0;
+}
 
 // Returns the exit code. Lines are split on '\n' only; '\r' stays part of a line.
 int RunTokenize(const TokenizeFlags& flags) {
@@ -26,6 +61,7 @@ int RunTokenize(const TokenizeFlags& flags) {
     return 1;
   }
   std::ios::sync_with_stdio(false);
+  if (flags.bench) return RunBench(**tokenizer, flags.repeat);
   std::string line, out;
   std::vector<int32_t> ids;
   size_t line_number = 0;
@@ -73,6 +109,11 @@ void AddTokenizeCommand(CLI::App& app, int* exit_code) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_flag("--decode", flags->decode, "Decode JSON id arrays back to text");
+  cmd->add_flag("--bench", flags->bench,
+                "Encode all of stdin and print throughput as JSON instead of ids");
+  cmd->add_option("--repeat", flags->repeat, "Passes over stdin with --bench")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->callback([flags, exit_code] { *exit_code = RunTokenize(*flags); });
 }
 

@@ -28,6 +28,8 @@ struct Case {
   std::filesystem::path tokenizer;
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
 // The tokenizers listed in tests/reference/tokenizers.txt, and the demo tokenizer.
 std::vector<Case> Cases() {
   std::vector<Case> cases = {{"tiny", kSource / "assets/tiny-tokenizer/tokenizer.json"}};

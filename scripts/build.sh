@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Configures and builds moetrain into build/ (Ninja, ccache when present). Extra arguments go
+# to CMake, e.g. scripts/build.sh -DCMAKE_BUILD_TYPE=Debug.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake -S . -B build -G Ninja "$@" > build.configure.log 2>&1 || { cat build.configure.log; exit 1; }
+rm -f build.configure.log
+cmake --build build -j"$(nproc)"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what moetrain needs (Debian packages; the npm packages of
+# the reference tokenizer), builds, and runs every ctest test. GPU tests (label gpu) skip
+# themselves without a device. Extra arguments go to ctest, e.g. scripts/test.sh -L unit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if command -v npm > /dev/null; then
+  (cd tests/reference && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "test: npm not found; the reference tokenizer tests will skip"
+fi
+scripts/build.sh
+ctest --test-dir build --output-on-failure -j"$(nproc)" "$@"
