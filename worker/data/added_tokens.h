@@ -1,7 +1,10 @@
 // The added tokens of a tokenizer.json (special tokens such as <|endoftext|>, and others such
 // as GPT-NeoX's runs of spaces). They are cut out of the text before pre-tokenization, taking
 // the leftmost, then longest, match; lstrip/rstrip widen a match over adjacent whitespace and
-// single_word rejects matches inside a word, as in the reference implementation.
+// single_word rejects matches inside a word, as in the reference implementation. One
+// simplification: every added token is matched in the normalised text (the reference matches
+// `normalized: false` tokens before normalising), which differs only where normalisation
+// changes a token's own characters or joins them to a neighbour.
 #ifndef MOE_WORKER_DATA_ADDED_TOKENS_H_
 #define MOE_WORKER_DATA_ADDED_TOKENS_H_
 

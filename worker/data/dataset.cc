@@ -21,9 +21,28 @@ absl::StatusOr<int32_t> FindEosId(const Tokenizer& tokenizer) {
       "tokenizer has no end-of-sequence token (<|endoftext|>, <|end_of_text|> or </s>)");
 }
 
+namespace {
+
+// The index of `label` in `experts`; -1 when the job has no experts (labels are unused).
+absl::StatusOr<int32_t> ExpertIndex(const std::string& label,
+                                    const std::vector<std::string>& experts) {
+  if (experts.empty()) return -1;
+  const auto it = std::find(experts.begin(), experts.end(), label);
+  if (it != experts.end()) return static_cast<int32_t>(it - experts.begin());
+  if (label.empty()) return absl::InvalidArgumentError("\"expert_label\" is missing");
+  return absl::InvalidArgumentError(absl::StrCat("expert_label '", label, "' is not one of ",
+                                                 absl::StrJoin(experts, ", "),
+                                                 " (model.moe.experts)"));
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Dataset>> Dataset::Load(const moe::v1::DataSpec& spec,
                                                        const Tokenizer& tokenizer,
                                                        const std::vector<std::string>& experts) {
+  if (spec.max_target_len() == 0 || spec.max_target_len() >= spec.max_seq_len()) {
+    return absl::InvalidArgumentError("data.max_target_len must be > 0 and < data.max_seq_len");
+  }
   const std::string& path = spec.train_file();
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read data file"));
@@ -35,8 +54,6 @@ absl::StatusOr<std::unique_ptr<Dataset>> Dataset::Load(const moe::v1::DataSpec& 
   auto data = std::unique_ptr<Dataset>(new Dataset());
   data->eos_id_ = *eos;
   data->stats_.per_expert.assign(experts.size(), 0);
-  const size_t max_seq = spec.max_seq_len(), max_target = spec.max_target_len();
-  std::vector<int32_t> prompt, answer;
   std::string line;
   int64_t line_number = 0;
   while (std::getline(in, line) && (spec.max_samples() == 0 || data->size() < spec.max_samples())) {
@@ -44,22 +61,11 @@ absl::StatusOr<std::unique_ptr<Dataset>> Dataset::Load(const moe::v1::DataSpec& 
     if (absl::StripAsciiWhitespace(line).empty()) continue;
     ++data->stats_.lines;
     absl::StatusOr<QaRecord> record = ParseQaRecord(line);
-    int32_t expert = -1;
-    if (record.ok() && !experts.empty()) {
-      const auto it = std::find(experts.begin(), experts.end(), record->expert_label);
-      if (it == experts.end()) {
-        record = absl::InvalidArgumentError(
-            record->expert_label.empty()
-                ? "\"expert_label\" is missing"
-                : absl::StrCat("expert_label '", record->expert_label, "' is not one of ",
-                               absl::StrJoin(experts, ", "), " (model.moe.experts)"));
-      } else {
-        expert = static_cast<int32_t>(it - experts.begin());
-      }
-    }
-    if (!record.ok()) {
+    absl::StatusOr<int32_t> expert =
+        record.ok() ? ExpertIndex(record->expert_label, experts) : record.status();
+    if (!expert.ok()) {
       const std::string where =
-          absl::StrCat(path, ":", line_number, ": ", record.status().message());
+          absl::StrCat(path, ":", line_number, ": ", expert.status().message());
       if (!spec.skip_invalid()) {
         return absl::InvalidArgumentError(
             absl::StrCat(where, " (set data.skip_invalid to skip such lines)"));
@@ -67,30 +73,31 @@ absl::StatusOr<std::unique_ptr<Dataset>> Dataset::Load(const moe::v1::DataSpec& 
       if (data->stats_.skipped++ < 5) spdlog::warn("skipping {}", where);
       continue;
     }
-    prompt.clear();
-    answer.clear();
-    tokenizer.Encode(prompt_template->Prompt(record->question), &prompt);
-    tokenizer.Encode(prompt_template->Answer(record->answer), &answer);
-    if (answer.size() > max_target) {
-      answer.resize(max_target);
-      ++data->stats_.answers_truncated;
-    }
-    answer.push_back(*eos);
-    if (prompt.size() + answer.size() > max_seq) {
-      prompt.resize(max_seq - answer.size());
-      ++data->stats_.prompts_truncated;
-    }
-    data->ids_.insert(data->ids_.end(), prompt.begin(), prompt.end());
-    data->ids_.insert(data->ids_.end(), answer.begin(), answer.end());
-    data->offsets_.push_back(static_cast<int64_t>(data->ids_.size()));
-    data->loss_start_.push_back(static_cast<int32_t>(prompt.size()));
-    data->expert_.push_back(expert);
-    if (expert >= 0) ++data->stats_.per_expert[expert];
+    data->Append(tokenizer.Encode(prompt_template->Prompt(record->question)),
+                 tokenizer.Encode(prompt_template->Answer(record->answer)), *expert, spec);
   }
-  if (data->size() == 0) {
+  if (data->size() == 0)
     return absl::InvalidArgumentError(absl::StrCat(path, ": no valid samples"));
-  }
   return data;
+}
+
+void Dataset::Append(std::vector<int32_t> prompt, std::vector<int32_t> answer, int32_t expert,
+                     const moe::v1::DataSpec& spec) {
+  if (answer.size() > spec.max_target_len()) {
+    answer.resize(spec.max_target_len());
+    ++stats_.answers_truncated;
+  }
+  answer.push_back(eos_id_);
+  if (prompt.size() + answer.size() > spec.max_seq_len()) {
+    prompt.resize(spec.max_seq_len() - answer.size());  // max_target_len < max_seq_len
+    ++stats_.prompts_truncated;
+  }
+  ids_.insert(ids_.end(), prompt.begin(), prompt.end());
+  ids_.insert(ids_.end(), answer.begin(), answer.end());
+  offsets_.push_back(static_cast<int64_t>(ids_.size()));
+  loss_start_.push_back(static_cast<int32_t>(prompt.size()));
+  expert_.push_back(expert);
+  if (expert >= 0) ++stats_.per_expert[expert];
 }
 
 SampleView Dataset::sample(size_t i) const {

@@ -49,6 +49,10 @@ class Dataset {
 
  private:
   Dataset() = default;
+  // Cuts and appends one sample (see Load), counting truncations.
+  void Append(std::vector<int32_t> prompt, std::vector<int32_t> answer, int32_t expert,
+              const moe::v1::DataSpec& spec);
+
   std::vector<int32_t> ids_;
   std::vector<int64_t> offsets_ = {0};  // size() + 1 entries
   std::vector<int32_t> loss_start_;

@@ -85,6 +85,10 @@ TEST(Dataset, TruncatesAnswerThenPrompt) {
   EXPECT_EQ(s.ids.back(), data->eos_id());
   EXPECT_EQ(data->stats().answers_truncated, 1);
   EXPECT_EQ(data->stats().prompts_truncated, 1);
+
+  spec.set_max_target_len(32);  // no room left for the prompt: refused, not underflowed
+  EXPECT_THAT(std::string(Dataset::Load(spec, *tok, kExperts).status().message()),
+              HasSubstr("data.max_target_len must be > 0 and < data.max_seq_len"));
 }
 
 TEST(Dataset, BadLineIsAnErrorNamingFileAndLine) {
