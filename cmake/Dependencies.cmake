@@ -13,3 +13,6 @@ if(MOE_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)
 endif()
+# LibTorch: Debian's libtorch-dev (1.13, CPU) here; PyTorch's CUDA LibTorch on GPU machines
+# (CMAKE_PREFIX_PATH from torch.utils.cmake_prefix_path).
+find_package(Torch REQUIRED)

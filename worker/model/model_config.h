@@ -1,0 +1,45 @@
+// Model configuration facts derived from the JobSpec's MptConfig and MoeSpec, and the
+// Hugging Face MPT config.json mapping. Needs no LibTorch.
+#ifndef MOE_WORKER_MODEL_MODEL_CONFIG_H_
+#define MOE_WORKER_MODEL_MODEL_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "moe/v1/job.pb.h"
+#include "nlohmann/json.hpp"
+
+namespace moe::worker {
+
+// Whether FFN layer `layer` (0-based) is an MoE layer: none without experts; all with
+// all_layers; with every_n_layers n, layers n-1, 2n-1, ...
+bool IsMoeLayer(int layer, const moe::v1::MoeSpec& moe);
+
+struct ParameterCount {
+  int64_t total = 0;
+  int64_t active_per_token = 0;  // counts top_k of E experts and the routers
+  int64_t embedding = 0;         // wte (tied with the output head)
+};
+
+// Counts parameters from the configuration alone (nothing is allocated).
+ParameterCount CountParameters(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe);
+
+// Reads a Hugging Face MPT config.json (and our "moe" extension) into `config` and `moe`.
+// InvalidArgument naming the key for missing fields or MPT features this model does not
+// implement (alibi off, qk_ln, clip_qkv, biases, logit_scale, learned positions, ...).
+absl::Status MptConfigFromHf(const nlohmann::json& hf, moe::v1::MptConfig* config,
+                             moe::v1::MoeSpec* moe);
+
+// The config.json that MptConfigFromHf reads back: Hugging Face MPT keys, plus "moe" (the
+// MoeSpec in protobuf's JSON form) when the model has experts.
+nlohmann::json MptConfigToHf(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe);
+
+// Fills an inline config's unset vocab_size from the tokenizer (rounded up to a multiple of
+// 64, as MPT pads 50277 to 50432). InvalidArgument if a set vocab_size is smaller than the
+// tokenizer.
+absl::Status ResolveVocabSize(int32_t tokenizer_size, moe::v1::MptConfig* config);
+
+}  // namespace moe::worker
+
+#endif  // MOE_WORKER_MODEL_MODEL_CONFIG_H_

@@ -1,0 +1,126 @@
+#include "worker/model/mpt_model.h"
+
+#include <cmath>
+
+#include "worker/model/alibi.h"
+#include "worker/model/model_config.h"
+
+namespace moe::worker {
+
+MptBlockImpl::MptBlockImpl(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe_spec,
+                           bool is_moe) {
+  const int64_t d = config.d_model(), hidden = config.expansion_ratio() * config.d_model();
+  norm_1 = register_module("norm_1", LayerNorm(d, config.layer_norm_eps()));
+  attn = register_module("attn", Attention(d, config.n_heads()));
+  norm_2 = register_module("norm_2", LayerNorm(d, config.layer_norm_eps()));
+  if (is_moe) {
+    moe = register_module("ffn", MoeFfn(d, hidden, moe_spec));
+  } else {
+    dense = register_module("ffn", Ffn(d, hidden));
+  }
+}
+
+torch::Tensor MptBlockImpl::forward(const torch::Tensor& x_BTD, const torch::Tensor& bias_BHTT,
+                                    const RoutingInputs& routing, ModelOutput* out) {
+  torch::Tensor x = x_BTD + attn(norm_1(x_BTD), bias_BHTT);
+  const torch::Tensor h_ND = norm_2(x).reshape({-1, x.size(2)});
+  if (dense) return x + dense(h_ND).view_as(x);
+  MoeOutput m = moe(h_ND, routing);
+  out->aux_loss = out->aux_loss + m.aux_loss;
+  out->moe_stats.push_back(std::move(m.stats));
+  return x + m.y_ND.view_as(x);
+}
+
+MptTransformerImpl::MptTransformerImpl(const moe::v1::MptConfig& config,
+                                       const moe::v1::MoeSpec& moe) {
+  wte = register_module("wte", torch::nn::Embedding(config.vocab_size(), config.d_model()));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (uint32_t i = 0; i < config.n_layers(); ++i) {
+    blocks->push_back(MptBlock(config, moe, IsMoeLayer(static_cast<int>(i), moe)));
+  }
+  norm_f = register_module("norm_f", LayerNorm(config.d_model(), config.layer_norm_eps()));
+}
+
+MptForCausalLMImpl::MptForCausalLMImpl(const moe::v1::MptConfig& config,
+                                       const moe::v1::MoeSpec& moe)
+    : config_(config),
+      moe_(moe),
+      slopes_(AlibiSlopes(config.n_heads(), config.alibi_bias_max())) {
+  transformer = register_module("transformer", MptTransformer(config, moe));
+}
+
+torch::Tensor AttentionBias(const torch::Tensor& segment_ids_BT, const std::vector<double>& slopes) {
+  const int64_t t = segment_ids_BT.size(1);
+  const torch::Tensor seg_i = segment_ids_BT.unsqueeze(2), seg_j = segment_ids_BT.unsqueeze(1);
+  const torch::Tensor causal_TT = torch::ones({t, t}, segment_ids_BT.options().dtype(torch::kBool)).tril();
+  const torch::Tensor diagonal_TT = torch::eye(t, segment_ids_BT.options().dtype(torch::kBool));
+  const torch::Tensor allowed_BTT = ((seg_i == seg_j) & (seg_i != 0) & causal_TT) | diagonal_TT;
+  const auto f32 = segment_ids_BT.options().dtype(torch::kFloat32);
+  const torch::Tensor mask_B1TT =
+      torch::zeros(allowed_BTT.sizes(), f32)
+          .masked_fill(allowed_BTT.logical_not(), -std::numeric_limits<float>::infinity())
+          .unsqueeze(1);
+  return AlibiBias(slopes, t, f32) + mask_B1TT;
+}
+
+RoutingInputs MakeRoutingInputs(const torch::Tensor& segment_ids_BT,
+                                const torch::Tensor& expert_ids_BT) {
+  RoutingInputs r;
+  const int64_t t = segment_ids_BT.size(1);
+  const torch::Tensor seg_N = segment_ids_BT.reshape({-1});
+  r.valid = seg_N != 0;
+  // Samples are contiguous in row-major order, so consecutive equal keys are one sample.
+  const torch::Tensor row_N =
+      torch::arange(segment_ids_BT.size(0), seg_N.options()).repeat_interleave(t);
+  const torch::Tensor key_N = row_N * (t + 1) + seg_N;
+  auto [unique, inverse, counts] = torch::unique_consecutive(key_N, /*return_inverse=*/true);
+  r.sample = inverse;
+  r.num_samples = unique.size(0);
+  if (expert_ids_BT.defined()) r.expert_label = expert_ids_BT.reshape({-1});
+  return r;
+}
+
+ModelOutput MptForCausalLMImpl::forward(const ModelInputs& inputs) {
+  const torch::Tensor& ids_BT = inputs.input_ids;
+  const torch::Tensor segment_BT =
+      inputs.segment_ids.defined() ? inputs.segment_ids : torch::ones_like(ids_BT);
+  const torch::Tensor bias_BHTT = AttentionBias(segment_BT, slopes_);
+  const RoutingInputs routing = MakeRoutingInputs(segment_BT, inputs.expert_ids);
+  ModelOutput out;
+  out.aux_loss = torch::zeros({}, ids_BT.options().dtype(torch::kFloat32));
+  torch::Tensor x_BTD = transformer->wte(ids_BT);
+  for (const auto& block : *transformer->blocks) {
+    x_BTD = block->as<MptBlock>()->forward(x_BTD, bias_BHTT, routing, &out);
+  }
+  out.logits_BTV = torch::linear(transformer->norm_f(x_BTD), transformer->wte->weight);
+  return out;
+}
+
+void MptForCausalLMImpl::InitializeWeights(uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto generator = at::detail::createCPUGenerator(seed);
+  const double residual_scale = 1.0 / std::sqrt(2.0 * config_.n_layers());
+  for (auto& item : named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor& p = item.value();
+    if (p.dim() == 1) {  // LayerNorm weights
+      p.fill_(1.0);
+      continue;
+    }
+    const int64_t fan_in = p.size(-1);
+    double std = std::sqrt(2.0 / fan_in);
+    if (name.find("out_proj") != std::string::npos || name.find("down_proj") != std::string::npos) {
+      std *= residual_scale;
+    }
+    p.copy_(at::normal(0.0, std, p.sizes(), generator, p.options().dtype(torch::kFloat32)));
+  }
+}
+
+void MptForCausalLMImpl::SetDtype(torch::ScalarType dtype) {
+  to(dtype);
+  for (const auto& block : *transformer->blocks) {
+    if (auto moe = block->as<MptBlock>()->moe) moe->router->to(torch::kFloat32);
+  }
+}
+
+}  // namespace moe::worker

@@ -1,0 +1,95 @@
+// MPT (mosaicml/mpt-7b's architecture) with chosen FFN layers as Mixture-of-Experts:
+// x = wte(ids); per block x += attn(LN1(x)); x += ffn(LN2(x)); logits = LN_f(x) @ wte^T.
+// Parameter names are Hugging Face MPT's ("transformer.blocks.0.attn.Wqkv.weight"); MoE
+// layers hold "ffn.router.weight" [E, D], "ffn.experts.up_proj" [E, F, D] and
+// "ffn.experts.down_proj" [E, D, F]. The model knows nothing of ZeRO, collectives or moed.
+//
+// Legend: B rows, T tokens per row, D d_model, H heads, V vocab, E experts, N = B * T.
+#ifndef MOE_WORKER_MODEL_MPT_MODEL_H_
+#define MOE_WORKER_MODEL_MPT_MODEL_H_
+
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "moe/v1/job.pb.h"
+#include "worker/model/attention.h"
+#include "worker/model/ffn.h"
+#include "worker/model/moe_ffn.h"
+
+namespace moe::worker {
+
+struct ModelInputs {
+  torch::Tensor input_ids;    // [B, T] int64
+  torch::Tensor segment_ids;  // [B, T] int64: 1, 2, ... per packed sample, 0 for padding;
+                              // undefined: each row is one sequence
+  torch::Tensor expert_ids;   // [B, T] int64 labelled expert, -1 for none; may be undefined
+};
+
+struct ModelOutput {
+  torch::Tensor logits_BTV;           // in the model's dtype
+  torch::Tensor aux_loss;             // scalar fp32: the MoE layers' weighted auxiliary losses
+  std::vector<MoeStats> moe_stats;    // one per MoE layer, in layer order
+};
+
+class MptBlockImpl : public torch::nn::Module {
+ public:
+  MptBlockImpl(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe, bool is_moe);
+  // Returns x after the block; adds an MoE layer's aux loss and stats to `out`.
+  torch::Tensor forward(const torch::Tensor& x_BTD, const torch::Tensor& bias_BHTT,
+                        const RoutingInputs& routing, ModelOutput* out);
+
+  LayerNorm norm_1{nullptr}, norm_2{nullptr};
+  Attention attn{nullptr};
+  Ffn dense{nullptr};   // registered as "ffn" in dense layers
+  MoeFfn moe{nullptr};  // registered as "ffn" in MoE layers
+};
+TORCH_MODULE(MptBlock);
+
+class MptTransformerImpl : public torch::nn::Module {
+ public:
+  MptTransformerImpl(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe);
+  torch::nn::Embedding wte{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+  LayerNorm norm_f{nullptr};
+};
+TORCH_MODULE(MptTransformer);
+
+class MptForCausalLMImpl : public torch::nn::Module {
+ public:
+  // `config` must be complete (vocab_size set) and valid; `moe` with no experts: dense.
+  MptForCausalLMImpl(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe);
+
+  ModelOutput forward(const ModelInputs& inputs);
+
+  // llm-foundry's initialisation: kaiming-normal (fan_in) weights, out_proj and down_proj
+  // (and the experts' down_proj) divided by sqrt(2 * n_layers), norms 1. Deterministic in
+  // `seed`.
+  void InitializeWeights(uint64_t seed);
+
+  // Casts to `dtype` (bf16 or fp32) keeping routers in fp32.
+  void SetDtype(torch::ScalarType dtype);
+
+  const moe::v1::MptConfig& config() const { return config_; }
+  const moe::v1::MoeSpec& moe_spec() const { return moe_; }
+
+  MptTransformer transformer{nullptr};
+
+ private:
+  const moe::v1::MptConfig config_;
+  const moe::v1::MoeSpec moe_;
+  const std::vector<double> slopes_;
+};
+TORCH_MODULE(MptForCausalLM);
+
+// The attention bias [B, H, T, T]: ALiBi plus 0 where query i may see key j (j <= i in the
+// same segment; a padding token sees itself only) and -inf elsewhere.
+torch::Tensor AttentionBias(const torch::Tensor& segment_ids_BT, const std::vector<double>& slopes);
+
+// Routing inputs derived from a batch's segment and expert ids (flattened to N).
+RoutingInputs MakeRoutingInputs(const torch::Tensor& segment_ids_BT,
+                                const torch::Tensor& expert_ids_BT);
+
+}  // namespace moe::worker
+
+#endif  // MOE_WORKER_MODEL_MPT_MODEL_H_
