@@ -22,8 +22,7 @@ torch::Tensor AlibiBias(const std::vector<double>& slopes, int64_t seq_len,
   torch::Tensor pos = torch::arange(seq_len, f32);
   torch::Tensor distance_TT = pos.unsqueeze(1) - pos.unsqueeze(0);  // i - j
   torch::Tensor slopes_H = torch::tensor(slopes, torch::kFloat64).to(torch::kFloat32);
-  return (-slopes_H.view({1, -1, 1, 1}) * distance_TT.view({1, 1, seq_len, seq_len}))
-      .to(options);
+  return (-slopes_H.view({1, -1, 1, 1}) * distance_TT.view({1, 1, seq_len, seq_len})).to(options);
 }
 
 }  // namespace moe::worker

@@ -3,9 +3,9 @@
 #ifndef MOE_WORKER_MODEL_ALIBI_H_
 #define MOE_WORKER_MODEL_ALIBI_H_
 
-#include <vector>
-
 #include <torch/torch.h>
+
+#include <vector>
 
 namespace moe::worker {
 

@@ -7,8 +7,10 @@
 namespace moe::worker {
 
 AttentionImpl::AttentionImpl(int64_t d_model, int64_t n_heads)
-    : Wqkv(register_module("Wqkv", torch::nn::Linear(torch::nn::LinearOptions(d_model, 3 * d_model).bias(false)))),
-      out_proj(register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_model).bias(false)))),
+    : Wqkv(register_module(
+          "Wqkv", torch::nn::Linear(torch::nn::LinearOptions(d_model, 3 * d_model).bias(false)))),
+      out_proj(register_module(
+          "out_proj", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_model).bias(false)))),
       d_model_(d_model),
       n_heads_(n_heads) {}
 

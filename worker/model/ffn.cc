@@ -3,8 +3,8 @@
 namespace moe::worker {
 
 FfnImpl::FfnImpl(int64_t d_model, int64_t hidden)
-    : up_proj(register_module("up_proj",
-                              torch::nn::Linear(torch::nn::LinearOptions(d_model, hidden).bias(false)))),
+    : up_proj(register_module(
+          "up_proj", torch::nn::Linear(torch::nn::LinearOptions(d_model, hidden).bias(false)))),
       down_proj(register_module(
           "down_proj", torch::nn::Linear(torch::nn::LinearOptions(hidden, d_model).bias(false)))) {}
 

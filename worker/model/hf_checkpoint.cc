@@ -29,7 +29,8 @@ absl::StatusOr<std::string> ReadFile(const fs::path& path) {
 absl::StatusOr<Json> ReadJson(const fs::path& path) {
   ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   Json json = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path.string(), ": not valid JSON"));
+  if (json.is_discarded())
+    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": not valid JSON"));
   return json;
 }
 
@@ -104,7 +105,8 @@ std::vector<std::pair<std::string, torch::Tensor>> StoredTensors(MptForCausalLM&
 absl::Status ReadHfConfig(const fs::path& dir, moe::v1::MptConfig* config, moe::v1::MoeSpec* moe) {
   ASSIGN_OR_RETURN(Json json, ReadJson(dir / "config.json"));
   const absl::Status status = MptConfigFromHf(json, config, moe);
-  if (!status.ok()) return absl::InvalidArgumentError(absl::StrCat(dir.string(), "/", status.message()));
+  if (!status.ok())
+    return absl::InvalidArgumentError(absl::StrCat(dir.string(), "/", status.message()));
   return absl::OkStatus();
 }
 
@@ -121,9 +123,10 @@ absl::StatusOr<TensorMap> ReadHfWeights(const fs::path& dir) {
     ASSIGN_OR_RETURN(auto shards, Shards(dir / "pytorch_model.bin.index.json"));
     for (const fs::path& shard : shards) RETURN_IF_ERROR(ReadTorchPickle(shard, &weights));
   } else {
-    return absl::NotFoundError(absl::StrCat(
-        dir.string(), ": no weights (model.safetensors, model.safetensors.index.json, "
-                      "pytorch_model.bin or pytorch_model.bin.index.json)"));
+    return absl::NotFoundError(
+        absl::StrCat(dir.string(),
+                     ": no weights (model.safetensors, model.safetensors.index.json, "
+                     "pytorch_model.bin or pytorch_model.bin.index.json)"));
   }
   return weights;
 }
@@ -157,7 +160,8 @@ absl::Status LoadWeights(const TensorMap& weights, bool upcycle, double noise_st
   if (missing.empty() && misshaped.empty() && unused.empty()) return absl::OkStatus();
   std::vector<std::string> problems;
   if (!missing.empty()) problems.push_back(absl::StrCat("missing: ", absl::StrJoin(missing, ", ")));
-  if (!unused.empty()) problems.push_back(absl::StrCat("unexpected: ", absl::StrJoin(unused, ", ")));
+  if (!unused.empty())
+    problems.push_back(absl::StrCat("unexpected: ", absl::StrJoin(unused, ", ")));
   for (const std::string& m : misshaped) problems.push_back(m);
   return absl::InvalidArgumentError(
       absl::StrCat("weights do not match the model:\n  ", absl::StrJoin(problems, "\n  ")));
@@ -188,16 +192,17 @@ absl::StatusOr<MptForCausalLM> BuildModel(const moe::v1::ModelSpec& spec, int32_
   moe::v1::MoeSpec stored;
   RETURN_IF_ERROR(ReadHfConfig(dir, &config, &stored));
   const bool upcycle = stored.experts_size() == 0 && spec.moe().experts_size() > 0;
-  if (stored.experts_size() > 0 &&
-      (stored.experts_size() != spec.moe().experts_size() || stored.layers_case() != spec.moe().layers_case() ||
-       stored.every_n_layers() != spec.moe().every_n_layers())) {
+  if (stored.experts_size() > 0 && (stored.experts_size() != spec.moe().experts_size() ||
+                                    stored.layers_case() != spec.moe().layers_case() ||
+                                    stored.every_n_layers() != spec.moe().every_n_layers())) {
     return absl::InvalidArgumentError(absl::StrCat(
         dir.string(), ": its MoE layout (", stored.experts_size(),
         " experts) differs from model.moe in the job spec; use the same experts and layers"));
   }
   if (static_cast<int64_t>(config.vocab_size()) < tokenizer_size) {
-    return absl::InvalidArgumentError(absl::StrCat(dir.string(), ": vocab_size ", config.vocab_size(),
-                                                   " is smaller than the tokenizer (", tokenizer_size, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir.string(), ": vocab_size ", config.vocab_size(),
+                     " is smaller than the tokenizer (", tokenizer_size, ")"));
   }
   MptForCausalLM model(config, spec.moe());
   model->InitializeWeights(seed);  // routers of an upcycled model keep this

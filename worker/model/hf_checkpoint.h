@@ -9,13 +9,13 @@
 #ifndef MOE_WORKER_MODEL_HF_CHECKPOINT_H_
 #define MOE_WORKER_MODEL_HF_CHECKPOINT_H_
 
+#include <torch/torch.h>
+
 #include <filesystem>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "moe/v1/job.pb.h"

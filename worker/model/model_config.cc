@@ -48,11 +48,13 @@ absl::Status MptConfigFromHf(const nlohmann::json& hf, moe::v1::MptConfig* confi
     return Unsupported("model_type", hf["model_type"].dump());
   }
   if (!hf.value("no_bias", true)) return Unsupported("no_bias", "false (biases)");
-  if (hf.contains("logit_scale") && !hf["logit_scale"].is_null()) return Unsupported("logit_scale", "a value");
+  if (hf.contains("logit_scale") && !hf["logit_scale"].is_null())
+    return Unsupported("logit_scale", "a value");
   const nlohmann::json attn = hf.value("attn_config", nlohmann::json::object());
   if (!attn.value("alibi", true)) return Unsupported("attn_config.alibi", "false");
   if (attn.value("qk_ln", false)) return Unsupported("attn_config.qk_ln", "true");
-  if (attn.contains("clip_qkv") && !attn["clip_qkv"].is_null()) return Unsupported("attn_config.clip_qkv", "a value");
+  if (attn.contains("clip_qkv") && !attn["clip_qkv"].is_null())
+    return Unsupported("attn_config.clip_qkv", "a value");
   if (attn.contains("softmax_scale") && !attn["softmax_scale"].is_null()) {
     return Unsupported("attn_config.softmax_scale", "a value");
   }
@@ -70,7 +72,8 @@ absl::Status MptConfigFromHf(const nlohmann::json& hf, moe::v1::MptConfig* confi
   if (hf.contains("moe")) {
     const auto status = google::protobuf::util::JsonStringToMessage(hf["moe"].dump(), moe);
     if (!status.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("config.json: moe: ", std::string(status.message())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("config.json: moe: ", std::string(status.message())));
     }
   }
   return absl::OkStatus();
@@ -119,9 +122,9 @@ absl::Status ResolveVocabSize(int32_t tokenizer_size, moe::v1::MptConfig* config
     return absl::OkStatus();
   }
   if (static_cast<int64_t>(config->vocab_size()) < tokenizer_size) {
-    return absl::InvalidArgumentError(absl::StrCat("model.config.vocab_size (", config->vocab_size(),
-                                                   ") is smaller than the tokenizer (", tokenizer_size,
-                                                   " ids)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.config.vocab_size (", config->vocab_size(),
+                     ") is smaller than the tokenizer (", tokenizer_size, " ids)"));
   }
   return absl::OkStatus();
 }

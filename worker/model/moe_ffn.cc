@@ -15,8 +15,11 @@ torch::Tensor MeanOverValid(const torch::Tensor& values_N, const torch::Tensor& 
 }  // namespace
 
 ExpertsImpl::ExpertsImpl(int64_t num_experts, int64_t d_model, int64_t hidden)
-    : up_proj(register_parameter("up_proj", torch::empty({num_experts, hidden, d_model}))),
-      down_proj(register_parameter("down_proj", torch::empty({num_experts, d_model, hidden}))) {}
+    // Kaiming-normal (fan_in), as a Linear layer would be; MptForCausalLM re-initialises.
+    : up_proj(register_parameter(
+          "up_proj", torch::randn({num_experts, hidden, d_model}) * std::sqrt(2.0 / d_model))),
+      down_proj(register_parameter(
+          "down_proj", torch::randn({num_experts, d_model, hidden}) * std::sqrt(2.0 / hidden))) {}
 
 MoeFfnImpl::MoeFfnImpl(int64_t d_model, int64_t hidden, const moe::v1::MoeSpec& spec)
     : spec_(spec), num_experts_(spec.experts_size()) {
@@ -60,8 +63,7 @@ std::pair<torch::Tensor, torch::Tensor> MoeFfnImpl::Route(const torch::Tensor& p
   return {weight_NK, expert_NK};
 }
 
-torch::Tensor MoeFfnImpl::WithinCapacity(const torch::Tensor& expert_A,
-                                         const torch::Tensor& keep_A,
+torch::Tensor MoeFfnImpl::WithinCapacity(const torch::Tensor& expert_A, const torch::Tensor& keep_A,
                                          int64_t valid_tokens) const {
   if (spec_.capacity_factor() <= 0) return keep_A;  // dropless
   const int64_t capacity = std::max<int64_t>(
@@ -94,7 +96,8 @@ torch::Tensor MoeFfnImpl::RunExperts(const torch::Tensor& x_ND, const torch::Ten
     outputs.push_back(torch::matmul(h_nF, experts->down_proj[e].t()));
     start += n;
   }
-  const torch::Tensor out_AD = torch::cat(outputs, 0) * weight_sorted.to(x_ND.scalar_type()).unsqueeze(1);
+  const torch::Tensor out_AD =
+      torch::cat(outputs, 0) * weight_sorted.to(x_ND.scalar_type()).unsqueeze(1);
   return torch::zeros_like(x_ND).index_add(0, token_sorted, out_AD);
 }
 
@@ -127,19 +130,22 @@ MoeOutput MoeFfnImpl::forward(const torch::Tensor& x_ND, const RoutingInputs& ro
     if (spec_.routing() == moe::v1::ROUTING_MODE_LABEL_GUIDED) {
       // Cross-entropy between each sample's mean router distribution and its label.
       const torch::Tensor w_N1 = labelled_N.to(torch::kFloat32).unsqueeze(1);
-      const torch::Tensor sum_SE = torch::zeros({routing.num_samples, num_experts_}, probs_NE.options())
-                                       .index_add(0, routing.sample, probs_NE * w_N1);
+      const torch::Tensor sum_SE =
+          torch::zeros({routing.num_samples, num_experts_}, probs_NE.options())
+              .index_add(0, routing.sample, probs_NE * w_N1);
       const torch::Tensor count_S = torch::zeros({routing.num_samples}, probs_NE.options())
                                         .index_add(0, routing.sample, w_N1.squeeze(1));
       const torch::Tensor label_S = torch::zeros({routing.num_samples}, target_N.options())
                                         .index_put({routing.sample}, target_N);
       const torch::Tensor has_S = count_S > 0;
       const torch::Tensor mean_SE = sum_SE / count_S.clamp_min(1).unsqueeze(1);
-      const torch::Tensor nll_S = -torch::log(mean_SE.gather(1, label_S.unsqueeze(1)).squeeze(1) + 1e-9);
+      const torch::Tensor nll_S =
+          -torch::log(mean_SE.gather(1, label_S.unsqueeze(1)).squeeze(1) + 1e-9);
       label = MeanOverValid(nll_S, has_S);
     } else if (spec_.routing() == moe::v1::ROUTING_MODE_LABEL_FORCED) {
       // The router learns the labels, so inference needs none.
-      const torch::Tensor nll_N = F::cross_entropy(logits_NE, target_N, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+      const torch::Tensor nll_N = F::cross_entropy(
+          logits_NE, target_N, F::CrossEntropyFuncOptions().reduction(torch::kNone));
       label = MeanOverValid(nll_N, labelled_N);
     }
   }

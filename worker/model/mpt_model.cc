@@ -43,16 +43,16 @@ MptTransformerImpl::MptTransformerImpl(const moe::v1::MptConfig& config,
 
 MptForCausalLMImpl::MptForCausalLMImpl(const moe::v1::MptConfig& config,
                                        const moe::v1::MoeSpec& moe)
-    : config_(config),
-      moe_(moe),
-      slopes_(AlibiSlopes(config.n_heads(), config.alibi_bias_max())) {
+    : config_(config), moe_(moe), slopes_(AlibiSlopes(config.n_heads(), config.alibi_bias_max())) {
   transformer = register_module("transformer", MptTransformer(config, moe));
 }
 
-torch::Tensor AttentionBias(const torch::Tensor& segment_ids_BT, const std::vector<double>& slopes) {
+torch::Tensor AttentionBias(const torch::Tensor& segment_ids_BT,
+                            const std::vector<double>& slopes) {
   const int64_t t = segment_ids_BT.size(1);
   const torch::Tensor seg_i = segment_ids_BT.unsqueeze(2), seg_j = segment_ids_BT.unsqueeze(1);
-  const torch::Tensor causal_TT = torch::ones({t, t}, segment_ids_BT.options().dtype(torch::kBool)).tril();
+  const torch::Tensor causal_TT =
+      torch::ones({t, t}, segment_ids_BT.options().dtype(torch::kBool)).tril();
   const torch::Tensor diagonal_TT = torch::eye(t, segment_ids_BT.options().dtype(torch::kBool));
   const torch::Tensor allowed_BTT = ((seg_i == seg_j) & (seg_i != 0) & causal_TT) | diagonal_TT;
   const auto f32 = segment_ids_BT.options().dtype(torch::kFloat32);

@@ -8,9 +8,9 @@
 #ifndef MOE_WORKER_MODEL_MPT_MODEL_H_
 #define MOE_WORKER_MODEL_MPT_MODEL_H_
 
-#include <vector>
-
 #include <torch/torch.h>
+
+#include <vector>
 
 #include "moe/v1/job.pb.h"
 #include "worker/model/attention.h"
@@ -27,9 +27,9 @@ struct ModelInputs {
 };
 
 struct ModelOutput {
-  torch::Tensor logits_BTV;           // in the model's dtype
-  torch::Tensor aux_loss;             // scalar fp32: the MoE layers' weighted auxiliary losses
-  std::vector<MoeStats> moe_stats;    // one per MoE layer, in layer order
+  torch::Tensor logits_BTV;         // in the model's dtype
+  torch::Tensor aux_loss;           // scalar fp32: the MoE layers' weighted auxiliary losses
+  std::vector<MoeStats> moe_stats;  // one per MoE layer, in layer order
 };
 
 class MptBlockImpl : public torch::nn::Module {

@@ -21,9 +21,10 @@ constexpr size_t kMaxHeader = 100 << 20;  // the reference implementation's limi
 
 const std::vector<std::pair<std::string, torch::ScalarType>>& DtypeNames() {
   static const auto* const kNames = new std::vector<std::pair<std::string, torch::ScalarType>>{
-      {"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
-      {"BF16", torch::kBFloat16}, {"I64", torch::kInt64}, {"I32", torch::kInt32},
-      {"I16", torch::kInt16}, {"I8", torch::kInt8}, {"U8", torch::kUInt8}, {"BOOL", torch::kBool}};
+      {"F64", torch::kFloat64},   {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
+      {"BF16", torch::kBFloat16}, {"I64", torch::kInt64},   {"I32", torch::kInt32},
+      {"I16", torch::kInt16},     {"I8", torch::kInt8},     {"U8", torch::kUInt8},
+      {"BOOL", torch::kBool}};
   return *kNames;
 }
 
@@ -32,8 +33,10 @@ absl::StatusOr<SafetensorsFile::Entry> ParseEntry(const Json& j, size_t data_siz
   SafetensorsFile::Entry e;
   const std::string dtype = j.value("dtype", "");
   const auto& names = DtypeNames();
-  const auto it = std::find_if(names.begin(), names.end(), [&](const auto& p) { return p.first == dtype; });
-  if (it == names.end()) return absl::InvalidArgumentError(absl::StrCat("unsupported dtype '", dtype, "'"));
+  const auto it =
+      std::find_if(names.begin(), names.end(), [&](const auto& p) { return p.first == dtype; });
+  if (it == names.end())
+    return absl::InvalidArgumentError(absl::StrCat("unsupported dtype '", dtype, "'"));
   e.dtype = it->second;
   const Json shape = j.value("shape", Json());
   const Json offsets = j.value("data_offsets", Json());
@@ -42,7 +45,8 @@ absl::StatusOr<SafetensorsFile::Entry> ParseEntry(const Json& j, size_t data_siz
   }
   uint64_t numel = 1;
   for (const Json& d : shape) {
-    if (!d.is_number_unsigned()) return absl::InvalidArgumentError("shape must hold non-negative integers");
+    if (!d.is_number_unsigned())
+      return absl::InvalidArgumentError("shape must hold non-negative integers");
     e.shape.push_back(d.get<int64_t>());
     numel *= d.get<uint64_t>();
   }
@@ -52,28 +56,32 @@ absl::StatusOr<SafetensorsFile::Entry> ParseEntry(const Json& j, size_t data_siz
   e.begin = offsets[0].get<size_t>();
   e.end = offsets[1].get<size_t>();
   if (e.begin > e.end || e.end > data_size) {
-    return absl::InvalidArgumentError(absl::StrCat("data_offsets [", e.begin, ", ", e.end,
-                                                   "] fall outside the ", data_size, " data bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data_offsets [", e.begin, ", ", e.end, "] fall outside the ", data_size, " data bytes"));
   }
   if (e.end - e.begin != numel * c10::elementSize(e.dtype)) {
-    return absl::InvalidArgumentError(absl::StrCat("holds ", e.end - e.begin, " bytes; its shape needs ",
-                                                   numel * c10::elementSize(e.dtype)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "holds ", e.end - e.begin, " bytes; its shape needs ", numel * c10::elementSize(e.dtype)));
   }
   return e;
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::filesystem::path& path) {
+absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
+    const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open: ", std::strerror(errno)));
+  if (fd < 0)
+    return absl::NotFoundError(
+        absl::StrCat(path.string(), ": cannot open: ", std::strerror(errno)));
   struct stat st;
   ::fstat(fd, &st);
   auto file = std::unique_ptr<SafetensorsFile>(new SafetensorsFile());
   file->path_ = path;
   file->size_ = static_cast<size_t>(st.st_size);
   const auto bad = [&](const std::string& what) {
-    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": not a valid safetensors file: ", what));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path.string(), ": not a valid safetensors file: ", what));
   };
   if (file->size_ < 8) {
     ::close(fd);
@@ -83,13 +91,15 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   ::close(fd);
   if (file->map_ == MAP_FAILED) {
     file->map_ = nullptr;
-    return absl::InternalError(absl::StrCat(path.string(), ": mmap failed: ", std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat(path.string(), ": mmap failed: ", std::strerror(errno)));
   }
   const auto* bytes = static_cast<const unsigned char*>(file->map_);
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | bytes[i];
   if (header_size > kMaxHeader || 8 + header_size > file->size_) {
-    return bad(absl::StrCat("header length ", header_size, " does not fit the file (", file->size_, " bytes)"));
+    return bad(absl::StrCat("header length ", header_size, " does not fit the file (", file->size_,
+                            " bytes)"));
   }
   const char* header = reinterpret_cast<const char*>(bytes + 8);
   const Json json = Json::parse(header, header + header_size, nullptr, /*allow_exceptions=*/false);
@@ -137,17 +147,23 @@ absl::Status WriteSafetensors(const std::filesystem::path& path,
                               const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                               const std::map<std::string, std::string>& metadata) {
   std::vector<std::pair<std::string, torch::Tensor>> sorted;
-  for (const auto& [name, t] : tensors) sorted.emplace_back(name, t.detach().to(torch::kCPU).contiguous());
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [name, t] : tensors)
+    sorted.emplace_back(name, t.detach().to(torch::kCPU).contiguous());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   Json header = Json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t offset = 0;
   for (const auto& [name, t] : sorted) {
     const auto& names = DtypeNames();
-    const auto it = std::find_if(names.begin(), names.end(), [&](const auto& p) { return p.second == t.scalar_type(); });
-    if (it == names.end()) return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': dtype not supported"));
+    const auto it = std::find_if(names.begin(), names.end(),
+                                 [&](const auto& p) { return p.second == t.scalar_type(); });
+    if (it == names.end())
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': dtype not supported"));
     const size_t bytes = t.numel() * t.element_size();
-    header[name] = {{"dtype", it->first}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {{"dtype", it->first},
+                    {"shape", t.sizes().vec()},
+                    {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();
@@ -159,7 +175,8 @@ absl::Status WriteSafetensors(const std::filesystem::path& path,
   out.write(length, 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
   for (const auto& [name, t] : sorted) {
-    out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
+    out.write(static_cast<const char*>(t.data_ptr()),
+              static_cast<std::streamsize>(t.numel() * t.element_size()));
   }
   out.close();
   if (!out) return absl::InternalError(absl::StrCat(path.string(), ": write failed"));

@@ -5,14 +5,14 @@
 #ifndef MOE_WORKER_MODEL_SAFETENSORS_H_
 #define MOE_WORKER_MODEL_SAFETENSORS_H_
 
+#include <torch/torch.h>
+
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 
