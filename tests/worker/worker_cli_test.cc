@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "worker/data/tokenizer.h"
+#include "worker/model/hf_checkpoint.h"
+#include "worker/model/model_config.h"
+#include "worker/model/safetensors.h"
 
 namespace moe::worker {
 namespace {
@@ -111,6 +115,56 @@ TEST(WorkerCli, DataNamesSpecProblems) {
   const Result r = RunWorker("data --spec " + spec.string());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr(".yaml:3: training.micro_batch: unknown field"));
+}
+
+TEST(WorkerCli, InitInspectForwardAndGenerateOnTheDemoModel) {
+  const std::string dir =
+      (std::filesystem::path(::testing::TempDir()) / absl::StrCat("moe_model_", getpid())).string();
+  const Result init = RunWorker(absl::StrCat(
+      "init --spec ", (kSource / "configs/jobs/tiny-cpu.yaml").string(), " --out ", dir));
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+
+  const Result inspect = RunWorker("inspect --checkpoint " + dir);
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
+  moe::v1::MptConfig config;
+  moe::v1::MoeSpec moe;
+  ASSERT_TRUE(ReadHfConfig(dir, &config, &moe).ok());
+  const ParameterCount count = CountParameters(config, moe);
+  EXPECT_THAT(inspect.output, HasSubstr(absl::StrCat("parameters: ", count.total, " total, ",
+                                                     count.active_per_token, " active per token")));
+  EXPECT_THAT(inspect.output, HasSubstr("experts: 4 (factual_lookup, numerical_reasoning"));
+  EXPECT_THAT(inspect.output, HasSubstr("MoE layers: 0, 1, 2, 3 of 4"));
+
+  // forward's logits equal the independent Python implementation's on the same files.
+  const std::string ours = dir + "/ours.safetensors";
+  const Result forward =
+      RunWorker(absl::StrCat("forward --checkpoint ", dir, " --ids 5,17,42,7 --out ", ours));
+  ASSERT_EQ(forward.exit_code, 0) << forward.output;
+  if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") == 0) {
+    std::ofstream(dir + "/in.json") << R"({"input_ids": [[5, 17, 42, 7]]})";
+    const std::string ref = dir + "/ref.safetensors";
+    ASSERT_EQ(std::system(absl::StrCat("/usr/bin/python3 ",
+                                       (kSource / "tests/worker/model/mpt_reference.py").string(),
+                                       " forward ", dir, " ", dir, "/in.json ", ref)
+                              .c_str()),
+              0);
+    const torch::Tensor a = *(*SafetensorsFile::Open(ours))->Load("logits");
+    const torch::Tensor b = *(*SafetensorsFile::Open(ref))->Load("logits");
+    ASSERT_EQ(a.sizes(), b.sizes().slice(1));
+    EXPECT_LT((a - b[0]).abs().max().item<double>(), 2e-4);
+  }
+  EXPECT_THAT(
+      RunWorker(absl::StrCat("forward --checkpoint ", dir, " --ids 5,x --out ", ours)).output,
+      HasSubstr("--ids: 'x' is not a token id"));
+  EXPECT_THAT(
+      RunWorker(absl::StrCat("forward --checkpoint ", dir, " --ids 999999 --out ", ours)).output,
+      HasSubstr("outside the vocabulary"));
+
+  const Result generate = RunWorker(
+      absl::StrCat("generate --checkpoint ", dir, " --prompt 'Question: why' --max-new-tokens 3"));
+  ASSERT_EQ(generate.exit_code, 0) << generate.output;
+  EXPECT_THAT(generate.output, HasSubstr("Question: why"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

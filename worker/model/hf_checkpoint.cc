@@ -185,6 +185,7 @@ absl::StatusOr<MptForCausalLM> BuildModel(const moe::v1::ModelSpec& spec, int32_
     RETURN_IF_ERROR(ResolveVocabSize(tokenizer_size, &config));
     MptForCausalLM model(config, spec.moe());
     model->InitializeWeights(seed);
+    model->SetActivationCheckpointing(spec.activation_checkpointing());
     return model;
   }
   const fs::path dir = spec.hf_path();
@@ -209,6 +210,7 @@ absl::StatusOr<MptForCausalLM> BuildModel(const moe::v1::ModelSpec& spec, int32_
   ASSIGN_OR_RETURN(TensorMap weights, ReadHfWeights(dir));
   torch::manual_seed(seed);
   RETURN_IF_ERROR(LoadWeights(weights, upcycle, spec.moe().upcycle_noise(), model));
+  model->SetActivationCheckpointing(spec.activation_checkpointing());
   return model;
 }
 

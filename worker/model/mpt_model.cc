@@ -31,6 +31,59 @@ torch::Tensor MptBlockImpl::forward(const torch::Tensor& x_BTD, const torch::Ten
   return x + m.y_ND.view_as(x);
 }
 
+namespace {
+
+// Activation checkpointing of one block, as PyTorch's reentrant torch.utils.checkpoint: the
+// forward keeps only the block's input; backward recomputes the block with gradients on and
+// back-propagates through it, which accumulates the parameters' gradients and yields the
+// input's. Outputs: {x after the block, the block's aux loss}.
+struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                const torch::Tensor& x_BTD, MptBlockImpl* block,
+                                                const torch::Tensor& bias_BHTT,
+                                                const RoutingInputs* routing, ModelOutput* out) {
+    ctx->save_for_backward({x_BTD});
+    ctx->saved_data["block"] = reinterpret_cast<int64_t>(block);
+    ctx->saved_data["bias"] = bias_BHTT;
+    // The routing inputs by value: the caller's struct is gone when backward runs.
+    ctx->saved_data["valid"] = routing->valid;
+    ctx->saved_data["sample"] = routing->sample;
+    ctx->saved_data["num_samples"] = routing->num_samples;
+    if (routing->expert_label.defined()) ctx->saved_data["expert_label"] = routing->expert_label;
+    ModelOutput local;
+    local.aux_loss = torch::zeros({}, x_BTD.options().dtype(torch::kFloat32));
+    torch::Tensor y = block->forward(x_BTD, bias_BHTT, *routing, &local);
+    for (MoeStats& stats : local.moe_stats) out->moe_stats.push_back(std::move(stats));
+    return {y, local.aux_loss};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto* block = reinterpret_cast<MptBlockImpl*>(ctx->saved_data["block"].toInt());
+    RoutingInputs routing;
+    routing.valid = ctx->saved_data["valid"].toTensor();
+    routing.sample = ctx->saved_data["sample"].toTensor();
+    routing.num_samples = ctx->saved_data["num_samples"].toInt();
+    if (ctx->saved_data.count("expert_label")) {
+      routing.expert_label = ctx->saved_data["expert_label"].toTensor();
+    }
+    const torch::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    torch::AutoGradMode enable(true);
+    ModelOutput local;
+    local.aux_loss = torch::zeros({}, x.options().dtype(torch::kFloat32));
+    const torch::Tensor y = block->forward(x, ctx->saved_data["bias"].toTensor(), routing, &local);
+    torch::autograd::variable_list outputs = {y}, output_grads = {grads[0]};
+    if (local.aux_loss.requires_grad()) {
+      outputs.push_back(local.aux_loss);
+      output_grads.push_back(grads[1]);
+    }
+    torch::autograd::backward(outputs, output_grads);
+    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 MptTransformerImpl::MptTransformerImpl(const moe::v1::MptConfig& config,
                                        const moe::v1::MoeSpec& moe) {
   wte = register_module("wte", torch::nn::Embedding(config.vocab_size(), config.d_model()));
@@ -89,8 +142,18 @@ ModelOutput MptForCausalLMImpl::forward(const ModelInputs& inputs) {
   ModelOutput out;
   out.aux_loss = torch::zeros({}, ids_BT.options().dtype(torch::kFloat32));
   torch::Tensor x_BTD = transformer->wte(ids_BT);
+  const bool checkpoint =
+      activation_checkpointing_ && is_training() && torch::GradMode::is_enabled();
   for (const auto& block : *transformer->blocks) {
-    x_BTD = block->as<MptBlock>()->forward(x_BTD, bias_BHTT, routing, &out);
+    MptBlockImpl* b = block->as<MptBlock>();
+    if (!checkpoint) {
+      x_BTD = b->forward(x_BTD, bias_BHTT, routing, &out);
+      continue;
+    }
+    const torch::autograd::variable_list y =
+        CheckpointedBlock::apply(x_BTD, b, bias_BHTT, &routing, &out);
+    x_BTD = y[0];
+    out.aux_loss = out.aux_loss + y[1];
   }
   out.logits_BTV = torch::linear(transformer->norm_f(x_BTD), transformer->wte->weight);
   return out;

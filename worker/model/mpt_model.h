@@ -70,6 +70,9 @@ class MptForCausalLMImpl : public torch::nn::Module {
   // Casts to `dtype` (bf16 or fp32) keeping routers in fp32.
   void SetDtype(torch::ScalarType dtype);
 
+  // Recompute each block in backward instead of keeping its activations (training only).
+  void SetActivationCheckpointing(bool on) { activation_checkpointing_ = on; }
+
   const moe::v1::MptConfig& config() const { return config_; }
   const moe::v1::MoeSpec& moe_spec() const { return moe_; }
 
@@ -79,6 +82,7 @@ class MptForCausalLMImpl : public torch::nn::Module {
   const moe::v1::MptConfig config_;
   const moe::v1::MoeSpec moe_;
   const std::vector<double> slopes_;
+  bool activation_checkpointing_ = false;
 };
 TORCH_MODULE(MptForCausalLM);
 

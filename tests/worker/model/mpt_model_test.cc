@@ -110,6 +110,34 @@ TEST(MptModel, PackedSamplesSeeOnlyThemselves) {
   EXPECT_FALSE(logits.isnan().any().item<bool>());  // padding rows stay finite
 }
 
+TEST(MptModel, ActivationCheckpointingGivesTheSameGradients) {
+  torch::manual_seed(6);
+  moe::v1::MoeSpec moe = MoeSpecOf(4, 2);
+  moe.set_every_n_layers(2);  // one dense block, one MoE block
+  moe.set_routing(moe::v1::ROUTING_MODE_LABEL_GUIDED);
+  const torch::Tensor ids = torch::randint(97, {2, 16});
+  const torch::Tensor segments =
+      torch::cat({torch::ones({2, 10}), torch::full({2, 6}, 2)}, 1).to(torch::kInt64);
+  const torch::Tensor experts = torch::randint(4, {2, 16});
+  std::vector<std::vector<torch::Tensor>> grads;
+  std::vector<double> losses;
+  for (bool checkpoint : {false, true}) {
+    MptForCausalLM model(SmallConfig(48, 6, 2), moe);
+    model->InitializeWeights(10);
+    model->SetActivationCheckpointing(checkpoint);
+    const ModelOutput out = model->forward({ids, segments, experts});
+    const torch::Tensor loss = out.logits_BTV.pow(2).mean() + out.aux_loss;
+    loss.backward();
+    losses.push_back(loss.item<double>());
+    EXPECT_EQ(out.moe_stats.size(), 1u);
+    grads.emplace_back();
+    for (const auto& p : model->parameters()) grads.back().push_back(p.grad().clone());
+  }
+  EXPECT_EQ(losses[0], losses[1]);
+  for (size_t i = 0; i < grads[0].size(); ++i)
+    EXPECT_LT(MaxAbsDiff(grads[0][i], grads[1][i]), 1e-6) << i;
+}
+
 // Saves `model`, runs tests/worker/model/mpt_reference.py on `ids` and `segments`, and
 // returns its logits.
 torch::Tensor ReferenceLogits(const std::filesystem::path& dir, const torch::Tensor& ids,

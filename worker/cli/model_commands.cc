@@ -1,0 +1,228 @@
+// moe-worker init / forward / generate / inspect: make a job's starting model, and look at a
+// saved model (a Hugging Face MPT directory, dense or MoE), for people and for checks.
+#include <torch/torch.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/logging.h"
+#include "common/spec_loader.h"
+#include "worker/cli/commands.h"
+#include "worker/data/dataset.h"
+#include "worker/data/tokenizer.h"
+#include "worker/model/hf_checkpoint.h"
+#include "worker/model/model_config.h"
+#include "worker/model/safetensors.h"
+
+namespace moe::worker {
+namespace {
+
+// Loads the model saved in `dir` with its own MoE layout. Logs and returns nullptr on error.
+MptForCausalLM LoadSaved(const std::string& dir) {
+  moe::v1::MptConfig config;
+  moe::v1::ModelSpec spec;
+  spec.set_hf_path(dir);
+  if (auto status = ReadHfConfig(dir, &config, spec.mutable_moe()); !status.ok()) {
+    spdlog::error("{}", status.message());
+    return nullptr;
+  }
+  auto model = BuildModel(spec, /*tokenizer_size=*/0, /*seed=*/0);
+  if (!model.ok()) {
+    spdlog::error("{}", model.status().message());
+    return nullptr;
+  }
+  (*model)->eval();
+  return *std::move(model);
+}
+
+struct ForwardFlags {
+  std::string checkpoint, ids, out;
+};
+
+int RunForward(const ForwardFlags& flags) {
+  std::vector<int64_t> ids;
+  for (absl::string_view part : absl::StrSplit(flags.ids, ',', absl::SkipWhitespace())) {
+    int64_t id;
+    if (!absl::SimpleAtoi(part, &id) || id < 0) {
+      spdlog::error("--ids: '{}' is not a token id", part);
+      return 2;
+    }
+    ids.push_back(id);
+  }
+  MptForCausalLM model = LoadSaved(flags.checkpoint);
+  if (!model) return 1;
+  const int64_t vocab = model->config().vocab_size();
+  for (int64_t id : ids) {
+    if (id >= vocab) {
+      spdlog::error("--ids: {} is outside the vocabulary (size {})", id, vocab);
+      return 2;
+    }
+  }
+  torch::NoGradGuard no_grad;
+  const torch::Tensor input = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+  const torch::Tensor logits = model->forward({input, {}, {}}).logits_BTV[0].to(torch::kFloat32);
+  if (auto status = WriteSafetensors(flags.out, {{"logits", logits}}); !status.ok()) {
+    spdlog::error("{}", status.message());
+    return 1;
+  }
+  spdlog::info("wrote logits [{}, {}] to {}", logits.size(0), logits.size(1), flags.out);
+  return 0;
+}
+
+struct GenerateFlags {
+  std::string checkpoint, tokenizer, prompt;
+  int max_new_tokens = 32;
+};
+
+int RunGenerate(const GenerateFlags& flags) {
+  const std::string path =
+      flags.tokenizer.empty() ? flags.checkpoint + "/tokenizer.json" : flags.tokenizer;
+  auto tokenizer = Tokenizer::FromFile(path);
+  if (!tokenizer.ok()) {
+    spdlog::error("{} (pass --tokenizer)", tokenizer.status().message());
+    return 1;
+  }
+  MptForCausalLM model = LoadSaved(flags.checkpoint);
+  if (!model) return 1;
+  const absl::StatusOr<int32_t> eos = FindEosId(**tokenizer);
+  std::vector<int32_t> ids = (*tokenizer)->Encode(flags.prompt);
+  const size_t prompt_size = ids.size();
+  torch::NoGradGuard no_grad;
+  // Greedy decoding, recomputing the whole sequence each step (no KV cache: a tool for
+  // checks, not a server).
+  for (int step = 0; step < flags.max_new_tokens && !ids.empty(); ++step) {
+    const torch::Tensor input =
+        torch::tensor(std::vector<int64_t>(ids.begin(), ids.end())).unsqueeze(0);
+    const torch::Tensor logits = model->forward({input, {}, {}}).logits_BTV[0][-1];
+    const int32_t next = static_cast<int32_t>(logits.argmax().item<int64_t>());
+    if (eos.ok() && next == *eos) break;
+    ids.push_back(next);
+  }
+  const std::vector<int32_t> generated(ids.begin() + prompt_size, ids.end());
+  std::cout << flags.prompt << *(*tokenizer)->Decode(generated) << std::endl;
+  return 0;
+}
+
+int RunInspect(const std::string& checkpoint) {
+  MptForCausalLM model = LoadSaved(checkpoint);
+  if (!model) return 1;
+  const moe::v1::MptConfig& c = model->config();
+  const moe::v1::MoeSpec& moe = model->moe_spec();
+  const ParameterCount count = CountParameters(c, moe);
+  std::cout << "model: MPT d_model " << c.d_model() << ", " << c.n_heads() << " heads, "
+            << c.n_layers() << " layers, FFN " << c.expansion_ratio() * c.d_model() << ", vocab "
+            << c.vocab_size() << ", max_seq_len " << c.max_seq_len() << ", ALiBi bias max "
+            << c.alibi_bias_max() << "\n";
+  std::cout << "parameters: " << count.total << " total, " << count.active_per_token
+            << " active per token (" << count.embedding << " in the tied embedding)\n";
+  if (moe.experts_size() == 0) {
+    std::cout << "experts: none (dense)\n";
+    return 0;
+  }
+  std::vector<int> layers;
+  for (int i = 0; i < static_cast<int>(c.n_layers()); ++i) {
+    if (IsMoeLayer(i, moe)) layers.push_back(i);
+  }
+  std::cout << "experts: " << moe.experts_size() << " (" << absl::StrJoin(moe.experts(), ", ")
+            << "), top-" << moe.top_k() << (moe.normalize_top_k() ? " renormalised" : "")
+            << ", capacity factor " << moe.capacity_factor()
+            << (moe.capacity_factor() == 0 ? " (dropless)" : "") << "\n";
+  std::cout << "MoE layers: " << absl::StrJoin(layers, ", ") << " of " << c.n_layers() << "\n";
+  return 0;
+}
+
+struct InitFlags {
+  std::string spec, out;
+};
+
+// Builds a job's starting model (random init, or a Hugging Face model loaded and upcycled)
+// and saves it with its tokenizer.
+int RunInit(const InitFlags& flags) {
+  absl::StatusOr<moe::v1::JobSpec> spec = common::LoadJobSpec(flags.spec);
+  if (!spec.ok()) {
+    spdlog::error("{}", spec.status().message());
+    return 1;
+  }
+  auto tokenizer = Tokenizer::FromFile(spec->model().tokenizer());
+  if (!tokenizer.ok()) {
+    spdlog::error("{}", tokenizer.status().message());
+    return 1;
+  }
+  auto model = BuildModel(spec->model(), (*tokenizer)->size(), spec->training().seed());
+  if (!model.ok()) {
+    spdlog::error("{}", model.status().message());
+    return 1;
+  }
+  if (spec->model().precision() == moe::v1::PRECISION_BF16) (*model)->SetDtype(torch::kBFloat16);
+  if (auto status = SaveHfModel(*model, flags.out); !status.ok()) {
+    spdlog::error("{}", status.message());
+    return 1;
+  }
+  std::error_code ec;
+  std::filesystem::copy_file(spec->model().tokenizer(),
+                             std::filesystem::path(flags.out) / "tokenizer.json",
+                             std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) {
+    spdlog::error("{}: {}", flags.out, ec.message());
+    return 1;
+  }
+  const ParameterCount count = CountParameters((*model)->config(), (*model)->moe_spec());
+  spdlog::info("wrote {} ({} parameters, {} active per token)", flags.out, count.total,
+               count.active_per_token);
+  return 0;
+}
+
+}  // namespace
+
+void AddModelCommands(CLI::App& app, int* exit_code) {
+  auto forward = std::make_shared<ForwardFlags>();
+  CLI::App* f =
+      app.add_subcommand("forward",
+                         "Run a saved model on token ids and write the fp32 logits [T, vocab] "
+                         "as safetensors under the key 'logits'.");
+  f->add_option("--checkpoint", forward->checkpoint, "Model directory (config.json + weights)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  f->add_option("--ids", forward->ids, "Comma-separated token ids, e.g. 5,17,42")->required();
+  f->add_option("--out", forward->out, "Output .safetensors file")->required();
+  f->callback([forward, exit_code] { *exit_code = RunForward(*forward); });
+
+  auto generate = std::make_shared<GenerateFlags>();
+  CLI::App* g = app.add_subcommand("generate", "Greedy decoding from a saved model.");
+  g->add_option("--checkpoint", generate->checkpoint, "Model directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  g->add_option("--prompt", generate->prompt, "Text to continue")->required();
+  g->add_option("--tokenizer", generate->tokenizer,
+                "tokenizer.json (default: CHECKPOINT/tokenizer.json)");
+  g->add_option("--max-new-tokens", generate->max_new_tokens,
+                "Stop after this many tokens (or at EOS)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  g->callback([generate, exit_code] { *exit_code = RunGenerate(*generate); });
+
+  auto init = std::make_shared<InitFlags>();
+  CLI::App* n = app.add_subcommand(
+      "init",
+      "Build a job's starting model as training would (random initialisation, or its "
+      "Hugging Face model loaded and, if the job asks for experts, upcycled) and save it "
+      "with its tokenizer as a Hugging Face directory.");
+  n->add_option("--spec", init->spec, "Job spec (YAML)")->required()->check(CLI::ExistingFile);
+  n->add_option("--out", init->out, "Output directory")->required();
+  n->callback([init, exit_code] { *exit_code = RunInit(*init); });
+
+  auto inspect = std::make_shared<std::string>();
+  CLI::App* i = app.add_subcommand("inspect",
+                                   "Print a saved model's configuration, parameter counts "
+                                   "(total and active per token) and expert layout.");
+  i->add_option("--checkpoint", *inspect, "Model directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  i->callback([inspect, exit_code] { *exit_code = RunInspect(*inspect); });
+}
+
+}  // namespace moe::worker
