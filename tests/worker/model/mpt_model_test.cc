@@ -138,6 +138,32 @@ TEST(MptModel, ActivationCheckpointingGivesTheSameGradients) {
     EXPECT_LT(MaxAbsDiff(grads[0][i], grads[1][i]), 1e-6) << i;
 }
 
+TEST(MptModel, Bf16TracksFp32AndKeepsRoutersInFp32) {
+  torch::manual_seed(7);
+  const torch::Tensor ids = torch::randint(97, {2, 16});
+  for (const auto& moe : {moe::v1::MoeSpec(), MoeSpecOf(4, 2, true)}) {
+    MptForCausalLM model(SmallConfig(), moe);
+    model->InitializeWeights(13);
+    const torch::Tensor fp32 = Logits(model, ids);
+    model->SetDtype(torch::kBFloat16);
+    for (const auto& item : model->named_parameters()) {
+      const bool router = item.key().find("router") != std::string::npos;
+      EXPECT_EQ(item.value().scalar_type(), router ? torch::kFloat32 : torch::kBFloat16)
+          << item.key();
+    }
+    const ModelOutput out = model->forward({ids, {}, {}});
+    EXPECT_EQ(out.logits_BTV.scalar_type(), torch::kBFloat16);
+    // bf16 keeps 8 bits of mantissa. Dense: every logit within a few percent of the range.
+    // MoE: a token whose top-2 is a near-tie may switch experts, so bound the mean instead.
+    const double range = fp32.abs().max().item<double>();
+    const torch::Tensor diff = (out.logits_BTV.to(torch::kFloat32) - fp32).abs();
+    if (moe.experts_size() == 0) EXPECT_LT(diff.max().item<double>(), 0.05 * range);
+    EXPECT_LT(diff.mean().item<double>(), 0.02 * range);
+    (out.logits_BTV.to(torch::kFloat32).pow(2).mean() + out.aux_loss).backward();
+    EXPECT_TRUE(model->transformer->wte->weight.grad().defined());
+  }
+}
+
 // Saves `model`, runs tests/worker/model/mpt_reference.py on `ids` and `segments`, and
 // returns its logits.
 torch::Tensor ReferenceLogits(const std::filesystem::path& dir, const torch::Tensor& ids,
