@@ -1,6 +1,6 @@
-// The subcommands of moe-worker. Each Add*Command registers one subcommand on `app`, with
-// its flags and help; running it sets *exit_code (0 on success, 1 on failure with the
-// reason on stderr, 2 for bad usage).
+// The subcommands of moe-worker. Each Add*Command registers subcommands on `app`, with their
+// flags and help; running one sets *exit_code: 0 on success, 1 on failure with the reason
+// logged (CLI11 answers bad usage itself, before a command runs).
 #ifndef MOE_WORKER_CLI_COMMANDS_H_
 #define MOE_WORKER_CLI_COMMANDS_H_
 

@@ -7,8 +7,9 @@
 
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
-#include "common/spec_loader.h"
+#include "common/status_macros.h"
 #include "spdlog/spdlog.h"
+#include "worker/cli/cli_util.h"
 #include "worker/cli/commands.h"
 #include "worker/data/data_loader.h"
 #include "worker/data/dataset.h"
@@ -50,26 +51,15 @@ EpochWalk Walk(const Dataset& dataset, LoaderOptions options, uint64_t epoch) {
   return walk;
 }
 
-int RunData(const DataFlags& flags) {
+absl::Status RunData(const DataFlags& flags) {
   const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<moe::v1::JobSpec> spec = common::LoadJobSpec(flags.spec);
-  if (!spec.ok()) {
-    spdlog::error("{}", spec.status().message());
-    return 1;
-  }
-  auto tokenizer = Tokenizer::FromFile(spec->model().tokenizer());
-  if (!tokenizer.ok()) {
-    spdlog::error("{}", tokenizer.status().message());
-    return 1;
-  }
+  ASSIGN_OR_RETURN(const JobFiles job, LoadJobFiles(flags.spec));
+  const moe::v1::JobSpec* spec = &job.spec;
   const std::vector<std::string> experts(spec->model().moe().experts().begin(),
                                          spec->model().moe().experts().end());
-  auto dataset = Dataset::Load(spec->data(), **tokenizer, experts);
-  if (!dataset.ok()) {
-    spdlog::error("{}", dataset.status().message());
-    return 1;
-  }
-  const Dataset& data = **dataset;
+  ASSIGN_OR_RETURN(const std::unique_ptr<Dataset> dataset,
+                   Dataset::Load(spec->data(), *job.tokenizer, experts));
+  const Dataset& data = *dataset;
   const DatasetStats& stats = data.stats();
   int64_t total = 0;
   for (size_t i = 0; i < data.size(); ++i) total += data.length(i);
@@ -107,7 +97,7 @@ int RunData(const DataFlags& flags) {
         100.0 * walk.loss_tokens / (static_cast<double>(walk.rows) * options.max_seq_len),
         walk.steps, options.world_size, options.micro_batch_size, flags.epoch, ms);
   }
-  return 0;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -120,7 +110,7 @@ void AddDataCommand(CLI::App& app, int* exit_code) {
       "and report samples, experts and packing efficiency, packed and padded.");
   cmd->add_option("--spec", flags->spec, "Job spec (YAML)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--epoch", flags->epoch, "Epoch whose order to walk")->capture_default_str();
-  cmd->callback([flags, exit_code] { *exit_code = RunData(*flags); });
+  cmd->callback([flags, exit_code] { *exit_code = ExitCode(RunData(*flags)); });
 }
 
 }  // namespace moe::worker

@@ -10,7 +10,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
-#include "common/spec_loader.h"
+#include "common/status_macros.h"
+#include "worker/cli/cli_util.h"
 #include "worker/cli/commands.h"
 #include "worker/data/dataset.h"
 #include "worker/data/tokenizer.h"
@@ -21,56 +22,44 @@
 namespace moe::worker {
 namespace {
 
-// Loads the model saved in `dir` with its own MoE layout. Logs and returns nullptr on error.
-MptForCausalLM LoadSaved(const std::string& dir) {
+// Loads the model saved in `dir` with its own MoE layout, in eval mode.
+absl::StatusOr<MptForCausalLM> LoadSaved(const std::string& dir) {
   moe::v1::MptConfig config;
   moe::v1::ModelSpec spec;
   spec.set_hf_path(dir);
-  if (auto status = ReadHfConfig(dir, &config, spec.mutable_moe()); !status.ok()) {
-    spdlog::error("{}", status.message());
-    return nullptr;
-  }
-  auto model = BuildModel(spec, /*tokenizer_size=*/0, /*seed=*/0);
-  if (!model.ok()) {
-    spdlog::error("{}", model.status().message());
-    return nullptr;
-  }
-  (*model)->eval();
-  return *std::move(model);
+  RETURN_IF_ERROR(ReadHfConfig(dir, &config, spec.mutable_moe()));
+  ASSIGN_OR_RETURN(MptForCausalLM model, BuildModel(spec, /*tokenizer_size=*/0, /*seed=*/0));
+  model->eval();
+  return model;
 }
 
 struct ForwardFlags {
   std::string checkpoint, ids, out;
 };
 
-int RunForward(const ForwardFlags& flags) {
+absl::Status RunForward(const ForwardFlags& flags) {
   std::vector<int64_t> ids;
   for (absl::string_view part : absl::StrSplit(flags.ids, ',', absl::SkipWhitespace())) {
     int64_t id;
     if (!absl::SimpleAtoi(part, &id) || id < 0) {
-      spdlog::error("--ids: '{}' is not a token id", part);
-      return 2;
+      return absl::InvalidArgumentError(absl::StrCat("--ids: '", part, "' is not a token id"));
     }
     ids.push_back(id);
   }
-  MptForCausalLM model = LoadSaved(flags.checkpoint);
-  if (!model) return 1;
+  ASSIGN_OR_RETURN(MptForCausalLM model, LoadSaved(flags.checkpoint));
   const int64_t vocab = model->config().vocab_size();
   for (int64_t id : ids) {
     if (id >= vocab) {
-      spdlog::error("--ids: {} is outside the vocabulary (size {})", id, vocab);
-      return 2;
+      return absl::InvalidArgumentError(
+          absl::StrCat("--ids: ", id, " is outside the vocabulary (size ", vocab, ")"));
     }
   }
   torch::NoGradGuard no_grad;
   const torch::Tensor input = torch::tensor(ids, torch::kInt64).unsqueeze(0);
   const torch::Tensor logits = model->forward({input, {}, {}}).logits_BTV[0].to(torch::kFloat32);
-  if (auto status = WriteSafetensors(flags.out, {{"logits", logits}}); !status.ok()) {
-    spdlog::error("{}", status.message());
-    return 1;
-  }
+  RETURN_IF_ERROR(WriteSafetensors(flags.out, {{"logits", logits}}));
   spdlog::info("wrote logits [{}, {}] to {}", logits.size(0), logits.size(1), flags.out);
-  return 0;
+  return absl::OkStatus();
 }
 
 struct GenerateFlags {
@@ -78,18 +67,13 @@ struct GenerateFlags {
   int max_new_tokens = 32;
 };
 
-int RunGenerate(const GenerateFlags& flags) {
+absl::Status RunGenerate(const GenerateFlags& flags) {
   const std::string path =
       flags.tokenizer.empty() ? flags.checkpoint + "/tokenizer.json" : flags.tokenizer;
-  auto tokenizer = Tokenizer::FromFile(path);
-  if (!tokenizer.ok()) {
-    spdlog::error("{} (pass --tokenizer)", tokenizer.status().message());
-    return 1;
-  }
-  MptForCausalLM model = LoadSaved(flags.checkpoint);
-  if (!model) return 1;
-  const absl::StatusOr<int32_t> eos = FindEosId(**tokenizer);
-  std::vector<int32_t> ids = (*tokenizer)->Encode(flags.prompt);
+  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::FromFile(path));
+  ASSIGN_OR_RETURN(MptForCausalLM model, LoadSaved(flags.checkpoint));
+  const absl::StatusOr<int32_t> eos = FindEosId(*tokenizer);
+  std::vector<int32_t> ids = tokenizer->Encode(flags.prompt);
   const size_t prompt_size = ids.size();
   torch::NoGradGuard no_grad;
   // Greedy decoding, recomputing the whole sequence each step (no KV cache: a tool for
@@ -103,13 +87,13 @@ int RunGenerate(const GenerateFlags& flags) {
     ids.push_back(next);
   }
   const std::vector<int32_t> generated(ids.begin() + prompt_size, ids.end());
-  std::cout << flags.prompt << *(*tokenizer)->Decode(generated) << std::endl;
-  return 0;
+  ASSIGN_OR_RETURN(const std::string text, tokenizer->Decode(generated));
+  std::cout << flags.prompt << text << std::endl;
+  return absl::OkStatus();
 }
 
-int RunInspect(const std::string& checkpoint) {
-  MptForCausalLM model = LoadSaved(checkpoint);
-  if (!model) return 1;
+absl::Status RunInspect(const std::string& checkpoint) {
+  ASSIGN_OR_RETURN(MptForCausalLM model, LoadSaved(checkpoint));
   const moe::v1::MptConfig& c = model->config();
   const moe::v1::MoeSpec& moe = model->moe_spec();
   const ParameterCount count = CountParameters(c, moe);
@@ -121,7 +105,7 @@ int RunInspect(const std::string& checkpoint) {
             << " active per token (" << count.embedding << " in the tied embedding)\n";
   if (moe.experts_size() == 0) {
     std::cout << "experts: none (dense)\n";
-    return 0;
+    return absl::OkStatus();
   }
   std::vector<int> layers;
   for (int i = 0; i < static_cast<int>(c.n_layers()); ++i) {
@@ -132,7 +116,7 @@ int RunInspect(const std::string& checkpoint) {
             << ", capacity factor " << moe.capacity_factor()
             << (moe.capacity_factor() == 0 ? " (dropless)" : "") << "\n";
   std::cout << "MoE layers: " << absl::StrJoin(layers, ", ") << " of " << c.n_layers() << "\n";
-  return 0;
+  return absl::OkStatus();
 }
 
 struct InitFlags {
@@ -141,39 +125,21 @@ struct InitFlags {
 
 // Builds a job's starting model (random init, or a Hugging Face model loaded and upcycled)
 // and saves it with its tokenizer.
-int RunInit(const InitFlags& flags) {
-  absl::StatusOr<moe::v1::JobSpec> spec = common::LoadJobSpec(flags.spec);
-  if (!spec.ok()) {
-    spdlog::error("{}", spec.status().message());
-    return 1;
-  }
-  auto tokenizer = Tokenizer::FromFile(spec->model().tokenizer());
-  if (!tokenizer.ok()) {
-    spdlog::error("{}", tokenizer.status().message());
-    return 1;
-  }
-  auto model = BuildModel(spec->model(), (*tokenizer)->size(), spec->training().seed());
-  if (!model.ok()) {
-    spdlog::error("{}", model.status().message());
-    return 1;
-  }
-  if (spec->model().precision() == moe::v1::PRECISION_BF16) (*model)->SetDtype(torch::kBFloat16);
-  if (auto status = SaveHfModel(*model, flags.out); !status.ok()) {
-    spdlog::error("{}", status.message());
-    return 1;
-  }
+absl::Status RunInit(const InitFlags& flags) {
+  ASSIGN_OR_RETURN(const JobFiles job, LoadJobFiles(flags.spec));
+  const moe::v1::ModelSpec& spec = job.spec.model();
+  ASSIGN_OR_RETURN(MptForCausalLM model,
+                   BuildModel(spec, job.tokenizer->size(), job.spec.training().seed()));
+  if (spec.precision() == moe::v1::PRECISION_BF16) model->SetDtype(torch::kBFloat16);
+  RETURN_IF_ERROR(SaveHfModel(model, flags.out));
   std::error_code ec;
-  std::filesystem::copy_file(spec->model().tokenizer(),
-                             std::filesystem::path(flags.out) / "tokenizer.json",
+  std::filesystem::copy_file(spec.tokenizer(), std::filesystem::path(flags.out) / "tokenizer.json",
                              std::filesystem::copy_options::overwrite_existing, ec);
-  if (ec) {
-    spdlog::error("{}: {}", flags.out, ec.message());
-    return 1;
-  }
-  const ParameterCount count = CountParameters((*model)->config(), (*model)->moe_spec());
+  if (ec) return absl::InternalError(absl::StrCat(flags.out, ": ", ec.message()));
+  const ParameterCount count = CountParameters(model->config(), model->moe_spec());
   spdlog::info("wrote {} ({} parameters, {} active per token)", flags.out, count.total,
                count.active_per_token);
-  return 0;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -189,7 +155,7 @@ void AddModelCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::ExistingDirectory);
   f->add_option("--ids", forward->ids, "Comma-separated token ids, e.g. 5,17,42")->required();
   f->add_option("--out", forward->out, "Output .safetensors file")->required();
-  f->callback([forward, exit_code] { *exit_code = RunForward(*forward); });
+  f->callback([forward, exit_code] { *exit_code = ExitCode(RunForward(*forward)); });
 
   auto generate = std::make_shared<GenerateFlags>();
   CLI::App* g = app.add_subcommand("generate", "Greedy decoding from a saved model.");
@@ -203,7 +169,7 @@ void AddModelCommands(CLI::App& app, int* exit_code) {
                 "Stop after this many tokens (or at EOS)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  g->callback([generate, exit_code] { *exit_code = RunGenerate(*generate); });
+  g->callback([generate, exit_code] { *exit_code = ExitCode(RunGenerate(*generate)); });
 
   auto init = std::make_shared<InitFlags>();
   CLI::App* n = app.add_subcommand(
@@ -213,7 +179,7 @@ void AddModelCommands(CLI::App& app, int* exit_code) {
       "with its tokenizer as a Hugging Face directory.");
   n->add_option("--spec", init->spec, "Job spec (YAML)")->required()->check(CLI::ExistingFile);
   n->add_option("--out", init->out, "Output directory")->required();
-  n->callback([init, exit_code] { *exit_code = RunInit(*init); });
+  n->callback([init, exit_code] { *exit_code = ExitCode(RunInit(*init)); });
 
   auto inspect = std::make_shared<std::string>();
   CLI::App* i = app.add_subcommand("inspect",
@@ -222,7 +188,7 @@ void AddModelCommands(CLI::App& app, int* exit_code) {
   i->add_option("--checkpoint", *inspect, "Model directory")
       ->required()
       ->check(CLI::ExistingDirectory);
-  i->callback([inspect, exit_code] { *exit_code = RunInspect(*inspect); });
+  i->callback([inspect, exit_code] { *exit_code = ExitCode(RunInspect(*inspect)); });
 }
 
 }  // namespace moe::worker

@@ -5,9 +5,10 @@
 #include <memory>
 #include <string>
 
-#include "common/logging.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
-#include "spdlog/spdlog.h"
+#include "worker/cli/cli_util.h"
 #include "worker/cli/commands.h"
 #include "worker/data/tokenizer.h"
 
@@ -23,7 +24,7 @@ struct TokenizeFlags {
 
 // Encodes all of stdin `repeat` times and prints {"bytes","lines","seconds","mb_per_s"},
 // timing only the encode loop (the same report as tests/reference/tokenize.mjs --bench).
-int RunBench(const Tokenizer& tokenizer, int repeat) {
+void RunBench(const Tokenizer& tokenizer, int repeat) {
   std::vector<std::string> lines;
   size_t bytes = 0;
   for (std::string line; std::getline(std::cin, line);) {
@@ -50,18 +51,16 @@ int RunBench(const Tokenizer& tokenizer, int repeat) {
                               {"mb_per_s", total / 1e6 / seconds}}
                    .dump()
             << '\n';
-  return 0;
 }
 
-// Returns the exit code. Lines are split on '\n' only; '\r' stays part of a line.
-int RunTokenize(const TokenizeFlags& flags) {
-  auto tokenizer = Tokenizer::FromFile(flags.tokenizer);
-  if (!tokenizer.ok()) {
-    spdlog::error("{}", tokenizer.status().ToString());
-    return 1;
-  }
+// Lines are split on '\n' only; '\r' stays part of a line.
+absl::Status RunTokenize(const TokenizeFlags& flags) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::FromFile(flags.tokenizer));
   std::ios::sync_with_stdio(false);
-  if (flags.bench) return RunBench(**tokenizer, flags.repeat);
+  if (flags.bench) {
+    RunBench(*tokenizer, flags.repeat);
+    return absl::OkStatus();
+  }
   std::string line, out;
   std::vector<int32_t> ids;
   size_t line_number = 0;
@@ -71,20 +70,20 @@ int RunTokenize(const TokenizeFlags& flags) {
       nlohmann::json array = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       if (!array.is_array() || !std::all_of(array.begin(), array.end(),
                                             [](const auto& v) { return v.is_number_integer(); })) {
-        spdlog::error("stdin:{}: expected a JSON array of token ids", line_number);
-        return 1;
+        return absl::InvalidArgumentError(
+            absl::StrCat("stdin:", line_number, ": expected a JSON array of token ids"));
       }
       const std::vector<int32_t> in = array.get<std::vector<int32_t>>();
-      auto text = (*tokenizer)->Decode(in);
+      auto text = tokenizer->Decode(in);
       if (!text.ok()) {
-        spdlog::error("stdin:{}: {}", line_number, text.status().message());
-        return 1;
+        return absl::InvalidArgumentError(
+            absl::StrCat("stdin:", line_number, ": ", text.status().message()));
       }
       std::cout << *text << '\n';
       continue;
     }
     ids.clear();
-    (*tokenizer)->Encode(line, &ids);
+    tokenizer->Encode(line, &ids);
     out.assign("[");
     for (size_t i = 0; i < ids.size(); ++i) {
       if (i > 0) out.push_back(',');
@@ -93,7 +92,7 @@ int RunTokenize(const TokenizeFlags& flags) {
     out.append("]\n");
     std::cout << out;
   }
-  return 0;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -114,7 +113,7 @@ void AddTokenizeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--repeat", flags->repeat, "Passes over stdin with --bench")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->callback([flags, exit_code] { *exit_code = RunTokenize(*flags); });
+  cmd->callback([flags, exit_code] { *exit_code = ExitCode(RunTokenize(*flags)); });
 }
 
 }  // namespace moe::worker

@@ -5,9 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/spec_defaults.h"
+#include "common/status_macros.h"
 #include "spdlog/spdlog.h"
+#include "worker/cli/cli_util.h"
 #include "worker/cli/commands.h"
 #include "worker/data/bpe_trainer.h"
 #include "worker/data/prompt_template.h"
@@ -23,7 +26,7 @@ struct TrainTokenizerFlags {
   BpeTrainerOptions options;
 };
 
-int RunTrainTokenizer(const TrainTokenizerFlags& flags) {
+absl::Status RunTrainTokenizer(const TrainTokenizerFlags& flags) {
   BpeTrainer trainer(flags.options);
   const auto prompt_template = PromptTemplate::Parse(common::kDefaultPromptTemplate);
   for (const std::string& input : flags.inputs) {
@@ -39,30 +42,22 @@ int RunTrainTokenizer(const TrainTokenizerFlags& flags) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       absl::StatusOr<QaRecord> record = ParseQaRecord(line);
       if (!record.ok()) {
-        spdlog::error("{}:{}: {}", input, line_number, record.status().message());
-        return 1;
+        return absl::InvalidArgumentError(
+            absl::StrCat(input, ":", line_number, ": ", record.status().message()));
       }
       trainer.Add(prompt_template->Prompt(record->question));
       trainer.Add(prompt_template->Answer(record->answer));
     }
     spdlog::info("read {} lines of {}", line_number, input);
   }
-  absl::StatusOr<nlohmann::json> json = trainer.Train();
-  if (!json.ok()) {
-    spdlog::error("{}", json.status().message());
-    return 1;
-  }
+  ASSIGN_OR_RETURN(const nlohmann::json json, trainer.Train());
   std::ofstream out(flags.out, std::ios::binary | std::ios::trunc);
-  out << json->dump(1) << '\n';
+  out << json.dump(1) << '\n';
   out.close();
-  if (!out) {
-    spdlog::error("{}: cannot write", flags.out);
-    return 1;
-  }
+  if (!out) return absl::InternalError(absl::StrCat(flags.out, ": cannot write"));
   spdlog::info("wrote {}: {} tokens ({} merges) from {} words", flags.out,
-               (*json)["model"]["vocab"].size(), (*json)["model"]["merges"].size(),
-               trainer.words_seen());
-  return 0;
+               json["model"]["vocab"].size(), json["model"]["merges"].size(), trainer.words_seen());
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -90,7 +85,7 @@ void AddTrainTokenizerCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--out", flags->out, "Where to write tokenizer.json")->required();
-  cmd->callback([flags, exit_code] { *exit_code = RunTrainTokenizer(*flags); });
+  cmd->callback([flags, exit_code] { *exit_code = ExitCode(RunTrainTokenizer(*flags)); });
 }
 
 }  // namespace moe::worker
