@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Time forward + backward steps of a random MPT-MoE on CPU"};
   int d_model = 256, heads = 8, layers = 4, experts = 4, top_k = 1, vocab = 2048, batch = 4,
       seq = 256, steps = 10, warmup = 2, threads = 1;
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--d-model", d_model)->capture_default_str();
   app.add_option("--heads", heads)->capture_default_str();
   app.add_option("--layers", layers)->capture_default_str();
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps)->capture_default_str();
   app.add_option("--warmup", warmup)->capture_default_str();
   app.add_option("--threads", threads)->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  CLI11_PARSE(app, argc, argv);  // repeated flags: the last wins, as in the Python twin
 
   torch::set_num_threads(threads);
   moe::v1::MptConfig config;
