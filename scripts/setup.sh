@@ -12,7 +12,7 @@ pkgs=(
   libtorch-dev libopenblas0-openmp python3-torch python3-numpy
   # service: gRPC, protobuf, Abseil, logging, metrics, catalogue
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  libspdlog-dev prometheus-cpp-dev libsqlite3-dev
+  libspdlog-dev prometheus-cpp-dev libsqlite3-dev libssl-dev
   # formats and text
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev
   # tests

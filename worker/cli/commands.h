@@ -11,6 +11,7 @@ namespace moe::worker {
 void AddTokenizeCommand(CLI::App& app, int* exit_code);
 void AddTrainTokenizerCommand(CLI::App& app, int* exit_code);
 void AddDataCommand(CLI::App& app, int* exit_code);
+void AddTrainCommand(CLI::App& app, int* exit_code);
 // init, forward, generate and inspect.
 void AddModelCommands(CLI::App& app, int* exit_code);
 

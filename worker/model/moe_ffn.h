@@ -53,7 +53,7 @@ class MoeFfnImpl : public torch::nn::Module {
   // x_ND in the model's dtype. In label_forced mode labels steer routing only while training.
   MoeOutput forward(const torch::Tensor& x_ND, const RoutingInputs& routing);
 
-  torch::nn::Linear router{nullptr};  // weight [E, D], kept in fp32
+  torch::nn::Linear router{nullptr};  // weight [E, D]; applied in fp32
   Experts experts{nullptr};
 
  private:

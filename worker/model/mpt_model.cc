@@ -179,11 +179,6 @@ void MptForCausalLMImpl::InitializeWeights(uint64_t seed) {
   }
 }
 
-void MptForCausalLMImpl::SetDtype(torch::ScalarType dtype) {
-  to(dtype);
-  for (const auto& block : *transformer->blocks) {
-    if (auto moe = block->as<MptBlock>()->moe) moe->router->to(torch::kFloat32);
-  }
-}
+void MptForCausalLMImpl::SetDtype(torch::ScalarType dtype) { to(dtype); }
 
 }  // namespace moe::worker

@@ -67,7 +67,8 @@ class MptForCausalLMImpl : public torch::nn::Module {
   // `seed`.
   void InitializeWeights(uint64_t seed);
 
-  // Casts to `dtype` (bf16 or fp32) keeping routers in fp32.
+  // Casts every parameter to `dtype` (bf16 or fp32). Routers compute in fp32 whatever their
+  // storage (the optimizer keeps fp32 master weights).
   void SetDtype(torch::ScalarType dtype);
 
   // Recompute each block in backward instead of keeping its activations (training only).

@@ -1,0 +1,55 @@
+// moe-worker train: runs a job's training loop in this process (standalone, for debugging
+// and benchmarks; moed runs the same code path).
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "common/status_macros.h"
+#include "worker/cli/cli_util.h"
+#include "worker/cli/commands.h"
+#include "worker/dist/communicator.h"
+#include "worker/train/progress.h"
+#include "worker/train/trainer.h"
+
+namespace moe::worker {
+namespace {
+
+struct TrainFlags {
+  std::string spec;
+  TrainOptions options;
+};
+
+absl::Status RunTrain(const TrainFlags& flags) {
+  ASSIGN_OR_RETURN(const JobFiles job, LoadJobFiles(flags.spec));
+  if (const uint32_t threads = job.spec.resources().threads_per_worker(); threads > 0) {
+    torch::set_num_threads(static_cast<int>(threads));
+  }
+  TrainOptions options = flags.options;
+  if (options.resume_from.empty()) options.resume_from = job.spec.checkpoint().resume_from();
+  LocalCommunicator comm;
+  TerminalProgress progress;
+  ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,
+                   Trainer::Create(job.spec, options, comm, progress));
+  return trainer->Run();
+}
+
+}  // namespace
+
+void AddTrainCommand(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<TrainFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "train",
+      "Train a job in this process: to the end of its epochs (or max_steps), with "
+      "checkpoints every save_steps, at each epoch's end and at the end.");
+  cmd->add_option("--spec", flags->spec, "Job spec (YAML)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--resume-from", flags->options.resume_from,
+                  "A checkpoint directory, or 'latest' (the newest one under output_dir whose "
+                  "manifest verifies); default: checkpoint.resume_from of the spec");
+  cmd->add_option("--stop-after-steps", flags->options.stop_after_steps,
+                  "Checkpoint after this many optimizer steps and exit 0 (to test interruption)")
+      ->check(CLI::PositiveNumber);
+  cmd->callback([flags, exit_code] { *exit_code = ExitCode(RunTrain(*flags)); });
+}
+
+}  // namespace moe::worker

@@ -1,0 +1,317 @@
+#include "worker/train/checkpoint.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "nlohmann/json.hpp"
+#include "worker/model/hf_checkpoint.h"
+#include "worker/model/safetensors.h"
+
+namespace moe::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+constexpr char kPrefix[] = "checkpoint-step-";
+constexpr char kManifest[] = "manifest.json";
+const char* const kRequired[] = {"config.json", "model.safetensors", "optimizer.safetensors",
+                                 "training_state.json"};
+
+absl::Status Errno(const fs::path& path, const char* what) {
+  return absl::InternalError(absl::StrCat(path.string(), ": ", what, ": ", std::strerror(errno)));
+}
+
+// Flushes a file's or directory's data and metadata to the disk.
+absl::Status Fsync(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno(path, "open for fsync");
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? absl::OkStatus() : Errno(path, "fsync");
+}
+
+// Hex SHA-256 of a file's contents.
+absl::StatusOr<std::string> Sha256(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot read"));
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(in.gcount()));
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &length);
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i)
+    absl::StrAppend(&hex, absl::Hex(digest[i], absl::kZeroPad2));
+  return hex;
+}
+
+absl::Status WriteJson(const fs::path& path, const Json& json) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << json.dump(2) << '\n';
+  out.close();
+  return out ? absl::OkStatus()
+             : absl::InternalError(absl::StrCat(path.string(), ": write failed"));
+}
+
+absl::StatusOr<Json> ReadJsonFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": missing"));
+  Json json = Json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded())
+    return absl::DataLossError(absl::StrCat(path.string(), ": not valid JSON"));
+  return json;
+}
+
+// The step of a committed checkpoint directory name, or nullopt for anything else.
+std::optional<int64_t> StepOf(const fs::path& dir) {
+  const std::string name = dir.filename().string();
+  if (!absl::StartsWith(name, kPrefix)) return std::nullopt;
+  int64_t step;
+  const std::string digits = name.substr(sizeof(kPrefix) - 1);
+  if (digits.empty() || !absl::c_all_of(digits, absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(digits, &step)) {
+    return std::nullopt;
+  }
+  return step;
+}
+
+// Committed checkpoint directories, newest first.
+std::vector<std::pair<int64_t, fs::path>> Committed(const fs::path& output_dir) {
+  std::vector<std::pair<int64_t, fs::path>> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(output_dir, ec)) {
+    if (auto step = StepOf(entry.path()); step && entry.is_directory())
+      out.emplace_back(*step, entry.path());
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  return out;
+}
+
+absl::Status WriteOptimizer(const fs::path& path, const AdamW& opt, const FlatParameters& flat) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  auto& o = const_cast<AdamW&>(opt);
+  for (const ParameterRange& r : flat.ranges()) {
+    if (r.offset < opt.begin() || r.offset + r.numel > opt.end()) continue;  // not owned here
+    const int64_t at = r.offset - opt.begin();
+    tensors.emplace_back("master/" + r.name, o.master().narrow(0, at, r.numel).view(r.shape));
+    tensors.emplace_back("exp_avg/" + r.name, o.exp_avg().narrow(0, at, r.numel).view(r.shape));
+    tensors.emplace_back("exp_avg_sq/" + r.name,
+                         o.exp_avg_sq().narrow(0, at, r.numel).view(r.shape));
+  }
+  return WriteSafetensors(path, tensors, {{"step", std::to_string(opt.step())}});
+}
+
+absl::Status ReadOptimizer(const fs::path& path, AdamW& opt, const FlatParameters& flat) {
+  ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(path));
+  torch::NoGradGuard no_grad;
+  for (const ParameterRange& r : flat.ranges()) {
+    if (r.offset < opt.begin() || r.offset + r.numel > opt.end()) continue;
+    const int64_t at = r.offset - opt.begin();
+    for (auto [prefix, target] : {std::pair{"master/", &opt.master()},
+                                  {"exp_avg/", &opt.exp_avg()},
+                                  {"exp_avg_sq/", &opt.exp_avg_sq()}}) {
+      ASSIGN_OR_RETURN(torch::Tensor t, file->Load(prefix + r.name));
+      if (t.numel() != r.numel) {
+        return absl::InvalidArgumentError(absl::StrCat(path.string(), ": ", prefix, r.name, " has ",
+                                                       t.numel(), " elements, the model needs ",
+                                                       r.numel));
+      }
+      target->narrow(0, at, r.numel).copy_(t.reshape(-1));
+    }
+  }
+  int64_t step = 0;
+  const auto it = file->metadata().find("step");
+  if (it == file->metadata().end() || !absl::SimpleAtoi(it->second, &step)) {
+    return absl::DataLossError(absl::StrCat(path.string(), ": no optimizer step in its metadata"));
+  }
+  opt.set_step(step);
+  opt.PublishMaster();
+  return absl::OkStatus();
+}
+
+// Writes the manifest of every file in `dir`, after fsyncing them.
+absl::Status WriteManifest(const fs::path& dir, int64_t step) {
+  Json files = Json::object();
+  std::vector<fs::path> paths;
+  for (const auto& entry : fs::directory_iterator(dir)) paths.push_back(entry.path());
+  std::sort(paths.begin(), paths.end());
+  for (const fs::path& path : paths) {
+    RETURN_IF_ERROR(Fsync(path));
+    ASSIGN_OR_RETURN(std::string sha, Sha256(path));
+    files[path.filename().string()] = {{"bytes", fs::file_size(path)}, {"sha256", sha}};
+  }
+  RETURN_IF_ERROR(WriteJson(dir / kManifest, {{"step", step}, {"files", files}}));
+  RETURN_IF_ERROR(Fsync(dir / kManifest));
+  return Fsync(dir);
+}
+
+}  // namespace
+
+std::string CheckpointName(int64_t step) { return absl::StrCat(kPrefix, step); }
+
+absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& output_dir, const TrainingState& state,
+                                        const moe::v1::JobSpec& spec, MptForCausalLM& model,
+                                        const AdamW& optimizer, const FlatParameters& flat) {
+  const fs::path final_dir = output_dir / CheckpointName(state.step);
+  const fs::path tmp = fs::path(final_dir.string() + ".tmp");
+  std::error_code ec;
+  fs::remove_all(tmp, ec);  // a torn attempt from an earlier crash
+  fs::create_directories(tmp, ec);
+  if (ec) return absl::InternalError(absl::StrCat(tmp.string(), ": ", ec.message()));
+
+  RETURN_IF_ERROR(SaveHfModel(model, tmp));
+  RETURN_IF_ERROR(WriteOptimizer(tmp / "optimizer.safetensors", optimizer, flat));
+  RETURN_IF_ERROR(WriteSafetensors(tmp / "rng_state.safetensors",
+                                   {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}}));
+  std::string spec_json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(spec, &spec_json, options);
+  RETURN_IF_ERROR(WriteJson(tmp / "training_state.json", {{"global_step", state.step},
+                                                          {"epoch", state.epoch},
+                                                          {"data_position", state.data_position},
+                                                          {"batches", state.batches},
+                                                          {"world_size", state.world_size},
+                                                          {"spec", Json::parse(spec_json)}}));
+  fs::copy_file(spec.model().tokenizer(), tmp / "tokenizer.json", ec);
+  if (ec) return absl::InternalError(absl::StrCat(spec.model().tokenizer(), ": ", ec.message()));
+  RETURN_IF_ERROR(WriteManifest(tmp, state.step));
+
+  // Commit: rename into place (moving an older copy of the same step aside first).
+  const fs::path old = fs::path(final_dir.string() + ".old");
+  if (fs::exists(final_dir)) {
+    fs::remove_all(old, ec);
+    fs::rename(final_dir, old, ec);
+    if (ec) return absl::InternalError(absl::StrCat(final_dir.string(), ": ", ec.message()));
+  }
+  fs::rename(tmp, final_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat(tmp.string(), ": rename: ", ec.message()));
+  RETURN_IF_ERROR(Fsync(output_dir));
+  fs::remove_all(old, ec);
+  return final_dir;
+}
+
+absl::Status VerifyCheckpoint(const fs::path& dir) {
+  ASSIGN_OR_RETURN(Json manifest, ReadJsonFile(dir / kManifest));
+  if (!manifest.contains("files") || !manifest["files"].is_object()) {
+    return absl::DataLossError(absl::StrCat(dir.string(), ": manifest has no file list"));
+  }
+  const Json& files = manifest["files"];
+  for (const char* required : kRequired) {
+    if (!files.contains(required)) {
+      return absl::DataLossError(absl::StrCat(dir.string(), ": manifest lacks ", required));
+    }
+  }
+  for (const auto& [name, info] : files.items()) {
+    const fs::path path = dir / name;
+    std::error_code ec;
+    const auto bytes = fs::file_size(path, ec);
+    if (ec) return absl::DataLossError(absl::StrCat(path.string(), ": missing"));
+    if (bytes != info.value("bytes", uint64_t{0})) {
+      return absl::DataLossError(absl::StrCat(path.string(), ": ", bytes,
+                                              " bytes, the manifest says ",
+                                              info.value("bytes", uint64_t{0})));
+    }
+    ASSIGN_OR_RETURN(std::string sha, Sha256(path));
+    if (sha != info.value("sha256", "")) {
+      return absl::DataLossError(
+          absl::StrCat(path.string(), ": checksum differs from the manifest"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<fs::path> LatestCheckpoint(const fs::path& output_dir) {
+  for (const auto& [step, dir] : Committed(output_dir)) {
+    const absl::Status status = VerifyCheckpoint(dir);
+    if (status.ok()) return dir;
+    spdlog::warn("skipping checkpoint {}: {}", dir.string(), status.message());
+  }
+  return absl::NotFoundError(
+      absl::StrCat("no checkpoint under ", output_dir.string(), " verifies"));
+}
+
+std::vector<fs::path> ApplyRetention(const fs::path& output_dir, uint32_t keep_last) {
+  std::vector<fs::path> deleted;
+  if (keep_last == 0) return deleted;
+  uint32_t good = 0;
+  for (const auto& [step, dir] : Committed(output_dir)) {
+    if (good >= keep_last) {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+      if (!ec) deleted.push_back(dir);
+      continue;
+    }
+    if (VerifyCheckpoint(dir).ok()) ++good;
+  }
+  return deleted;
+}
+
+absl::StatusOr<TrainingState> ReadTrainingState(const fs::path& dir) {
+  ASSIGN_OR_RETURN(Json json, ReadJsonFile(dir / "training_state.json"));
+  TrainingState s;
+  try {
+    s.step = json.at("global_step").get<int64_t>();
+    s.epoch = json.at("epoch").get<int64_t>();
+    s.data_position = json.at("data_position").get<uint64_t>();
+    s.batches = json.at("batches").get<int64_t>();
+    s.world_size = json.at("world_size").get<int32_t>();
+  } catch (const Json::exception& e) {
+    return absl::DataLossError(absl::StrCat(dir.string(), "/training_state.json: ", e.what()));
+  }
+  return s;
+}
+
+absl::Status RestoreCheckpoint(const fs::path& dir, MptForCausalLM& model, AdamW& optimizer,
+                               const FlatParameters& flat) {
+  moe::v1::MptConfig config;
+  moe::v1::MoeSpec moe;
+  RETURN_IF_ERROR(ReadHfConfig(dir, &config, &moe));
+  google::protobuf::util::MessageDifferencer differ;
+  std::string difference;
+  differ.ReportDifferencesToString(&difference);
+  const bool same_experts = moe.experts_size() == model->moe_spec().experts_size() &&
+                            moe.layers_case() == model->moe_spec().layers_case() &&
+                            moe.every_n_layers() == model->moe_spec().every_n_layers();
+  if (!differ.Compare(config, model->config()) || !same_experts) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint ", dir.string(), " was made for a different model than this job's (",
+        same_experts ? ""
+                     : absl::StrCat(moe.experts_size(), " experts vs ",
+                                    model->moe_spec().experts_size(), "; "),
+        difference.empty() ? "same architecture" : difference,
+        "); resume it with the job that made it"));
+  }
+  ASSIGN_OR_RETURN(TensorMap weights, ReadHfWeights(dir));
+  RETURN_IF_ERROR(LoadWeights(weights, /*upcycle=*/false, 0, model));
+  RETURN_IF_ERROR(ReadOptimizer(dir / "optimizer.safetensors", optimizer, flat));
+  ASSIGN_OR_RETURN(auto rng, SafetensorsFile::Open(dir / "rng_state.safetensors"));
+  ASSIGN_OR_RETURN(torch::Tensor state, rng->Load("cpu"));
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(state);
+  return absl::OkStatus();
+}
+
+}  // namespace moe::worker

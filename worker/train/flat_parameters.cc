@@ -1,0 +1,38 @@
+#include "worker/train/flat_parameters.h"
+
+namespace moe::worker {
+
+FlatParameters::FlatParameters(torch::nn::Module& module, int64_t pad_multiple) {
+  torch::NoGradGuard no_grad;
+  const auto named = module.named_parameters();
+  const torch::ScalarType dtype =
+      named.is_empty() ? torch::kFloat32 : named[0].value().scalar_type();
+  for (const auto& item : named) {
+    const torch::Tensor& p = item.value();
+    ranges_.push_back({item.key(), numel_, p.sizes().vec(), p.numel(), p.dim() >= 2});
+    tensors_.push_back(p);
+    numel_ += p.numel();
+  }
+  const int64_t padded = (numel_ + pad_multiple - 1) / pad_multiple * pad_multiple;
+  params_ = torch::zeros({padded}, named.is_empty() ? torch::TensorOptions()
+                                                    : named[0].value().options().dtype(dtype));
+  grads_ = torch::zeros({padded}, params_.options().dtype(torch::kFloat32));
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const ParameterRange& r = ranges_[i];
+    torch::Tensor view = params_.narrow(0, r.offset, r.numel).view(r.shape);
+    view.copy_(tensors_[i]);
+    tensors_[i].set_data(view);  // the parameter now lives in the flat buffer
+  }
+}
+
+void FlatParameters::AccumulateGradients() {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    torch::Tensor& grad = tensors_[i].mutable_grad();
+    if (!grad.defined()) continue;  // e.g. an expert that received no token
+    grads_.narrow(0, ranges_[i].offset, ranges_[i].numel).add_(grad.reshape(-1));
+    grad = torch::Tensor();
+  }
+}
+
+}  // namespace moe::worker

@@ -1,0 +1,39 @@
+#include "worker/train/progress.h"
+
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+
+namespace moe::worker {
+namespace {
+
+std::string Rate(double per_second) {
+  if (per_second >= 1e6) return absl::StrFormat("%.1fM", per_second / 1e6);
+  if (per_second >= 1e3) return absl::StrFormat("%.0fk", per_second / 1e3);
+  return absl::StrFormat("%.0f", per_second);
+}
+
+}  // namespace
+
+void TerminalProgress::OnStep(const StepReport& r) {
+  std::string line = absl::StrFormat("step %d/%d | batch %d/%d | loss %.4f | lr %.2e | %s tok/s",
+                                     r.step, r.total_steps, r.batch, r.total_batches, r.loss, r.lr,
+                                     Rate(r.tokens_per_second));
+  if (!r.expert_share.empty()) {
+    std::vector<std::string> shares;
+    for (double s : r.expert_share) shares.push_back(absl::StrFormat("%.0f", 100 * s));
+    absl::StrAppend(&line, " | experts ", absl::StrJoin(shares, "/"), "%");
+  }
+  absl::StrAppendFormat(&line, " | grad %.3g", r.grad_norm);
+  spdlog::info("{}", line);
+}
+
+void TerminalProgress::OnCheckpoint(int64_t step, const std::string& dir) {
+  spdlog::info("checkpoint step {} committed: {}", step, dir);
+}
+
+void TerminalProgress::OnMessage(const std::string& message) { spdlog::info("{}", message); }
+
+}  // namespace moe::worker

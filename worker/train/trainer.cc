@@ -1,0 +1,216 @@
+#include "worker/train/trainer.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "worker/model/hf_checkpoint.h"
+#include "worker/train/grad_clip.h"
+
+namespace moe::worker {
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// An int32 row-major [rows, seq_len] array as an int64 tensor.
+torch::Tensor AsTensor(const std::vector<int32_t>& values, int32_t rows, int32_t seq_len) {
+  return torch::tensor(values, torch::kInt32).view({rows, seq_len}).to(torch::kInt64);
+}
+
+}  // namespace
+
+torch::Tensor SummedCrossEntropy(const torch::Tensor& logits_BTV, const torch::Tensor& labels_BT) {
+  namespace F = torch::nn::functional;
+  return F::cross_entropy(
+      logits_BTV.reshape({-1, logits_BTV.size(-1)}).to(torch::kFloat32), labels_BT.reshape({-1}),
+      F::CrossEntropyFuncOptions().ignore_index(kIgnoreLabel).reduction(torch::kSum));
+}
+
+Trainer::Trainer(const moe::v1::JobSpec& spec, const TrainOptions& options, Communicator& comm,
+                 ProgressSink& progress)
+    : spec_(spec), options_(options), comm_(comm), progress_(progress) {}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec& spec,
+                                                         const TrainOptions& options,
+                                                         Communicator& comm,
+                                                         ProgressSink& progress) {
+  auto t = std::unique_ptr<Trainer>(new Trainer(spec, options, comm, progress));
+  ASSIGN_OR_RETURN(t->tokenizer_, Tokenizer::FromFile(spec.model().tokenizer()));
+  const std::vector<std::string> experts(spec.model().moe().experts().begin(),
+                                         spec.model().moe().experts().end());
+  ASSIGN_OR_RETURN(t->dataset_, Dataset::Load(spec.data(), *t->tokenizer_, experts));
+  ASSIGN_OR_RETURN(t->model_,
+                   BuildModel(spec.model(), t->tokenizer_->size(), spec.training().seed()));
+  if (spec.model().precision() == moe::v1::PRECISION_BF16) t->model_->SetDtype(torch::kBFloat16);
+  t->model_->train();
+  t->flat_ = std::make_unique<FlatParameters>(*t->model_, 2 * comm.world_size());
+  t->optimizer_ =
+      std::make_unique<AdamW>(spec.training(), *t->flat_, 0, t->flat_->params().numel());
+
+  LoaderOptions loader;
+  loader.micro_batch_size = static_cast<int32_t>(spec.training().micro_batch_size());
+  loader.max_seq_len = static_cast<int32_t>(spec.data().max_seq_len());
+  loader.packing = spec.data().packing();
+  loader.seed = spec.training().seed();
+  loader.world_size = comm.world_size();
+  loader.rank = comm.rank();
+  t->loader_ = std::make_unique<DataLoader>(*t->dataset_, loader);
+  t->batches_per_epoch_ = t->loader_->StepsPerEpoch();
+  const int64_t accumulation = spec.training().grad_accumulation();
+  const int64_t steps_per_epoch = (t->batches_per_epoch_ + accumulation - 1) / accumulation;
+  int64_t total = steps_per_epoch * spec.training().epochs();
+  if (spec.training().max_steps() > 0)
+    total = std::min<int64_t>(total, spec.training().max_steps());
+  t->schedule_ = std::make_unique<LrSchedule>(spec.training(), total);
+  t->total_batches_ = t->batches_per_epoch_ * spec.training().epochs();
+  t->state_.world_size = comm.world_size();
+  if (!options.resume_from.empty()) RETURN_IF_ERROR(t->Restore(options.resume_from));
+  progress.OnMessage(absl::StrCat(
+      t->dataset_->size(), " samples, ", t->batches_per_epoch_, " micro-batches (", steps_per_epoch,
+      " optimizer steps) per epoch, ", total, " steps in all; ", t->flat_->numel(), " parameters"));
+  return t;
+}
+
+absl::Status Trainer::Restore(const std::string& resume_from) {
+  std::filesystem::path dir = resume_from;
+  if (resume_from == "latest") {
+    ASSIGN_OR_RETURN(dir, LatestCheckpoint(spec_.checkpoint().output_dir()));
+  } else {
+    const absl::Status verified = VerifyCheckpoint(dir);
+    if (!verified.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot resume from ", dir.string(), ": ", verified.message()));
+    }
+  }
+  RETURN_IF_ERROR(RestoreCheckpoint(dir, model_, *optimizer_, *flat_));
+  ASSIGN_OR_RETURN(state_, ReadTrainingState(dir));
+  state_.world_size = comm_.world_size();
+  loader_->Seek(state_.epoch, state_.data_position);  // O(1): no batch is read to be skipped
+  progress_.OnMessage(absl::StrCat("resumed from ", dir.string(), " at step ", state_.step,
+                                   ", epoch ", state_.epoch, ", sample ", state_.data_position));
+  return absl::OkStatus();
+}
+
+std::vector<Batch> Trainer::NextBatches() {
+  std::vector<Batch> batches;
+  for (Batch b; batches.size() < spec_.training().grad_accumulation() && loader_->Next(&b);) {
+    batches.push_back(std::move(b));
+  }
+  return batches;
+}
+
+Trainer::StepTotals Trainer::ForwardBackward(const std::vector<Batch>& batches) {
+  StepTotals totals;
+  for (const Batch& b : batches) totals.loss_tokens += b.loss_tokens;
+  torch::Tensor all_tokens =
+      torch::tensor({static_cast<double>(totals.loss_tokens)}, torch::kFloat64);
+  comm_.AllReduceSum(all_tokens);
+  const double denominator = std::max(all_tokens.item<double>(), 1.0);
+  const double aux_scale = 1.0 / (static_cast<double>(batches.size()) * comm_.world_size());
+  for (const Batch& b : batches) {
+    const ModelOutput out = model_->forward({AsTensor(b.input_ids, b.rows, b.seq_len),
+                                             AsTensor(b.segment_ids, b.rows, b.seq_len),
+                                             AsTensor(b.expert_ids, b.rows, b.seq_len)});
+    const torch::Tensor ce =
+        SummedCrossEntropy(out.logits_BTV, AsTensor(b.labels, b.rows, b.seq_len));
+    (ce / denominator + out.aux_loss * aux_scale).backward();
+    flat_->AccumulateGradients();
+    totals.ce_sum += ce.item<double>();
+    totals.aux += out.aux_loss.item<double>();
+    totals.tokens += b.tokens;
+    ++totals.micro_batches;
+    for (const MoeStats& layer : out.moe_stats) {
+      if (totals.expert_tokens.empty())
+        totals.expert_tokens.assign(layer.tokens_per_expert.size(0), 0);
+      for (size_t e = 0; e < totals.expert_tokens.size(); ++e) {
+        totals.expert_tokens[e] += layer.tokens_per_expert[e].item<int64_t>();
+      }
+    }
+  }
+  // Plain data parallel for now: sum every rank's part of the global-mean gradient.
+  if (comm_.world_size() > 1) comm_.AllReduceSum(flat_->grads());
+  return totals;
+}
+
+absl::Status Trainer::Run() {
+  report_started_ = Now();
+  while (state_.step < schedule_->total_steps()) {
+    const std::vector<Batch> batches = NextBatches();
+    const StepTotals totals = ForwardBackward(batches);
+    const double norm = ClipGradNorm(flat_->grads(), spec_.training().max_grad_norm(), comm_);
+    const double lr = schedule_->At(state_.step + 1);
+    optimizer_->Step(flat_->grads(), lr);
+    flat_->ZeroGradients();
+
+    ++state_.step;
+    state_.batches += totals.micro_batches;
+    state_.data_position = loader_->position();
+    since_report_.ce_sum += totals.ce_sum;
+    since_report_.aux += totals.aux;
+    since_report_.loss_tokens += totals.loss_tokens;
+    since_report_.tokens += totals.tokens;
+    since_report_.micro_batches += totals.micro_batches;
+    if (since_report_.expert_tokens.empty())
+      since_report_.expert_tokens = totals.expert_tokens;
+    else
+      for (size_t e = 0; e < totals.expert_tokens.size(); ++e)
+        since_report_.expert_tokens[e] += totals.expert_tokens[e];
+
+    const bool epoch_ended = loader_->position() >= dataset_->size();
+    if (epoch_ended) {
+      ++state_.epoch;
+      loader_->Seek(state_.epoch, 0);
+      state_.data_position = 0;
+    }
+    const bool last = state_.step == schedule_->total_steps();
+    const bool stop = options_.stop_after_steps > 0 && state_.step == options_.stop_after_steps;
+    if (state_.step % spec_.logging().logging_steps() == 0 || last || stop) Report(lr, norm);
+    const uint32_t save_steps = spec_.checkpoint().save_steps();
+    if ((save_steps > 0 && state_.step % save_steps == 0) ||
+        (epoch_ended && spec_.checkpoint().save_at_epoch_end()) || last || stop) {
+      RETURN_IF_ERROR(Checkpoint());
+    }
+    if (stop) return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
+void Trainer::Report(double lr, double grad_norm) {
+  const double now = Now();
+  StepReport r;
+  r.step = state_.step;
+  r.total_steps = schedule_->total_steps();
+  r.batch = state_.batches;
+  r.total_batches = total_batches_;
+  r.epoch = state_.epoch;
+  r.loss = since_report_.ce_sum / std::max<int64_t>(since_report_.loss_tokens, 1);
+  r.aux_loss = since_report_.aux / std::max<int64_t>(since_report_.micro_batches, 1);
+  r.lr = lr;
+  r.grad_norm = grad_norm;
+  r.tokens_per_second =
+      since_report_.tokens * comm_.world_size() / std::max(now - report_started_, 1e-9);
+  int64_t routed = 0;
+  for (int64_t n : since_report_.expert_tokens) routed += n;
+  for (int64_t n : since_report_.expert_tokens)
+    r.expert_share.push_back(routed > 0 ? static_cast<double>(n) / routed : 0);
+  progress_.OnStep(r);
+  since_report_ = StepTotals();
+  report_started_ = now;
+}
+
+absl::Status Trainer::Checkpoint() {
+  if (comm_.rank() != 0) return absl::OkStatus();  // the ZeRO issue makes this collective
+  ASSIGN_OR_RETURN(
+      std::filesystem::path dir,
+      SaveCheckpoint(spec_.checkpoint().output_dir(), state_, spec_, model_, *optimizer_, *flat_));
+  progress_.OnCheckpoint(state_.step, dir.string());
+  for (const auto& deleted :
+       ApplyRetention(spec_.checkpoint().output_dir(), spec_.checkpoint().keep_last())) {
+    progress_.OnMessage(absl::StrCat("retention: deleted ", deleted.string()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace moe::worker

@@ -1,0 +1,95 @@
+// The training loop of one worker. One optimizer step reads as:
+//
+//   batches = NextBatches();            // up to grad_accumulation micro-batches
+//   ForwardBackward(batches);           // fp32 gradients accumulate in the flat buffer
+//   norm = ClipGradNorm(grads, ...);    // global norm over all ranks
+//   optimizer.Step(grads, lr);          // AdamW on fp32 master weights
+//   Report(); MaybeCheckpoint();
+//
+// The loss of a step is the token-mean cross-entropy over every answer token of the step's
+// micro-batches on all ranks (each micro-batch's summed loss is divided by that total, so k
+// micro-batches give exactly the gradient of one k-times larger batch), plus the MoE layers'
+// weighted auxiliary losses averaged over micro-batches.
+#ifndef MOE_WORKER_TRAIN_TRAINER_H_
+#define MOE_WORKER_TRAIN_TRAINER_H_
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "moe/v1/job.pb.h"
+#include "worker/data/data_loader.h"
+#include "worker/data/dataset.h"
+#include "worker/data/tokenizer.h"
+#include "worker/dist/communicator.h"
+#include "worker/model/mpt_model.h"
+#include "worker/train/adamw.h"
+#include "worker/train/checkpoint.h"
+#include "worker/train/flat_parameters.h"
+#include "worker/train/lr_schedule.h"
+#include "worker/train/progress.h"
+
+namespace moe::worker {
+
+struct TrainOptions {
+  std::string resume_from;       // "", "latest", or a checkpoint directory
+  int64_t stop_after_steps = 0;  // > 0: checkpoint after this many steps and return
+};
+
+class Trainer {
+ public:
+  // Loads the tokenizer and data, builds (or upcycles) the model, and restores a checkpoint if
+  // asked. `comm` and `progress` must outlive the trainer.
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const moe::v1::JobSpec& spec,
+                                                         const TrainOptions& options,
+                                                         Communicator& comm,
+                                                         ProgressSink& progress);
+
+  // Trains to the end of the spec (or stop_after_steps), checkpointing as the spec says.
+  absl::Status Run();
+
+  const TrainingState& state() const { return state_; }
+  MptForCausalLM& model() { return model_; }
+
+ private:
+  struct StepTotals {
+    double ce_sum = 0;  // summed cross-entropy over answer tokens
+    double aux = 0;     // summed weighted aux losses (per micro-batch)
+    int64_t loss_tokens = 0, tokens = 0, micro_batches = 0;
+    std::vector<int64_t> expert_tokens;
+  };
+
+  Trainer(const moe::v1::JobSpec& spec, const TrainOptions& options, Communicator& comm,
+          ProgressSink& progress);
+  absl::Status Restore(const std::string& resume_from);
+  std::vector<Batch> NextBatches();
+  StepTotals ForwardBackward(const std::vector<Batch>& batches);
+  absl::Status Checkpoint();
+  void Report(double lr, double grad_norm);
+
+  const moe::v1::JobSpec spec_;
+  const TrainOptions options_;
+  Communicator& comm_;
+  ProgressSink& progress_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<Dataset> dataset_;
+  std::unique_ptr<DataLoader> loader_;
+  MptForCausalLM model_{nullptr};
+  std::unique_ptr<FlatParameters> flat_;
+  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<LrSchedule> schedule_;
+  TrainingState state_;
+  int64_t batches_per_epoch_ = 0, total_batches_ = 0;
+  StepTotals since_report_;
+  double report_started_ = 0;  // seconds, steady clock
+};
+
+// Token-summed cross-entropy of logits [B, T, V] against labels [B, T] (kIgnoreLabel skipped),
+// computed in fp32.
+torch::Tensor SummedCrossEntropy(const torch::Tensor& logits_BTV, const torch::Tensor& labels_BT);
+
+}  // namespace moe::worker
+
+#endif  // MOE_WORKER_TRAIN_TRAINER_H_
