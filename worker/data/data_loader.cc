@@ -20,11 +20,11 @@ void DataLoader::Seek(uint64_t epoch, uint64_t position) {
   position_ = position;
 }
 
-uint32_t DataLoader::RowLength(uint64_t position) const {
+uint32_t DataLoader::RowLength(const std::vector<uint32_t>& order, uint64_t position) const {
   uint32_t count = 0;
   int64_t used = 0;
-  while (position + count < order_.size()) {
-    const int32_t length = dataset_.length(order_[position + count]);
+  while (position + count < order.size()) {
+    const int32_t length = dataset_.length(order[position + count]);
     MOE_CHECK(length <= options_.max_seq_len, "sample {} is longer than max_seq_len",
               position + count);
     if (used + length > options_.max_seq_len) break;
@@ -41,7 +41,7 @@ bool DataLoader::Next(Batch* batch) {
   const int32_t first_row = options_.rank * options_.micro_batch_size;
   const int32_t rows = options_.world_size * options_.micro_batch_size;
   for (int32_t row = 0; row < rows; ++row) {
-    const uint32_t count = RowLength(position_);
+    const uint32_t count = RowLength(order_, position_);
     const int32_t local = row - first_row;
     if (local >= 0 && local < options_.micro_batch_size) {
       int32_t column = 0;
@@ -56,11 +56,14 @@ bool DataLoader::Next(Batch* batch) {
   return true;
 }
 
-int64_t DataLoader::StepsPerEpoch() const {
+int64_t DataLoader::StepsInEpoch(uint64_t epoch) const {
+  const std::vector<uint32_t> order =
+      epoch == epoch_ ? order_
+                      : EpochOrder(static_cast<uint32_t>(dataset_.size()), options_.seed, epoch);
   int64_t steps = 0;
   const int32_t rows = options_.world_size * options_.micro_batch_size;
-  for (uint64_t p = 0; p < order_.size(); ++steps) {
-    for (int32_t row = 0; row < rows; ++row) p += RowLength(p);
+  for (uint64_t p = 0; p < order.size(); ++steps) {
+    for (int32_t row = 0; row < rows; ++row) p += RowLength(order, p);
   }
   return steps;
 }

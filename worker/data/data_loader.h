@@ -43,12 +43,13 @@ class DataLoader {
 
   uint64_t epoch() const { return epoch_; }
   uint64_t position() const { return position_; }
-  // Global micro-steps in the epoch from position 0 (computed by planning every row).
-  int64_t StepsPerEpoch() const;
+  // Global micro-steps in `epoch` (each epoch's order packs differently). Plans every row of
+  // that epoch: O(samples), no batch is built.
+  int64_t StepsInEpoch(uint64_t epoch) const;
 
  private:
-  // Number of samples the row starting at `position` takes (0 at the end of the epoch).
-  uint32_t RowLength(uint64_t position) const;
+  // Number of samples the row starting at `position` of `order` takes (0 at its end).
+  uint32_t RowLength(const std::vector<uint32_t>& order, uint64_t position) const;
 
   const Dataset& dataset_;
   const LoaderOptions options_;

@@ -57,19 +57,23 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   loader.world_size = comm.world_size();
   loader.rank = comm.rank();
   t->loader_ = std::make_unique<DataLoader>(*t->dataset_, loader);
-  t->batches_per_epoch_ = t->loader_->StepsPerEpoch();
+  // Each epoch's order packs into a slightly different number of rows: plan them all.
   const int64_t accumulation = spec.training().grad_accumulation();
-  const int64_t steps_per_epoch = (t->batches_per_epoch_ + accumulation - 1) / accumulation;
-  int64_t total = steps_per_epoch * spec.training().epochs();
-  if (spec.training().max_steps() > 0)
+  int64_t total = 0;
+  for (uint32_t epoch = 0; epoch < spec.training().epochs(); ++epoch) {
+    const int64_t batches = t->loader_->StepsInEpoch(epoch);
+    t->total_batches_ += batches;
+    total += (batches + accumulation - 1) / accumulation;
+  }
+  if (spec.training().max_steps() > 0) {
     total = std::min<int64_t>(total, spec.training().max_steps());
+  }
   t->schedule_ = std::make_unique<LrSchedule>(spec.training(), total);
-  t->total_batches_ = t->batches_per_epoch_ * spec.training().epochs();
   t->state_.world_size = comm.world_size();
   if (!options.resume_from.empty()) RETURN_IF_ERROR(t->Restore(options.resume_from));
-  progress.OnMessage(absl::StrCat(
-      t->dataset_->size(), " samples, ", t->batches_per_epoch_, " micro-batches (", steps_per_epoch,
-      " optimizer steps) per epoch, ", total, " steps in all; ", t->flat_->numel(), " parameters"));
+  progress.OnMessage(absl::StrCat(t->dataset_->size(), " samples, ", t->total_batches_,
+                                  " micro-batches in ", spec.training().epochs(), " epochs, ",
+                                  total, " optimizer steps; ", t->flat_->numel(), " parameters"));
   return t;
 }
 
@@ -136,7 +140,7 @@ Trainer::StepTotals Trainer::ForwardBackward(const std::vector<Batch>& batches) 
 
 absl::Status Trainer::Run() {
   report_started_ = Now();
-  while (state_.step < schedule_->total_steps()) {
+  while (state_.step < schedule_->total_steps() && state_.epoch < spec_.training().epochs()) {
     const std::vector<Batch> batches = NextBatches();
     const StepTotals totals = ForwardBackward(batches);
     const double norm = ClipGradNorm(flat_->grads(), spec_.training().max_grad_norm(), comm_);

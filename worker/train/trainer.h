@@ -81,7 +81,7 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<LrSchedule> schedule_;
   TrainingState state_;
-  int64_t batches_per_epoch_ = 0, total_batches_ = 0;
+  int64_t total_batches_ = 0;
   StepTotals since_report_;
   double report_started_ = 0;  // seconds, steady clock
 };

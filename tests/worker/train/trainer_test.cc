@@ -1,0 +1,176 @@
+// The trainer end to end in-process: loss falls on the sample data, checkpoints are written
+// as the spec says, damaged checkpoints are never loaded, retention keeps the right set, and
+// a checkpoint of another model is refused.
+#include "worker/train/trainer.h"
+
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/worker/train/train_test_util.h"
+#include "worker/dist/communicator.h"
+
+namespace moe::worker {
+namespace {
+
+using testing::FreshDir;
+using ::testing::HasSubstr;
+using testing::RecordingProgress;
+using testing::SmallJob;
+namespace fs = std::filesystem;
+
+absl::Status Train(const moe::v1::JobSpec& spec, TrainOptions options = {},
+                   RecordingProgress* progress = nullptr) {
+  LocalCommunicator comm;
+  RecordingProgress local;
+  auto trainer = Trainer::Create(spec, options, comm, progress ? *progress : local);
+  if (!trainer.ok()) return trainer.status();
+  return (*trainer)->Run();
+}
+
+std::vector<std::string> Names(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(Trainer, LossFallsOnTheSampleDataWithinAFewDozenSteps) {
+  moe::v1::JobSpec spec = SmallJob(FreshDir("loss"));
+  spec.mutable_training()->set_epochs(6);  // about 35 steps
+  spec.mutable_training()->set_learning_rate(3e-3);
+  RecordingProgress progress;
+  ASSERT_TRUE(Train(spec, {}, &progress).ok());
+  ASSERT_GE(progress.steps.size(), 30u);
+  auto mean = [](auto begin, auto end) {
+    double sum = 0;
+    int n = 0;
+    for (auto it = begin; it != end; ++it, ++n) sum += it->loss;
+    return sum / n;
+  };
+  const double first = mean(progress.steps.begin(), progress.steps.begin() + 5);
+  const double last = mean(progress.steps.end() - 5, progress.steps.end());
+  EXPECT_GT(first, std::log(1856.0) - 1.0);  // starts near uniform over the vocabulary
+  EXPECT_LT(last, first - 1.5) << "first " << first << " last " << last;
+  // Expert load is reported and adds up.
+  double share = 0;
+  for (double s : progress.steps.back().expert_share) share += s;
+  EXPECT_NEAR(share, 1.0, 1e-9);
+  EXPECT_EQ(progress.steps.back().expert_share.size(), 4u);
+}
+
+TEST(Trainer, CheckpointsEverySaveStepsAndAtEpochEndAndAtTheEnd) {
+  const fs::path out = FreshDir("schedule");
+  moe::v1::JobSpec spec = SmallJob(out);
+  spec.mutable_checkpoint()->set_save_steps(4);
+  RecordingProgress progress;
+  ASSERT_TRUE(Train(spec, {}, &progress).ok());
+  const int64_t total = progress.steps.back().total_steps;
+  int64_t epoch_end = 0;  // the first step reported in epoch 1 ended epoch 0
+  for (const StepReport& r : progress.steps) {
+    if (r.epoch == 1 && epoch_end == 0) epoch_end = r.step;
+  }
+  ASSERT_GT(epoch_end, 0);
+  std::vector<std::string> expected;
+  for (int64_t s = 4; s <= total; s += 4) expected.push_back(CheckpointName(s));
+  expected.push_back(CheckpointName(epoch_end));  // end of the first of 2 epochs
+  expected.push_back(CheckpointName(total));
+  std::sort(expected.begin(), expected.end());
+  expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
+  EXPECT_EQ(Names(out), expected);
+  const fs::path last = out / CheckpointName(total);
+  EXPECT_TRUE(VerifyCheckpoint(last).ok());
+  EXPECT_THAT(Names(last),
+              ::testing::ElementsAre("config.json", "manifest.json", "model.safetensors",
+                                     "optimizer.safetensors", "rng_state.safetensors",
+                                     "tokenizer.json", "training_state.json"));
+  auto state = ReadTrainingState(last);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->step, total);
+  EXPECT_EQ(state->epoch, 2);
+  EXPECT_EQ(state->data_position, 0u);
+}
+
+TEST(Checkpoint, DamagedCheckpointsAreNeverLoaded) {
+  const fs::path out = FreshDir("damaged");
+  moe::v1::JobSpec spec = SmallJob(out);
+  spec.mutable_training()->set_max_steps(6);
+  spec.mutable_checkpoint()->set_save_steps(2);
+  ASSERT_TRUE(Train(spec).ok());
+  const fs::path s2 = out / CheckpointName(2), s4 = out / CheckpointName(4),
+                 s6 = out / CheckpointName(6);
+  // Missing file, flipped byte, no manifest.
+  fs::remove(s6 / "optimizer.safetensors");
+  {
+    std::fstream f(s4 / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(1000);
+    char c;
+    f.read(&c, 1);
+    f.seekp(1000);
+    c = static_cast<char>(c ^ 0x01);
+    f.write(&c, 1);
+  }
+  EXPECT_THAT(std::string(VerifyCheckpoint(s6).message()),
+              HasSubstr("optimizer.safetensors: missing"));
+  EXPECT_THAT(std::string(VerifyCheckpoint(s4).message()),
+              HasSubstr("model.safetensors: checksum differs"));
+  EXPECT_EQ(VerifyCheckpoint(s2).code(), absl::StatusCode::kOk);
+  auto latest = LatestCheckpoint(out);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(*latest, s2);
+  fs::remove(s2 / "manifest.json");
+  EXPECT_EQ(VerifyCheckpoint(s2).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LatestCheckpoint(out).status().code(), absl::StatusCode::kNotFound);
+  // Asked for by name, a damaged checkpoint is refused before anything is loaded.
+  const absl::Status resumed = Train(spec, {s4.string(), 0});
+  EXPECT_EQ(resumed.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(resumed.message()), HasSubstr("checksum differs"));
+  // A torn write (only the .tmp directory) is invisible.
+  fs::create_directories(out / (CheckpointName(8) + ".tmp"));
+  EXPECT_EQ(LatestCheckpoint(out).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(Checkpoint, RetentionKeepsTheNewestGoodOnes) {
+  const fs::path out = FreshDir("retention");
+  moe::v1::JobSpec spec = SmallJob(out);
+  spec.mutable_training()->set_max_steps(8);
+  spec.mutable_checkpoint()->set_save_steps(2);
+  spec.mutable_checkpoint()->set_keep_last(2);
+  spec.mutable_checkpoint()->set_save_at_epoch_end(false);
+  ASSERT_TRUE(Train(spec).ok());
+  EXPECT_EQ(Names(out), (std::vector<std::string>{CheckpointName(6), CheckpointName(8)}));
+  // A damaged newest checkpoint does not count: the two newest good ones stay, and so does it.
+  spec.mutable_checkpoint()->set_keep_last(0);
+  spec.mutable_training()->set_max_steps(12);
+  spec.mutable_training()->set_epochs(3);
+  ASSERT_TRUE(Train(spec, {"latest", 0}).ok());  // adds 10 and 12
+  fs::remove(out / CheckpointName(12) / "manifest.json");
+  const auto deleted = ApplyRetention(out, 2);
+  EXPECT_EQ(Names(out),
+            (std::vector<std::string>{CheckpointName(10), CheckpointName(12), CheckpointName(8)}));
+  EXPECT_EQ(deleted.size(), 1u);  // step 6
+}
+
+TEST(Checkpoint, ResumingAnotherModelsCheckpointIsRefused) {
+  const fs::path out = FreshDir("other");
+  moe::v1::JobSpec spec = SmallJob(out);
+  spec.mutable_training()->set_max_steps(2);
+  ASSERT_TRUE(Train(spec).ok());
+  moe::v1::JobSpec bigger = spec;
+  bigger.mutable_model()->mutable_config()->set_d_model(64);
+  bigger.mutable_training()->set_max_steps(4);
+  const absl::Status status = Train(bigger, {"latest", 0});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("was made for a different model"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("d_model"));
+  moe::v1::JobSpec fewer_experts = spec;
+  fewer_experts.mutable_model()->mutable_moe()->mutable_experts()->RemoveLast();
+  fewer_experts.mutable_training()->set_max_steps(4);
+  fewer_experts.mutable_model()->mutable_moe()->set_routing(moe::v1::ROUTING_MODE_LEARNED);
+  fewer_experts.mutable_data()->set_skip_invalid(true);  // commonsense_reasoning lines drop out
+  EXPECT_THAT(std::string(Train(fewer_experts, {"latest", 0}).message()),
+              HasSubstr("4 experts vs 3"));
+}
+
+}  // namespace
+}  // namespace moe::worker
