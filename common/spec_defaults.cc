@@ -36,6 +36,7 @@ void ApplyDataDefaults(moe::v1::DataSpec* data) {
   MOE_DEFAULT(data, max_seq_len, 256);
   MOE_DEFAULT(data, max_target_len, 128);
   MOE_DEFAULT(data, packing, true);
+  if (data->eval_max_samples() == 0) data->set_eval_max_samples(200);
   if (data->prompt_template().empty()) data->set_prompt_template(kDefaultPromptTemplate);
 }
 

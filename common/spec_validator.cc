@@ -102,6 +102,8 @@ void CheckData(const moe::v1::DataSpec& d, Problems& p) {
   const bool once = q != std::string::npos && a != std::string::npos &&
                     t.find("{question}", q + 1) == std::string::npos &&
                     t.find("{answer}", a + 1) == std::string::npos;
+  p.Check(d.eval_fraction() >= 0 && d.eval_fraction() < 1, "data.eval_fraction",
+          "must be in [0, 1)");
   p.Check(once && q < a, "data.prompt_template",
           "must contain {question} once and then {answer} once");
 }
@@ -134,6 +136,8 @@ std::vector<SpecProblem> FindSpecProblems(const moe::v1::JobSpec& spec) {
   CheckModel(spec, p);
   CheckData(spec.data(), p);
   CheckTraining(spec.training(), p);
+  p.Check(spec.training().eval_every() == 0 || spec.data().eval_fraction() > 0, "training.eval_every",
+          "needs a held-out split: set data.eval_fraction (e.g. 0.05)");
   p.Check(spec.zero().stage() == 0 || spec.zero().stage() == 2, "zero.stage",
           "must be 0 (plain data parallel) or 2");
   p.Check(spec.zero().bucket_mb() > 0, "zero.bucket_mb", "must be > 0");

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   moe::worker::AddTokenizeCommand(app, &exit_code);
   moe::worker::AddTrainTokenizerCommand(app, &exit_code);
   moe::worker::AddTrainCommand(app, &exit_code);
+  moe::worker::AddEvalCommand(app, &exit_code);
   moe::worker::AddDataCommand(app, &exit_code);
   moe::worker::AddModelCommands(app, &exit_code);
   app.parse_complete_callback([&] {

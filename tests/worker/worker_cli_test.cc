@@ -12,6 +12,8 @@
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "worker/data/regex.h"
 #include "worker/data/tokenizer.h"
 #include "worker/model/hf_checkpoint.h"
 #include "worker/model/model_config.h"
@@ -24,6 +26,13 @@ using ::testing::HasSubstr;
 
 const std::filesystem::path kSource = MOE_SOURCE_DIR;
 const std::string kTokenizer = (kSource / "assets/tiny-tokenizer/tokenizer.json").string();
+
+// Whether `text` has a match of the PCRE2 `pattern`.
+bool Contains(const std::string& text, const std::string& pattern) {
+  std::vector<std::pair<size_t, size_t>> spans;
+  (*Regex::Create(pattern))->FindAll(text, &spans);
+  return !spans.empty();
+}
 
 struct Result {
   int exit_code;
@@ -100,8 +109,8 @@ TEST(WorkerCli, TrainTokenizerWritesALoadableTokenizer) {
 TEST(WorkerCli, DataReportsPackingEfficiencyOfTheDemoJob) {
   const Result r = RunWorker("data --spec " + (kSource / "configs/jobs/tiny-cpu.yaml").string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("400 samples"));
-  EXPECT_THAT(r.output, HasSubstr("factual_lookup 100"));
+  EXPECT_TRUE(Contains(r.output, R"(\d+ samples from \S+nq_sample.jsonl)")) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("experts: factual_lookup "));
   EXPECT_THAT(r.output, HasSubstr("packed (this job):"));
   EXPECT_THAT(r.output, HasSubstr("padded:"));
 }
@@ -164,6 +173,43 @@ TEST(WorkerCli, InitInspectForwardAndGenerateOnTheDemoModel) {
       absl::StrCat("generate --checkpoint ", dir, " --prompt 'Question: why' --max-new-tokens 3"));
   ASSERT_EQ(generate.exit_code, 0) << generate.output;
   EXPECT_THAT(generate.output, HasSubstr("Question: why"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(WorkerCli, TrainLogsBothCountersAndExpertLoadThenEvalPrintsJson) {
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / absl::StrCat("moe_train_", getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path spec = dir / "job.yaml";
+  std::ofstream(spec)
+      << "name: t\n"
+      << "model:\n  config: {d_model: 32, n_heads: 4, n_layers: 1, max_seq_len: 128}\n"
+      << "  tokenizer: " << kTokenizer << "\n"
+      << "  moe: {experts: [factual_lookup, numerical_reasoning, multi_hop_reasoning, "
+         "commonsense_reasoning]}\n"
+      << "data: {train_file: " << (kSource / "datasets/nq_sample.jsonl").string()
+      << ", max_seq_len: 128, max_target_len: 32, max_samples: 120}\n"
+      << "training: {max_steps: 3, micro_batch_size: 2, grad_accumulation: 2}\n"
+      << "checkpoint: {output_dir: " << (dir / "out").string() << "}\n"
+      << "logging: {logging_steps: 1}\n";
+  const Result train = RunWorker("train --spec " + spec.string());
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  EXPECT_TRUE(Contains(train.output,
+                       R"(step 3/3 \| batch 6/\d+ \| loss \d+\.\d{4} \| lr \S+ \| \d+k? tok/s \| )"
+                       R"(experts \d+/\d+/\d+/\d+% \| grad \S+)"))
+      << train.output;
+  EXPECT_THAT(train.output, HasSubstr("checkpoint step 3 committed"));
+
+  const Result eval = RunWorker(absl::StrCat(
+      "eval --checkpoint ", (dir / "out/checkpoint-step-3").string(), " --data ",
+      (kSource / "datasets/nq_sample.jsonl").string(), " --max-samples 5 --max-new-tokens 4"));
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  const nlohmann::json result = nlohmann::json::parse(eval.output);
+  EXPECT_EQ(result["samples"], 5);
+  EXPECT_EQ(result["expert_share"].size(), 4u);
+  for (const char* key : {"loss", "tokens", "exact_match"})
+    EXPECT_TRUE(result.contains(key)) << key;
   std::filesystem::remove_all(dir);
 }
 

@@ -3,6 +3,7 @@
 #include "common/logging.h"
 #include "common/spec_loader.h"
 #include "common/status_macros.h"
+#include "worker/model/hf_checkpoint.h"
 
 namespace moe::worker {
 
@@ -17,6 +18,16 @@ absl::StatusOr<JobFiles> LoadJobFiles(const std::filesystem::path& path) {
   ASSIGN_OR_RETURN(files.spec, common::LoadJobSpec(path));
   ASSIGN_OR_RETURN(files.tokenizer, Tokenizer::FromFile(files.spec.model().tokenizer()));
   return files;
+}
+
+absl::StatusOr<MptForCausalLM> LoadSavedModel(const std::filesystem::path& dir) {
+  moe::v1::MptConfig config;
+  moe::v1::ModelSpec spec;
+  spec.set_hf_path(dir.string());
+  RETURN_IF_ERROR(ReadHfConfig(dir, &config, spec.mutable_moe()));
+  ASSIGN_OR_RETURN(MptForCausalLM model, BuildModel(spec, /*tokenizer_size=*/0, /*seed=*/0));
+  model->eval();
+  return model;
 }
 
 }  // namespace moe::worker

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "moe/v1/job.pb.h"
 #include "worker/data/tokenizer.h"
+#include "worker/model/mpt_model.h"
 
 namespace moe::worker {
 
@@ -23,6 +24,10 @@ struct JobFiles {
 
 // Loads the job spec at `path` and the tokenizer it names.
 absl::StatusOr<JobFiles> LoadJobFiles(const std::filesystem::path& path);
+
+// Loads the model saved in `dir` (a Hugging Face MPT directory, dense or MoE) with its own
+// MoE layout, in eval mode.
+absl::StatusOr<MptForCausalLM> LoadSavedModel(const std::filesystem::path& dir);
 
 }  // namespace moe::worker
 

@@ -12,6 +12,7 @@ void AddTokenizeCommand(CLI::App& app, int* exit_code);
 void AddTrainTokenizerCommand(CLI::App& app, int* exit_code);
 void AddDataCommand(CLI::App& app, int* exit_code);
 void AddTrainCommand(CLI::App& app, int* exit_code);
+void AddEvalCommand(CLI::App& app, int* exit_code);
 // init, forward, generate and inspect.
 void AddModelCommands(CLI::App& app, int* exit_code);
 

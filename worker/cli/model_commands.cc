@@ -18,20 +18,10 @@
 #include "worker/model/hf_checkpoint.h"
 #include "worker/model/model_config.h"
 #include "worker/model/safetensors.h"
+#include "worker/train/evaluator.h"
 
 namespace moe::worker {
 namespace {
-
-// Loads the model saved in `dir` with its own MoE layout, in eval mode.
-absl::StatusOr<MptForCausalLM> LoadSaved(const std::string& dir) {
-  moe::v1::MptConfig config;
-  moe::v1::ModelSpec spec;
-  spec.set_hf_path(dir);
-  RETURN_IF_ERROR(ReadHfConfig(dir, &config, spec.mutable_moe()));
-  ASSIGN_OR_RETURN(MptForCausalLM model, BuildModel(spec, /*tokenizer_size=*/0, /*seed=*/0));
-  model->eval();
-  return model;
-}
 
 struct ForwardFlags {
   std::string checkpoint, ids, out;
@@ -46,7 +36,7 @@ absl::Status RunForward(const ForwardFlags& flags) {
     }
     ids.push_back(id);
   }
-  ASSIGN_OR_RETURN(MptForCausalLM model, LoadSaved(flags.checkpoint));
+  ASSIGN_OR_RETURN(MptForCausalLM model, LoadSavedModel(flags.checkpoint));
   const int64_t vocab = model->config().vocab_size();
   for (int64_t id : ids) {
     if (id >= vocab) {
@@ -71,29 +61,20 @@ absl::Status RunGenerate(const GenerateFlags& flags) {
   const std::string path =
       flags.tokenizer.empty() ? flags.checkpoint + "/tokenizer.json" : flags.tokenizer;
   ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::FromFile(path));
-  ASSIGN_OR_RETURN(MptForCausalLM model, LoadSaved(flags.checkpoint));
+  ASSIGN_OR_RETURN(MptForCausalLM model, LoadSavedModel(flags.checkpoint));
   const absl::StatusOr<int32_t> eos = FindEosId(*tokenizer);
-  std::vector<int32_t> ids = tokenizer->Encode(flags.prompt);
-  const size_t prompt_size = ids.size();
   torch::NoGradGuard no_grad;
-  // Greedy decoding, recomputing the whole sequence each step (no KV cache: a tool for
-  // checks, not a server).
-  for (int step = 0; step < flags.max_new_tokens && !ids.empty(); ++step) {
-    const torch::Tensor input =
-        torch::tensor(std::vector<int64_t>(ids.begin(), ids.end())).unsqueeze(0);
-    const torch::Tensor logits = model->forward({input, {}, {}}).logits_BTV[0][-1];
-    const int32_t next = static_cast<int32_t>(logits.argmax().item<int64_t>());
-    if (eos.ok() && next == *eos) break;
-    ids.push_back(next);
-  }
-  const std::vector<int32_t> generated(ids.begin() + prompt_size, ids.end());
+  // No KV cache: every step recomputes the sequence (a tool for checks, not a server).
+  const std::vector<int32_t> generated =
+      GreedyDecode(model, {tokenizer->Encode(flags.prompt)}, eos.ok() ? *eos : -1,
+                   tokenizer->size(), flags.max_new_tokens)[0];
   ASSIGN_OR_RETURN(const std::string text, tokenizer->Decode(generated));
   std::cout << flags.prompt << text << std::endl;
   return absl::OkStatus();
 }
 
 absl::Status RunInspect(const std::string& checkpoint) {
-  ASSIGN_OR_RETURN(MptForCausalLM model, LoadSaved(checkpoint));
+  ASSIGN_OR_RETURN(MptForCausalLM model, LoadSavedModel(checkpoint));
   const moe::v1::MptConfig& c = model->config();
   const moe::v1::MoeSpec& moe = model->moe_spec();
   const ParameterCount count = CountParameters(c, moe);

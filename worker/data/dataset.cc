@@ -9,7 +9,7 @@
 #include "common/logging.h"
 #include "spdlog/spdlog.h"
 #include "worker/data/prompt_template.h"
-#include "worker/data/qa_record.h"
+#include "worker/data/qa_file.h"
 
 namespace moe::worker {
 
@@ -21,63 +21,30 @@ absl::StatusOr<int32_t> FindEosId(const Tokenizer& tokenizer) {
       "tokenizer has no end-of-sequence token (<|endoftext|>, <|end_of_text|> or </s>)");
 }
 
-namespace {
-
-// The index of `label` in `experts`; -1 when the job has no experts (labels are unused).
-absl::StatusOr<int32_t> ExpertIndex(const std::string& label,
-                                    const std::vector<std::string>& experts) {
-  if (experts.empty()) return -1;
-  const auto it = std::find(experts.begin(), experts.end(), label);
-  if (it != experts.end()) return static_cast<int32_t>(it - experts.begin());
-  if (label.empty()) return absl::InvalidArgumentError("\"expert_label\" is missing");
-  return absl::InvalidArgumentError(absl::StrCat("expert_label '", label, "' is not one of ",
-                                                 absl::StrJoin(experts, ", "),
-                                                 " (model.moe.experts)"));
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<Dataset>> Dataset::Load(const moe::v1::DataSpec& spec,
                                                        const Tokenizer& tokenizer,
-                                                       const std::vector<std::string>& experts) {
+                                                       const std::vector<std::string>& experts,
+                                                       DataSplit split) {
   if (spec.max_target_len() == 0 || spec.max_target_len() >= spec.max_seq_len()) {
     return absl::InvalidArgumentError("data.max_target_len must be > 0 and < data.max_seq_len");
   }
-  const std::string& path = spec.train_file();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read data file"));
   absl::StatusOr<PromptTemplate> prompt_template = PromptTemplate::Parse(spec.prompt_template());
   if (!prompt_template.ok()) return prompt_template.status();
   absl::StatusOr<int32_t> eos = FindEosId(tokenizer);
   if (!eos.ok()) return eos.status();
+  absl::StatusOr<QaFile> file = ReadQaFile(spec, split, experts);
+  if (!file.ok()) return file.status();
 
   auto data = std::unique_ptr<Dataset>(new Dataset());
   data->eos_id_ = *eos;
+  data->stats_.lines = file->lines;
+  data->stats_.skipped = file->skipped;
   data->stats_.per_expert.assign(experts.size(), 0);
-  std::string line;
-  int64_t line_number = 0;
-  while (std::getline(in, line) && (spec.max_samples() == 0 || data->size() < spec.max_samples())) {
-    ++line_number;
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    ++data->stats_.lines;
-    absl::StatusOr<QaRecord> record = ParseQaRecord(line);
-    absl::StatusOr<int32_t> expert =
-        record.ok() ? ExpertIndex(record->expert_label, experts) : record.status();
-    if (!expert.ok()) {
-      const std::string where =
-          absl::StrCat(path, ":", line_number, ": ", expert.status().message());
-      if (!spec.skip_invalid()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, " (set data.skip_invalid to skip such lines)"));
-      }
-      if (data->stats_.skipped++ < 5) spdlog::warn("skipping {}", where);
-      continue;
-    }
-    data->Append(tokenizer.Encode(prompt_template->Prompt(record->question)),
-                 tokenizer.Encode(prompt_template->Answer(record->answer)), *expert, spec);
+  for (size_t i = 0; i < file->records.size(); ++i) {
+    const QaRecord& record = file->records[i];
+    data->Append(tokenizer.Encode(prompt_template->Prompt(record.question)),
+                 tokenizer.Encode(prompt_template->Answer(record.answer)), file->experts[i], spec);
   }
-  if (data->size() == 0)
-    return absl::InvalidArgumentError(absl::StrCat(path, ": no valid samples"));
   return data;
 }
 

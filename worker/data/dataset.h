@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "moe/v1/job.pb.h"
+#include "worker/data/qa_file.h"
 #include "worker/data/tokenizer.h"
 
 namespace moe::worker {
@@ -36,10 +37,12 @@ class Dataset {
   // if the sample would exceed max_seq_len. `experts` are the job's expert names; labels must
   // be among them (ignored when `experts` is empty). Stops after max_samples samples.
   // Errors: NotFound for an unreadable file; InvalidArgument "FILE:LINE: what" for a bad
-  // line (unless skip_invalid), an unknown expert label, or a file without samples.
+  // line (unless skip_invalid), an unknown expert label, or a file without samples. `split`
+  // picks the training lines or the held-out ones (data.eval_fraction), see qa_file.h.
   static absl::StatusOr<std::unique_ptr<Dataset>> Load(const moe::v1::DataSpec& spec,
                                                        const Tokenizer& tokenizer,
-                                                       const std::vector<std::string>& experts);
+                                                       const std::vector<std::string>& experts,
+                                                       DataSplit split = DataSplit::kTrain);
 
   size_t size() const { return loss_start_.size(); }
   SampleView sample(size_t i) const;

@@ -1,6 +1,7 @@
 #include "worker/data/qa_record.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 
 namespace moe::worker {
@@ -8,19 +9,20 @@ namespace {
 
 using Json = nlohmann::json;
 
-absl::StatusOr<std::string> AnswerText(const Json& answer) {
-  if (answer.is_string()) return answer.get<std::string>();
+// The acceptable answers of an "answer" value: one for a string or {"text": ...}, each item
+// of a list.
+absl::StatusOr<std::vector<std::string>> Answers(const Json& answer) {
+  if (answer.is_string()) return std::vector<std::string>{answer.get<std::string>()};
   if (answer.is_object() && answer.contains("text") && answer["text"].is_string()) {
-    return answer["text"].get<std::string>();
+    return std::vector<std::string>{answer["text"].get<std::string>()};
   }
   if (answer.is_array()) {
-    std::string joined;
+    std::vector<std::string> answers;
     for (const Json& part : answer) {
       if (!part.is_string()) return absl::InvalidArgumentError("answer list must hold strings");
-      if (!joined.empty()) joined += ", ";
-      joined += part.get<std::string>();
+      answers.push_back(part.get<std::string>());
     }
-    return joined;
+    return answers;
   }
   return absl::InvalidArgumentError(
       "answer must be a string, a list of strings or an object with a \"text\" string");
@@ -38,9 +40,10 @@ absl::StatusOr<QaRecord> ParseQaRecord(absl::string_view line) {
   }
   record.question = json["question"].get<std::string>();
   if (!json.contains("answer")) return absl::InvalidArgumentError("\"answer\" is missing");
-  absl::StatusOr<std::string> answer = AnswerText(json["answer"]);
-  if (!answer.ok()) return answer.status();
-  record.answer = *std::move(answer);
+  absl::StatusOr<std::vector<std::string>> answers = Answers(json["answer"]);
+  if (!answers.ok()) return answers.status();
+  record.answers = *std::move(answers);
+  record.answer = absl::StrJoin(record.answers, ", ");
   if (record.question.empty()) return absl::InvalidArgumentError("\"question\" is empty");
   if (record.answer.empty()) return absl::InvalidArgumentError("\"answer\" is empty");
   if (json.contains("expert_label")) {

@@ -3,6 +3,7 @@
 #define MOE_WORKER_DATA_QA_RECORD_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -12,6 +13,7 @@ namespace moe::worker {
 struct QaRecord {
   std::string question;
   std::string answer;        // a list answer is joined with ", "; {"text": ...} is unwrapped
+  std::vector<std::string> answers;  // each acceptable answer (a list's items), for exact match
   std::string expert_label;  // empty if the line has none
 };
 

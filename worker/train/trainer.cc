@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "worker/model/hf_checkpoint.h"
+#include "worker/train/evaluator.h"
 #include "worker/train/grad_clip.h"
 
 namespace moe::worker {
@@ -176,6 +177,10 @@ absl::Status Trainer::Run() {
         (epoch_ended && spec_.checkpoint().save_at_epoch_end()) || last || stop) {
       RETURN_IF_ERROR(Checkpoint());
     }
+    if (spec_.training().eval_every() > 0 &&
+        (state_.step % spec_.training().eval_every() == 0 || last)) {
+      RETURN_IF_ERROR(RunEvaluation());
+    }
     if (stop) return absl::OkStatus();
   }
   return absl::OkStatus();
@@ -202,6 +207,14 @@ void Trainer::Report(double lr, double grad_norm) {
   progress_.OnStep(r);
   since_report_ = StepTotals();
   report_started_ = now;
+}
+
+absl::Status Trainer::RunEvaluation() {
+  ASSIGN_OR_RETURN(const EvalResult result,
+                   Evaluate(model_, *tokenizer_, spec_.data(), DataSplit::kEval));
+  model_->train();
+  progress_.OnMessage(absl::StrCat("eval step ", state_.step, ": ", result.ToJson().dump()));
+  return absl::OkStatus();
 }
 
 absl::Status Trainer::Checkpoint() {

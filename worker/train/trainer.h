@@ -67,6 +67,8 @@ class Trainer {
   std::vector<Batch> NextBatches();
   StepTotals ForwardBackward(const std::vector<Batch>& batches);
   absl::Status Checkpoint();
+  // Scores the held-out split (data.eval_fraction) and reports it.
+  absl::Status RunEvaluation();
   void Report(double lr, double grad_norm);
 
   const moe::v1::JobSpec spec_;

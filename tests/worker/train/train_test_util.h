@@ -39,6 +39,9 @@ inline moe::v1::JobSpec SmallJob(const std::filesystem::path& output_dir) {
   spec->mutable_data()->set_max_seq_len(128);
   spec->mutable_data()->set_max_target_len(32);
   spec->mutable_data()->set_max_samples(100);
+  spec->mutable_data()->set_eval_fraction(0);
+  spec->mutable_training()->set_eval_every(0);
+  spec->mutable_checkpoint()->set_save_at_epoch_end(true);
   spec->mutable_training()->set_micro_batch_size(2);
   spec->mutable_training()->set_grad_accumulation(2);
   spec->mutable_training()->set_epochs(2);

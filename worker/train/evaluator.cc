@@ -1,0 +1,141 @@
+#include "worker/train/evaluator.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+#include "worker/data/data_loader.h"
+#include "worker/data/dataset.h"
+#include "worker/data/prompt_template.h"
+#include "worker/train/trainer.h"
+
+namespace moe::worker {
+namespace {
+
+constexpr int64_t kGenerateRows = 16;
+
+torch::Tensor AsTensor(const std::vector<int32_t>& values, int32_t rows, int32_t seq_len) {
+  return torch::tensor(values, torch::kInt32).view({rows, seq_len}).to(torch::kInt64);
+}
+
+// Teacher-forced loss and expert load over the whole split.
+absl::Status ScoreLoss(MptForCausalLM& model, const Tokenizer& tokenizer,
+                       const moe::v1::DataSpec& data, DataSplit split, EvalResult* result) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Dataset> dataset, Dataset::Load(data, tokenizer, {}, split));
+  LoaderOptions options;
+  options.micro_batch_size = 8;
+  options.max_seq_len = static_cast<int32_t>(data.max_seq_len());
+  options.packing = true;
+  DataLoader loader(*dataset, options);
+  double ce = 0;
+  std::vector<int64_t> routed;
+  for (Batch b; loader.Next(&b);) {
+    const ModelOutput out = model->forward(
+        {AsTensor(b.input_ids, b.rows, b.seq_len), AsTensor(b.segment_ids, b.rows, b.seq_len), {}});
+    ce += SummedCrossEntropy(out.logits_BTV, AsTensor(b.labels, b.rows, b.seq_len)).item<double>();
+    result->tokens += b.loss_tokens;
+    for (const MoeStats& layer : out.moe_stats) {
+      routed.resize(layer.tokens_per_expert.size(0), 0);
+      for (size_t e = 0; e < routed.size(); ++e)
+        routed[e] += layer.tokens_per_expert[e].item<int64_t>();
+    }
+  }
+  result->loss = ce / std::max<int64_t>(result->tokens, 1);
+  int64_t total = 0;
+  for (int64_t n : routed) total += n;
+  for (int64_t n : routed)
+    result->expert_share.push_back(total > 0 ? static_cast<double>(n) / total : 0);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+nlohmann::json EvalResult::ToJson() const {
+  return {{"loss", loss},
+          {"tokens", tokens},
+          {"expert_share", expert_share},
+          {"exact_match", exact_match},
+          {"samples", samples}};
+}
+
+std::vector<std::vector<int32_t>> GreedyDecode(MptForCausalLM& model,
+                                               const std::vector<std::vector<int32_t>>& prompts,
+                                               int32_t eos, int64_t vocab, int64_t max_new_tokens) {
+  std::vector<std::vector<int32_t>> rows = prompts, answers(prompts.size());
+  std::vector<bool> done(prompts.size(), false);
+  for (int64_t step = 0; step < max_new_tokens; ++step) {
+    size_t longest = 0;
+    for (const auto& r : rows) longest = std::max(longest, r.size());
+    std::vector<int32_t> ids(rows.size() * longest, std::max(eos, 0)),
+        segments(rows.size() * longest, 0);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      std::copy(rows[r].begin(), rows[r].end(), ids.begin() + r * longest);
+      std::fill_n(segments.begin() + r * longest, rows[r].size(), 1);
+    }
+    const int32_t n = static_cast<int32_t>(rows.size()), t = static_cast<int32_t>(longest);
+    const torch::Tensor logits =
+        model->forward({AsTensor(ids, n, t), AsTensor(segments, n, t), {}}).logits_BTV;
+    bool all_done = true;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      if (done[r]) continue;
+      const int32_t next =
+          static_cast<int32_t>(logits[r][rows[r].size() - 1].narrow(0, 0, vocab).argmax().item<int64_t>());
+      if (next == eos) {
+        done[r] = true;
+        continue;
+      }
+      rows[r].push_back(next);
+      answers[r].push_back(next);
+      all_done = false;
+    }
+    if (all_done) break;
+  }
+  return answers;
+}
+
+std::string NormalizeAnswer(absl::string_view text) {
+  std::string lowered = absl::AsciiStrToLower(text);
+  std::string kept;
+  for (char c : lowered) {
+    if (!absl::ascii_ispunct(c)) kept.push_back(c);
+  }
+  std::vector<std::string> words;
+  for (absl::string_view word :
+       absl::StrSplit(kept, absl::ByAnyChar(" \t\n\r"), absl::SkipEmpty())) {
+    if (word != "a" && word != "an" && word != "the") words.emplace_back(word);
+  }
+  return absl::StrJoin(words, " ");
+}
+
+absl::StatusOr<EvalResult> Evaluate(MptForCausalLM& model, const Tokenizer& tokenizer,
+                                    const moe::v1::DataSpec& data, DataSplit split) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  EvalResult result;
+  RETURN_IF_ERROR(ScoreLoss(model, tokenizer, data, split, &result));
+  ASSIGN_OR_RETURN(QaFile file, ReadQaFile(data, split, {}));
+  ASSIGN_OR_RETURN(PromptTemplate prompt_template, PromptTemplate::Parse(data.prompt_template()));
+  ASSIGN_OR_RETURN(int32_t eos, FindEosId(tokenizer));
+  int64_t correct = 0;
+  for (size_t begin = 0; begin < file.records.size(); begin += kGenerateRows) {
+    const size_t end = std::min(file.records.size(), begin + kGenerateRows);
+    std::vector<std::vector<int32_t>> prompts;
+    for (size_t i = begin; i < end; ++i) {
+      prompts.push_back(tokenizer.Encode(prompt_template.Prompt(file.records[i].question)));
+    }
+    const auto answers = GreedyDecode(model, prompts, eos, tokenizer.size(), data.max_target_len());
+    for (size_t i = begin; i < end; ++i) {
+      ASSIGN_OR_RETURN(const std::string text, tokenizer.Decode(answers[i - begin]));
+      const std::string guess = NormalizeAnswer(text);
+      correct += std::any_of(file.records[i].answers.begin(), file.records[i].answers.end(),
+                             [&](const std::string& a) { return NormalizeAnswer(a) == guess; });
+    }
+  }
+  result.samples = static_cast<int64_t>(file.records.size());
+  result.exact_match = static_cast<double>(correct) / std::max<int64_t>(result.samples, 1);
+  return result;
+}
+
+}  // namespace moe::worker
