@@ -1,0 +1,66 @@
+// Checkpoint write throughput (the full commit protocol: safetensors, SHA-256 manifest,
+// fsyncs, rename) of a model of chosen size. Prints one JSON object with bytes and seconds;
+// scripts/bench_checkpoint.sh puts it beside `dd ... conv=fsync` of the same size.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "common/spec_loader.h"
+#include "nlohmann/json.hpp"
+#include "worker/train/adamw.h"
+#include "worker/train/checkpoint.h"
+#include "worker/train/flat_parameters.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Time SaveCheckpoint for a random MPT-MoE"};
+  int d_model = 512, layers = 8, experts = 4, repeats = 3;
+  std::string dir = "/tmp/moe_ckpt_bench";
+  app.add_option("--d-model", d_model)->capture_default_str();
+  app.add_option("--layers", layers)->capture_default_str();
+  app.add_option("--experts", experts)->capture_default_str();
+  app.add_option("--repeats", repeats)->capture_default_str();
+  app.add_option("--dir", dir)->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto spec = std::move(moe::common::LoadJobSpec(std::string(MOE_SOURCE_DIR) +
+                                                 "/configs/jobs/tiny-cpu.yaml"))
+                  .value();
+  moe::v1::MptConfig* c = spec.mutable_model()->mutable_config();
+  c->set_d_model(d_model);
+  c->set_n_heads(8);
+  c->set_n_layers(layers);
+  c->set_vocab_size(2048);
+  spec.mutable_model()->mutable_moe()->clear_experts();
+  for (int e = 0; e < experts; ++e)
+    spec.mutable_model()->mutable_moe()->add_experts("e" + std::to_string(e));
+  moe::worker::MptForCausalLM model(*c, spec.model().moe());
+  moe::worker::FlatParameters flat(*model);
+  moe::worker::AdamW adam(spec.training(), flat, 0, flat.params().numel());
+  std::filesystem::remove_all(dir);
+  double seconds = 0;
+  uint64_t bytes = 0;
+  for (int r = 0; r < repeats; ++r) {
+    moe::worker::TrainingState state;
+    state.step = r + 1;
+    const auto start = std::chrono::steady_clock::now();
+    auto path = moe::worker::SaveCheckpoint(dir, state, spec, model, adam, flat);
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!path.ok()) {
+      std::cerr << path.status() << std::endl;
+      return 1;
+    }
+    bytes = 0;
+    for (const auto& f : std::filesystem::directory_iterator(*path)) bytes += f.file_size();
+  }
+  std::cout << nlohmann::json{{"parameters", flat.numel()},
+                              {"checkpoint_bytes", bytes},
+                              {"seconds_per_checkpoint", seconds / repeats},
+                              {"mb_per_s", bytes / 1e6 / (seconds / repeats)}}
+                   .dump()
+            << std::endl;
+  std::filesystem::remove_all(dir);
+  return 0;
+}
