@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
@@ -107,6 +108,8 @@ class YamlWalker {
     const std::string& text = node.Scalar();
     switch (f.cpp_type()) {
       case FieldDescriptor::CPPTYPE_STRING:
+        if (!IsValidUtf8(text))
+          return Error(node, path, "is not valid UTF-8 (save the file as UTF-8)");
         return Json(text);
       case FieldDescriptor::CPPTYPE_BOOL: {
         bool value;

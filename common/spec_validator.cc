@@ -136,8 +136,8 @@ std::vector<SpecProblem> FindSpecProblems(const moe::v1::JobSpec& spec) {
   CheckModel(spec, p);
   CheckData(spec.data(), p);
   CheckTraining(spec.training(), p);
-  p.Check(spec.training().eval_every() == 0 || spec.data().eval_fraction() > 0, "training.eval_every",
-          "needs a held-out split: set data.eval_fraction (e.g. 0.05)");
+  p.Check(spec.training().eval_every() == 0 || spec.data().eval_fraction() > 0,
+          "training.eval_every", "needs a held-out split: set data.eval_fraction (e.g. 0.05)");
   p.Check(spec.zero().stage() == 0 || spec.zero().stage() == 2, "zero.stage",
           "must be 0 (plain data parallel) or 2");
   p.Check(spec.zero().bucket_mb() > 0, "zero.bucket_mb", "must be > 0");

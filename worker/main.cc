@@ -1,6 +1,7 @@
 // moe-worker: one training process per device, plus tools for the data it trains on.
 #include "CLI/CLI.hpp"
 #include "common/logging.h"
+#include "spdlog/spdlog.h"
 #include "worker/cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -21,6 +22,13 @@ int main(int argc, char** argv) {
       throw CLI::ValidationError("--log-level", std::string(status.message()));
     }
   });
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {  // last resort: LibTorch or the standard library threw
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
   return exit_code;
 }

@@ -159,6 +159,12 @@ TEST(SpecLoad, EnumsAcceptShortLowerCaseAndRejectOthersWithChoices) {
                         "label_forced"));
 }
 
+TEST(SpecLoad, TextThatIsNotUtf8IsRejectedNotCrashed) {
+  EXPECT_THAT(
+      ErrorOf("name: t\ndata: {prompt_template: \"Frage: {question} Antwort \xfc {answer}\"}\n"),
+      HasSubstr("data.prompt_template: is not valid UTF-8"));
+}
+
 TEST(SpecLoad, OneofConflictIsReported) {
   EXPECT_THAT(ErrorOf("model: {hf_path: /m, config: {d_model: 8}}"),
               HasSubstr("model.config: conflicts with 'hf_path': set only one of hf_path, config"));

@@ -136,8 +136,8 @@ void BpeTrainer::Add(absl::string_view text) {
   static const auto* const kPre = PreTokenizer::FromJson(ByteLevelConfig())->release();
   static const auto* const kNfc = new Normalizer(*Normalizer::FromJson({{"type", "NFC"}}));
   std::string valid, normalized;
-  if (!IsValidUtf8(text)) {
-    RepairUtf8(text, &valid);
+  if (!common::IsValidUtf8(text)) {
+    common::RepairUtf8(text, &valid);
     text = valid;
   }
   kNfc->Apply(text, &normalized);

@@ -22,7 +22,7 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::FromJson(const Json&
   auto pre = std::unique_ptr<PreTokenizer>(new PreTokenizer());
   if (config.is_null()) return pre;
   if (config.value("type", "") == "Sequence") {
-    for (const Json& item : config["pretokenizers"]) RETURN_IF_ERROR(pre->Add(item));
+    for (const Json& item : config.at("pretokenizers")) RETURN_IF_ERROR(pre->Add(item));
   } else {
     RETURN_IF_ERROR(pre->Add(config));
   }
@@ -42,10 +42,10 @@ absl::Status PreTokenizer::Add(const Json& config) {
     return absl::OkStatus();
   }
   if (type == "Split") {
-    const Json& pattern = config["pattern"];
+    const Json& pattern = config.at("pattern");
     const bool literal = pattern.contains("String");
     const std::string text =
-        literal ? pattern["String"].get<std::string>() : pattern.value("Regex", "");
+        literal ? pattern.at("String").get<std::string>() : pattern.value("Regex", "");
     const std::string behavior = config.value("behavior", "Isolated");
     if (behavior != "Isolated" && behavior != "Removed") {
       return Unsupported(absl::StrCat("Split behavior ", behavior));

@@ -52,7 +52,8 @@ absl::StatusOr<QaFile> ReadQaFile(const moe::v1::DataSpec& spec, DataSplit split
     absl::StatusOr<int32_t> expert =
         record.ok() ? ExpertIndex(record->expert_label, experts) : record.status();
     if (!expert.ok()) {
-      const std::string where = absl::StrCat(path, ":", line_number, ": ", expert.status().message());
+      const std::string where =
+          absl::StrCat(path, ":", line_number, ": ", expert.status().message());
       if (!spec.skip_invalid()) {
         return absl::InvalidArgumentError(
             absl::StrCat(where, " (set data.skip_invalid to skip such lines)"));

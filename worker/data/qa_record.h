@@ -12,9 +12,9 @@ namespace moe::worker {
 
 struct QaRecord {
   std::string question;
-  std::string answer;        // a list answer is joined with ", "; {"text": ...} is unwrapped
+  std::string answer;  // a list answer is joined with ", "; {"text": ...} is unwrapped
   std::vector<std::string> answers;  // each acceptable answer (a list's items), for exact match
-  std::string expert_label;  // empty if the line has none
+  std::string expert_label;          // empty if the line has none
 };
 
 // Parses one JSONL line {"question": str, "answer": str | [str, ...] | {"text": str},

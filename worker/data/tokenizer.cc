@@ -83,8 +83,8 @@ std::vector<int32_t> Tokenizer::Encode(absl::string_view text) const {
 
 void Tokenizer::Encode(absl::string_view text, std::vector<int32_t>* ids) const {
   std::string repaired;
-  if (!IsValidUtf8(text)) {
-    RepairUtf8(text, &repaired);
+  if (!common::IsValidUtf8(text)) {
+    common::RepairUtf8(text, &repaired);
     text = repaired;
   }
   std::string normalized;
@@ -144,9 +144,9 @@ absl::StatusOr<std::string> Tokenizer::Decode(absl::Span<const int32_t> ids) con
       bytes.append(*token);
     }
   }
-  if (IsValidUtf8(bytes)) return bytes;
+  if (common::IsValidUtf8(bytes)) return bytes;
   std::string text;
-  RepairUtf8(bytes, &text);
+  common::RepairUtf8(bytes, &text);
   return text;
 }
 

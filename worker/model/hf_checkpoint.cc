@@ -68,7 +68,13 @@ absl::StatusOr<std::vector<fs::path>> Shards(const fs::path& index) {
     return absl::InvalidArgumentError(absl::StrCat(index.string(), ": no \"weight_map\" object"));
   }
   std::set<std::string> files;
-  for (const auto& [name, file] : json["weight_map"].items()) files.insert(file.get<std::string>());
+  for (const auto& [name, file] : json["weight_map"].items()) {
+    if (!file.is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(index.string(), ": weight_map[\"", name, "\"] is not a file name"));
+    }
+    files.insert(file.get<std::string>());
+  }
   std::vector<fs::path> paths;
   for (const std::string& f : files) paths.push_back(index.parent_path() / f);
   return paths;

@@ -34,10 +34,9 @@ absl::Status Unsupported(const std::string& key, const std::string& what) {
       absl::StrCat("config.json: ", key, ": ", what, " is not supported by this MPT model"));
 }
 
-}  // namespace
-
-absl::Status MptConfigFromHf(const nlohmann::json& hf, moe::v1::MptConfig* config,
-                             moe::v1::MoeSpec* moe) {
+// MptConfigFromHf's body; may throw nlohmann::json::exception on wrongly typed fields.
+absl::Status ReadMptConfig(const nlohmann::json& hf, moe::v1::MptConfig* config,
+                           moe::v1::MoeSpec* moe) {
   for (const char* key : {"d_model", "n_heads", "n_layers", "vocab_size"}) {
     if (!hf.contains(key) || !hf[key].is_number_integer() || hf[key].get<int64_t>() <= 0) {
       return absl::InvalidArgumentError(
@@ -77,6 +76,17 @@ absl::Status MptConfigFromHf(const nlohmann::json& hf, moe::v1::MptConfig* confi
     }
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status MptConfigFromHf(const nlohmann::json& hf, moe::v1::MptConfig* config,
+                             moe::v1::MoeSpec* moe) {
+  try {
+    return ReadMptConfig(hf, config, moe);
+  } catch (const nlohmann::json::exception& e) {  // a field of the wrong JSON type
+    return absl::InvalidArgumentError(absl::StrCat("config.json: ", e.what()));
+  }
 }
 
 nlohmann::json MptConfigToHf(const moe::v1::MptConfig& c, const moe::v1::MoeSpec& moe) {

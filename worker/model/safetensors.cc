@@ -31,7 +31,8 @@ const std::vector<std::pair<std::string, torch::ScalarType>>& DtypeNames() {
 absl::StatusOr<SafetensorsFile::Entry> ParseEntry(const Json& j, size_t data_size) {
   if (!j.is_object()) return absl::InvalidArgumentError("entry is not an object");
   SafetensorsFile::Entry e;
-  const std::string dtype = j.value("dtype", "");
+  const std::string dtype =
+      j.contains("dtype") && j["dtype"].is_string() ? j["dtype"].get<std::string>() : "";
   const auto& names = DtypeNames();
   const auto it =
       std::find_if(names.begin(), names.end(), [&](const auto& p) { return p.first == dtype; });
@@ -45,10 +46,14 @@ absl::StatusOr<SafetensorsFile::Entry> ParseEntry(const Json& j, size_t data_siz
   }
   uint64_t numel = 1;
   for (const Json& d : shape) {
-    if (!d.is_number_unsigned())
+    if (!d.is_number_unsigned()) {
       return absl::InvalidArgumentError("shape must hold non-negative integers");
-    e.shape.push_back(d.get<int64_t>());
-    numel *= d.get<uint64_t>();
+    }
+    const uint64_t dim = d.get<uint64_t>();
+    if (dim > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(numel, dim, &numel)) {
+      return absl::InvalidArgumentError("shape is too large");
+    }
+    e.shape.push_back(static_cast<int64_t>(dim));
   }
   if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned()) {
     return absl::InvalidArgumentError("data_offsets must be non-negative integers");
@@ -59,9 +64,12 @@ absl::StatusOr<SafetensorsFile::Entry> ParseEntry(const Json& j, size_t data_siz
     return absl::InvalidArgumentError(absl::StrCat(
         "data_offsets [", e.begin, ", ", e.end, "] fall outside the ", data_size, " data bytes"));
   }
-  if (e.end - e.begin != numel * c10::elementSize(e.dtype)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "holds ", e.end - e.begin, " bytes; its shape needs ", numel * c10::elementSize(e.dtype)));
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(numel, c10::elementSize(e.dtype), &bytes) ||
+      e.end - e.begin != bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("holds ", e.end - e.begin, " bytes; its shape needs ", numel, " elements of ",
+                     c10::elementSize(e.dtype), " bytes"));
   }
   return e;
 }
@@ -138,9 +146,14 @@ absl::StatusOr<torch::Tensor> SafetensorsFile::Load(const std::string& name) con
     return absl::NotFoundError(absl::StrCat(path_.string(), ": no tensor '", name, "'"));
   }
   const Entry& e = it->second;
-  torch::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
-  std::memcpy(t.data_ptr(), data_ + e.begin, e.end - e.begin);
-  return t;
+  try {
+    torch::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
+    std::memcpy(t.data_ptr(), data_ + e.begin, e.end - e.begin);
+    return t;
+  } catch (const c10::Error& error) {  // e.g. out of memory
+    return absl::ResourceExhaustedError(
+        absl::StrCat(path_.string(), ": tensor '", name, "': ", error.what_without_backtrace()));
+  }
 }
 
 absl::Status WriteSafetensors(const std::filesystem::path& path,

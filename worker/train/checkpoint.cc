@@ -101,9 +101,9 @@ std::optional<int64_t> StepOf(const fs::path& dir) {
 std::vector<std::pair<int64_t, fs::path>> Committed(const fs::path& output_dir) {
   std::vector<std::pair<int64_t, fs::path>> out;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(output_dir, ec)) {
-    if (auto step = StepOf(entry.path()); step && entry.is_directory())
-      out.emplace_back(*step, entry.path());
+  for (fs::directory_iterator it(output_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (auto step = StepOf(it->path()); step && it->is_directory(ec))
+      out.emplace_back(*step, it->path());
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   return out;
@@ -155,12 +155,16 @@ absl::Status ReadOptimizer(const fs::path& path, AdamW& opt, const FlatParameter
 absl::Status WriteManifest(const fs::path& dir, int64_t step) {
   Json files = Json::object();
   std::vector<fs::path> paths;
-  for (const auto& entry : fs::directory_iterator(dir)) paths.push_back(entry.path());
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    paths.push_back(it->path());
+  }
+  if (ec) return absl::InternalError(absl::StrCat(dir.string(), ": ", ec.message()));
   std::sort(paths.begin(), paths.end());
   for (const fs::path& path : paths) {
     RETURN_IF_ERROR(Fsync(path));
     ASSIGN_OR_RETURN(std::string sha, Sha256(path));
-    files[path.filename().string()] = {{"bytes", fs::file_size(path)}, {"sha256", sha}};
+    files[path.filename().string()] = {{"bytes", fs::file_size(path, ec)}, {"sha256", sha}};
   }
   RETURN_IF_ERROR(WriteJson(dir / kManifest, {{"step", step}, {"files", files}}));
   RETURN_IF_ERROR(Fsync(dir / kManifest));
@@ -213,7 +217,10 @@ absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& output_dir, const Traini
   return final_dir;
 }
 
-absl::Status VerifyCheckpoint(const fs::path& dir) {
+namespace {
+
+// VerifyCheckpoint's body; may throw nlohmann::json::exception on a wrongly typed manifest.
+absl::Status VerifyManifest(const fs::path& dir) {
   ASSIGN_OR_RETURN(Json manifest, ReadJsonFile(dir / kManifest));
   if (!manifest.contains("files") || !manifest["files"].is_object()) {
     return absl::DataLossError(absl::StrCat(dir.string(), ": manifest has no file list"));
@@ -243,6 +250,16 @@ absl::Status VerifyCheckpoint(const fs::path& dir) {
   return absl::OkStatus();
 }
 
+}  // namespace
+
+absl::Status VerifyCheckpoint(const fs::path& dir) {
+  try {
+    return VerifyManifest(dir);
+  } catch (const Json::exception& e) {
+    return absl::DataLossError(absl::StrCat(dir.string(), "/", kManifest, ": ", e.what()));
+  }
+}
+
 absl::StatusOr<fs::path> LatestCheckpoint(const fs::path& output_dir) {
   for (const auto& [step, dir] : Committed(output_dir)) {
     const absl::Status status = VerifyCheckpoint(dir);
@@ -253,11 +270,13 @@ absl::StatusOr<fs::path> LatestCheckpoint(const fs::path& output_dir) {
       absl::StrCat("no checkpoint under ", output_dir.string(), " verifies"));
 }
 
-std::vector<fs::path> ApplyRetention(const fs::path& output_dir, uint32_t keep_last) {
+std::vector<fs::path> ApplyRetention(const fs::path& output_dir, uint32_t keep_last,
+                                     int64_t up_to_step) {
   std::vector<fs::path> deleted;
   if (keep_last == 0) return deleted;
   uint32_t good = 0;
   for (const auto& [step, dir] : Committed(output_dir)) {
+    if (step > up_to_step) continue;  // another run's: not ours to judge
     if (good >= keep_last) {
       std::error_code ec;
       fs::remove_all(dir, ec);
@@ -309,8 +328,13 @@ absl::Status RestoreCheckpoint(const fs::path& dir, MptForCausalLM& model, AdamW
   RETURN_IF_ERROR(ReadOptimizer(dir / "optimizer.safetensors", optimizer, flat));
   ASSIGN_OR_RETURN(auto rng, SafetensorsFile::Open(dir / "rng_state.safetensors"));
   ASSIGN_OR_RETURN(torch::Tensor state, rng->Load("cpu"));
-  at::Generator generator = at::detail::getDefaultCPUGenerator();
-  generator.set_state(state);
+  try {
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    generator.set_state(state);
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(
+        absl::StrCat(dir.string(), "/rng_state.safetensors: ", e.what_without_backtrace()));
+  }
   return absl::OkStatus();
 }
 

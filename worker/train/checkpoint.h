@@ -49,11 +49,12 @@ absl::Status VerifyCheckpoint(const std::filesystem::path& dir);
 // each newer one that does not. NotFound if there is none.
 absl::StatusOr<std::filesystem::path> LatestCheckpoint(const std::filesystem::path& output_dir);
 
-// Deletes committed checkpoints older than the `keep_last` newest verified ones (0 keeps all).
-// Never deletes a verified checkpoint among the newest `keep_last`, nor anything newer.
-// Returns the deleted directories.
+// Among committed checkpoints up to step `up_to_step` (the one just written), deletes those
+// older than the `keep_last` newest verified ones (0 keeps all). Never deletes a verified
+// checkpoint among the newest `keep_last`, anything newer than it, nor any checkpoint past
+// `up_to_step` (e.g. left by an earlier run in the same directory). Returns what it deleted.
 std::vector<std::filesystem::path> ApplyRetention(const std::filesystem::path& output_dir,
-                                                  uint32_t keep_last);
+                                                  uint32_t keep_last, int64_t up_to_step);
 
 // Reads training_state.json of a verified checkpoint.
 absl::StatusOr<TrainingState> ReadTrainingState(const std::filesystem::path& dir);

@@ -80,8 +80,8 @@ std::vector<std::vector<int32_t>> GreedyDecode(MptForCausalLM& model,
     bool all_done = true;
     for (size_t r = 0; r < rows.size(); ++r) {
       if (done[r]) continue;
-      const int32_t next =
-          static_cast<int32_t>(logits[r][rows[r].size() - 1].narrow(0, 0, vocab).argmax().item<int64_t>());
+      const int32_t next = static_cast<int32_t>(
+          logits[r][rows[r].size() - 1].narrow(0, 0, vocab).argmax().item<int64_t>());
       if (next == eos) {
         done[r] = true;
         continue;
@@ -123,7 +123,12 @@ absl::StatusOr<EvalResult> Evaluate(MptForCausalLM& model, const Tokenizer& toke
     const size_t end = std::min(file.records.size(), begin + kGenerateRows);
     std::vector<std::vector<int32_t>> prompts;
     for (size_t i = begin; i < end; ++i) {
-      prompts.push_back(tokenizer.Encode(prompt_template.Prompt(file.records[i].question)));
+      std::vector<int32_t> prompt =
+          tokenizer.Encode(prompt_template.Prompt(file.records[i].question));
+      // Cut as the data set cuts prompts for training: room for the answer and EOS.
+      const size_t room = data.max_seq_len() - data.max_target_len() - 1;
+      if (prompt.size() > room) prompt.resize(room);
+      prompts.push_back(std::move(prompt));
     }
     const auto answers = GreedyDecode(model, prompts, eos, tokenizer.size(), data.max_target_len());
     for (size_t i = begin; i < end; ++i) {

@@ -71,6 +71,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   }
   t->schedule_ = std::make_unique<LrSchedule>(spec.training(), total);
   t->state_.world_size = comm.world_size();
+  if (spec.training().eval_every() > 0) {  // find an empty held-out split now, not mid-run
+    RETURN_IF_ERROR(ReadQaFile(spec.data(), DataSplit::kEval, {}).status());
+  }
   if (!options.resume_from.empty()) RETURN_IF_ERROR(t->Restore(options.resume_from));
   progress.OnMessage(absl::StrCat(t->dataset_->size(), " samples, ", t->total_batches_,
                                   " micro-batches in ", spec.training().epochs(), " epochs, ",
@@ -91,6 +94,12 @@ absl::Status Trainer::Restore(const std::string& resume_from) {
   }
   RETURN_IF_ERROR(RestoreCheckpoint(dir, model_, *optimizer_, *flat_));
   ASSIGN_OR_RETURN(state_, ReadTrainingState(dir));
+  if (state_.data_position > dataset_->size()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir.string(), " stopped at sample ", state_.data_position, " of epoch ",
+                     state_.epoch, " but the data set now has ", dataset_->size(),
+                     " samples: resume with the data it trained on"));
+  }
   state_.world_size = comm_.world_size();
   loader_->Seek(state_.epoch, state_.data_position);  // O(1): no batch is read to be skipped
   progress_.OnMessage(absl::StrCat("resumed from ", dir.string(), " at step ", state_.step,
@@ -140,7 +149,21 @@ Trainer::StepTotals Trainer::ForwardBackward(const std::vector<Batch>& batches) 
 }
 
 absl::Status Trainer::Run() {
+  try {
+    return Loop();
+  } catch (const c10::Error& e) {  // LibTorch: out of memory, a shape error, ...
+    return absl::InternalError(
+        absl::StrCat("training step ", state_.step + 1, ": ", e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("training step ", state_.step + 1, ": out of memory"));
+  }
+}
+
+absl::Status Trainer::Loop() {
   report_started_ = Now();
+  const int64_t stop_at = options_.stop_after_steps;
+  if (stop_at > 0 && state_.step >= stop_at) return absl::OkStatus();
   while (state_.step < schedule_->total_steps() && state_.epoch < spec_.training().epochs()) {
     const std::vector<Batch> batches = NextBatches();
     const StepTotals totals = ForwardBackward(batches);
@@ -170,7 +193,7 @@ absl::Status Trainer::Run() {
       state_.data_position = 0;
     }
     const bool last = state_.step == schedule_->total_steps();
-    const bool stop = options_.stop_after_steps > 0 && state_.step == options_.stop_after_steps;
+    const bool stop = stop_at > 0 && state_.step >= stop_at;
     if (state_.step % spec_.logging().logging_steps() == 0 || last || stop) Report(lr, norm);
     const uint32_t save_steps = spec_.checkpoint().save_steps();
     if ((save_steps > 0 && state_.step % save_steps == 0) ||
@@ -223,8 +246,8 @@ absl::Status Trainer::Checkpoint() {
       std::filesystem::path dir,
       SaveCheckpoint(spec_.checkpoint().output_dir(), state_, spec_, model_, *optimizer_, *flat_));
   progress_.OnCheckpoint(state_.step, dir.string());
-  for (const auto& deleted :
-       ApplyRetention(spec_.checkpoint().output_dir(), spec_.checkpoint().keep_last())) {
+  for (const auto& deleted : ApplyRetention(spec_.checkpoint().output_dir(),
+                                            spec_.checkpoint().keep_last(), state_.step)) {
     progress_.OnMessage(absl::StrCat("retention: deleted ", deleted.string()));
   }
   return absl::OkStatus();

@@ -48,6 +48,7 @@ class Trainer {
                                                          ProgressSink& progress);
 
   // Trains to the end of the spec (or stop_after_steps), checkpointing as the spec says.
+  // Internal / ResourceExhausted when LibTorch fails (e.g. out of memory) mid-step.
   absl::Status Run();
 
   const TrainingState& state() const { return state_; }
@@ -64,6 +65,8 @@ class Trainer {
   Trainer(const moe::v1::JobSpec& spec, const TrainOptions& options, Communicator& comm,
           ProgressSink& progress);
   absl::Status Restore(const std::string& resume_from);
+  // Run's body; LibTorch exceptions escape it and Run turns them into a status.
+  absl::Status Loop();
   std::vector<Batch> NextBatches();
   StepTotals ForwardBackward(const std::vector<Batch>& batches);
   absl::Status Checkpoint();

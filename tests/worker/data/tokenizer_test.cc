@@ -165,6 +165,12 @@ TEST(TokenizerErrors, AreClearAndNeverCrash) {
   Json lowercase = doc;
   lowercase["normalizer"] = {{"type", "Lowercase"}};
   EXPECT_THAT(error(lowercase.dump()), HasSubstr("normalizer: type 'Lowercase' is not supported"));
+  Json empty_sequence = doc;
+  empty_sequence["normalizer"] = {{"type", "Sequence"}};  // no "normalizers" list
+  EXPECT_THAT(error(empty_sequence.dump()), HasSubstr("t.json: malformed tokenizer"));
+  Json no_pattern = doc;
+  no_pattern["pre_tokenizer"] = {{"type", "Split"}, {"behavior", "Isolated"}};
+  EXPECT_THAT(error(no_pattern.dump()), HasSubstr("t.json: malformed tokenizer"));
   Json bad_regex = doc;
   bad_regex["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}};
   EXPECT_THAT(error(bad_regex.dump()), HasSubstr("regex '(unclosed'"));

@@ -167,7 +167,7 @@ TEST(HfCheckpoint, BrokenFilesGiveClearErrors) {
       HasSubstr("tensor 'a': unsupported dtype 'Q7'"));
   EXPECT_THAT(
       open_error(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 8)),
-      HasSubstr("tensor 'a': holds 4 bytes; its shape needs 8"));
+      HasSubstr("tensor 'a': holds 4 bytes; its shape needs 2 elements of 4 bytes"));
   EXPECT_THAT(
       open_error(with_header(
           R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",

@@ -145,10 +145,22 @@ TEST(Checkpoint, RetentionKeepsTheNewestGoodOnes) {
   spec.mutable_training()->set_epochs(3);
   ASSERT_TRUE(Train(spec, {"latest", 0}).ok());  // adds 10 and 12
   fs::remove(out / CheckpointName(12) / "manifest.json");
-  const auto deleted = ApplyRetention(out, 2);
+  EXPECT_TRUE(ApplyRetention(out, 1, 4).empty());  // nothing at or below step 4 remains
+  const auto deleted = ApplyRetention(out, 2, 12);
   EXPECT_EQ(Names(out),
             (std::vector<std::string>{CheckpointName(10), CheckpointName(12), CheckpointName(8)}));
   EXPECT_EQ(deleted.size(), 1u);  // step 6
+}
+
+TEST(Checkpoint, ResumingOnASmallerDataSetIsRefused) {
+  const fs::path out = FreshDir("smaller");
+  moe::v1::JobSpec spec = SmallJob(out);
+  spec.mutable_training()->set_max_steps(4);
+  ASSERT_TRUE(Train(spec, {"", 3}).ok());  // stops at step 3, mid-epoch
+  spec.mutable_data()->set_max_samples(10);
+  const absl::Status status = Train(spec, {"latest", 0});
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("but the data set now has 10 samples"));
 }
 
 TEST(Checkpoint, ResumingAnotherModelsCheckpointIsRefused) {
