@@ -9,7 +9,7 @@ pkgs=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   # training: LibTorch (CPU, with c10d Gloo) and a fast BLAS for it; python3-torch is the
   # reference implementation used inside tests and benchmarks
-  libtorch-dev libopenblas0-openmp python3-torch python3-numpy
+  libtorch-dev libgloo-dev libopenblas0-openmp python3-torch python3-numpy
   # service: gRPC, protobuf, Abseil, logging, metrics, catalogue
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libspdlog-dev prometheus-cpp-dev libsqlite3-dev libssl-dev

@@ -1,6 +1,6 @@
-// Collectives the trainer needs, whatever carries them: c10d NCCL on CUDA, Gloo on CPU (the
-// ZeRO-2 issue), or nothing for a single process (LocalCommunicator). Tensors are reduced in
-// place; every rank must make the same calls in the same order.
+// Collectives the trainer needs, whatever carries them: c10d Gloo on CPU or NCCL on CUDA
+// (C10dCommunicator), or nothing for a single process (LocalCommunicator). Every rank must
+// make the same calls in the same order; tensors are contiguous and on the group's device.
 #ifndef MOE_WORKER_DIST_COMMUNICATOR_H_
 #define MOE_WORKER_DIST_COMMUNICATOR_H_
 
@@ -15,6 +15,14 @@ class Communicator {
   virtual int world_size() const = 0;
   // Sums `tensor` over all ranks, in place.
   virtual void AllReduceSum(torch::Tensor& tensor) = 0;
+  // `input` [world_size * n] on every rank; `output` [n] receives this rank's slice of the
+  // element-wise sum over ranks.
+  virtual void ReduceScatterSum(const torch::Tensor& input, torch::Tensor& output) = 0;
+  // `input` [n] from every rank into `output` [world_size * n], rank r's at [r * n, (r+1) * n).
+  virtual void AllGather(const torch::Tensor& input, torch::Tensor& output) = 0;
+  // Copies `tensor` from rank `root` to every rank, in place.
+  virtual void Broadcast(torch::Tensor& tensor, int root) = 0;
+  virtual void Barrier() = 0;
 };
 
 // World size 1: every collective is the identity.
@@ -23,6 +31,14 @@ class LocalCommunicator : public Communicator {
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
   void AllReduceSum(torch::Tensor&) override {}
+  void ReduceScatterSum(const torch::Tensor& input, torch::Tensor& output) override {
+    output.copy_(input);
+  }
+  void AllGather(const torch::Tensor& input, torch::Tensor& output) override {
+    output.copy_(input);
+  }
+  void Broadcast(torch::Tensor&, int) override {}
+  void Barrier() override {}
 };
 
 }  // namespace moe::worker
