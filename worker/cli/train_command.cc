@@ -5,10 +5,13 @@
 #include <memory>
 #include <string>
 
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "worker/cli/cli_util.h"
 #include "worker/cli/commands.h"
+#include "worker/dist/c10d_communicator.h"
 #include "worker/dist/communicator.h"
+#include "worker/dist/launch_env.h"
 #include "worker/train/progress.h"
 #include "worker/train/trainer.h"
 
@@ -27,10 +30,16 @@ absl::Status RunTrain(const TrainFlags& flags) {
   }
   TrainOptions options = flags.options;
   if (options.resume_from.empty()) options.resume_from = job.spec.checkpoint().resume_from();
-  LocalCommunicator comm;
+  // One process per device, launched as torchrun launches (RANK, WORLD_SIZE, MASTER_ADDR, ...).
+  ASSIGN_OR_RETURN(const LaunchEnv env, LaunchEnvFromEnvironment());
+  std::unique_ptr<Communicator> comm = std::make_unique<LocalCommunicator>();
+  if (env.world_size > 1) {
+    ASSIGN_OR_RETURN(comm, C10dCommunicator::Create(env));
+    if (env.rank != 0) spdlog::set_level(spdlog::level::warn);  // rank 0 reports progress
+  }
   TerminalProgress progress;
   ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,
-                   Trainer::Create(job.spec, options, comm, progress));
+                   Trainer::Create(job.spec, options, *comm, progress));
   return trainer->Run();
 }
 

@@ -167,7 +167,10 @@ absl::Status Trainer::Loop() {
   while (state_.step < schedule_->total_steps() && state_.epoch < spec_.training().epochs()) {
     const std::vector<Batch> batches = NextBatches();
     const StepTotals totals = ForwardBackward(batches);
-    const double norm = ClipGradNorm(flat_->grads(), spec_.training().max_grad_norm(), comm_);
+    // Plain data parallel: the gradient is replicated after its all-reduce, so its norm needs
+    // no further reduction (ZeRO's partitions will pass comm_ here).
+    LocalCommunicator replicated;
+    const double norm = ClipGradNorm(flat_->grads(), spec_.training().max_grad_norm(), replicated);
     const double lr = schedule_->At(state_.step + 1);
     optimizer_->Step(flat_->grads(), lr);
     flat_->ZeroGradients();
@@ -241,11 +244,17 @@ absl::Status Trainer::RunEvaluation() {
 }
 
 absl::Status Trainer::Checkpoint() {
-  if (comm_.rank() != 0) return absl::OkStatus();  // the ZeRO issue makes this collective
+  // Plain data parallel: every rank holds the same model and optimizer state, so rank 0 alone
+  // writes; the others wait so that no rank runs ahead of a checkpoint it may resume from.
+  if (comm_.rank() != 0) {
+    comm_.Barrier();
+    return absl::OkStatus();
+  }
   ASSIGN_OR_RETURN(
       std::filesystem::path dir,
       SaveCheckpoint(spec_.checkpoint().output_dir(), state_, spec_, model_, *optimizer_, *flat_));
   progress_.OnCheckpoint(state_.step, dir.string());
+  if (comm_.world_size() > 1) comm_.Barrier();
   for (const auto& deleted : ApplyRetention(spec_.checkpoint().output_dir(),
                                             spec_.checkpoint().keep_last(), state_.step)) {
     progress_.OnMessage(absl::StrCat("retention: deleted ", deleted.string()));
