@@ -7,8 +7,8 @@ set -euo pipefail
 pkgs=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git clang-format
-  # training: LibTorch (CPU, with c10d Gloo) and a fast BLAS for it; python3-torch is the
-  # reference implementation used inside tests and benchmarks
+  # training: LibTorch (CPU, with c10d; libgloo-dev has the Gloo headers c10d's include) and
+  # a fast BLAS for it; python3-torch is the reference implementation inside tests and benchmarks
   libtorch-dev libgloo-dev libopenblas0-openmp python3-torch python3-numpy
   # service: gRPC, protobuf, Abseil, logging, metrics, catalogue
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
