@@ -22,6 +22,17 @@ torch::Tensor AsTensor(const std::vector<int32_t>& values, int32_t rows, int32_t
 
 }  // namespace
 
+void Trainer::StepTotals::Add(const StepTotals& other) {
+  ce_sum += other.ce_sum;
+  aux += other.aux;
+  loss_tokens += other.loss_tokens;
+  tokens += other.tokens;
+  micro_batches += other.micro_batches;
+  expert_tokens.resize(std::max(expert_tokens.size(), other.expert_tokens.size()), 0);
+  for (size_t e = 0; e < other.expert_tokens.size(); ++e)
+    expert_tokens[e] += other.expert_tokens[e];
+}
+
 torch::Tensor SummedCrossEntropy(const torch::Tensor& logits_BTV, const torch::Tensor& labels_BT) {
   namespace F = torch::nn::functional;
   return F::cross_entropy(
@@ -178,16 +189,7 @@ absl::Status Trainer::Loop() {
     ++state_.step;
     state_.batches += totals.micro_batches;
     state_.data_position = loader_->position();
-    since_report_.ce_sum += totals.ce_sum;
-    since_report_.aux += totals.aux;
-    since_report_.loss_tokens += totals.loss_tokens;
-    since_report_.tokens += totals.tokens;
-    since_report_.micro_batches += totals.micro_batches;
-    if (since_report_.expert_tokens.empty())
-      since_report_.expert_tokens = totals.expert_tokens;
-    else
-      for (size_t e = 0; e < totals.expert_tokens.size(); ++e)
-        since_report_.expert_tokens[e] += totals.expert_tokens[e];
+    since_report_.Add(totals);
 
     const bool epoch_ended = loader_->position() >= dataset_->size();
     if (epoch_ended) {

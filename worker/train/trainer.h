@@ -60,6 +60,7 @@ class Trainer {
     double aux = 0;     // summed weighted aux losses (per micro-batch)
     int64_t loss_tokens = 0, tokens = 0, micro_batches = 0;
     std::vector<int64_t> expert_tokens;
+    void Add(const StepTotals& other);
   };
 
   Trainer(const moe::v1::JobSpec& spec, const TrainOptions& options, Communicator& comm,
