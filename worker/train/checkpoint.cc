@@ -109,26 +109,29 @@ std::vector<std::pair<int64_t, fs::path>> Committed(const fs::path& output_dir) 
   return out;
 }
 
-absl::Status WriteOptimizer(const fs::path& path, const AdamW& opt, const FlatParameters& flat) {
+absl::Status WriteOptimizer(const fs::path& path, const OptimizerState& full,
+                            const FlatParameters& flat) {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  auto& o = const_cast<AdamW&>(opt);
   for (const ParameterRange& r : flat.ranges()) {
-    if (r.offset < opt.begin() || r.offset + r.numel > opt.end()) continue;  // not owned here
-    const int64_t at = r.offset - opt.begin();
-    tensors.emplace_back("master/" + r.name, o.master().narrow(0, at, r.numel).view(r.shape));
-    tensors.emplace_back("exp_avg/" + r.name, o.exp_avg().narrow(0, at, r.numel).view(r.shape));
+    tensors.emplace_back("master/" + r.name,
+                         full.master.narrow(0, r.offset, r.numel).view(r.shape));
+    tensors.emplace_back("exp_avg/" + r.name,
+                         full.exp_avg.narrow(0, r.offset, r.numel).view(r.shape));
     tensors.emplace_back("exp_avg_sq/" + r.name,
-                         o.exp_avg_sq().narrow(0, at, r.numel).view(r.shape));
+                         full.exp_avg_sq.narrow(0, r.offset, r.numel).view(r.shape));
   }
-  return WriteSafetensors(path, tensors, {{"step", std::to_string(opt.step())}});
+  return WriteSafetensors(path, tensors, {{"step", std::to_string(full.step)}});
 }
 
+// Loads, for every parameter, the part of its state inside the optimizer's range (a ZeRO
+// partition may cut a parameter), whatever world size wrote the file.
 absl::Status ReadOptimizer(const fs::path& path, AdamW& opt, const FlatParameters& flat) {
   ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(path));
   torch::NoGradGuard no_grad;
   for (const ParameterRange& r : flat.ranges()) {
-    if (r.offset < opt.begin() || r.offset + r.numel > opt.end()) continue;
-    const int64_t at = r.offset - opt.begin();
+    const int64_t lo = std::max(r.offset, opt.begin()),
+                  hi = std::min(r.offset + r.numel, opt.end());
+    if (lo >= hi) continue;  // another rank's
     for (auto [prefix, target] : {std::pair{"master/", &opt.master()},
                                   {"exp_avg/", &opt.exp_avg()},
                                   {"exp_avg_sq/", &opt.exp_avg_sq()}}) {
@@ -138,7 +141,8 @@ absl::Status ReadOptimizer(const fs::path& path, AdamW& opt, const FlatParameter
                                                        t.numel(), " elements, the model needs ",
                                                        r.numel));
       }
-      target->narrow(0, at, r.numel).copy_(t.reshape(-1));
+      target->narrow(0, lo - opt.begin(), hi - lo)
+          .copy_(t.reshape(-1).narrow(0, lo - r.offset, hi - lo));
     }
   }
   int64_t step = 0;
@@ -177,7 +181,8 @@ std::string CheckpointName(int64_t step) { return absl::StrCat(kPrefix, step); }
 
 absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& output_dir, const TrainingState& state,
                                         const moe::v1::JobSpec& spec, MptForCausalLM& model,
-                                        const AdamW& optimizer, const FlatParameters& flat) {
+                                        const OptimizerState& optimizer,
+                                        const FlatParameters& flat) {
   const fs::path final_dir = output_dir / CheckpointName(state.step);
   const fs::path tmp = fs::path(final_dir.string() + ".tmp");
   std::error_code ec;

@@ -30,6 +30,13 @@ struct TrainingState {
   int32_t world_size = 1;
 };
 
+// The whole optimizer state, over the full (padded) flat parameter buffer: on one rank or
+// in plain data parallel the optimizer's own tensors, under ZeRO gathered from every rank.
+struct OptimizerState {
+  torch::Tensor master, exp_avg, exp_avg_sq;  // fp32 [flat size]
+  int64_t step = 0;
+};
+
 // The directory name of step N's committed checkpoint.
 std::string CheckpointName(int64_t step);
 
@@ -38,7 +45,8 @@ std::string CheckpointName(int64_t step);
 absl::StatusOr<std::filesystem::path> SaveCheckpoint(const std::filesystem::path& output_dir,
                                                      const TrainingState& state,
                                                      const moe::v1::JobSpec& spec,
-                                                     MptForCausalLM& model, const AdamW& optimizer,
+                                                     MptForCausalLM& model,
+                                                     const OptimizerState& optimizer,
                                                      const FlatParameters& flat);
 
 // OK if `dir` has a manifest whose every file exists with the recorded size and SHA-256;
@@ -60,8 +68,9 @@ std::vector<std::filesystem::path> ApplyRetention(const std::filesystem::path& o
 absl::StatusOr<TrainingState> ReadTrainingState(const std::filesystem::path& dir);
 
 // Restores model weights, optimizer state and RNG from the verified checkpoint `dir` into a
-// model and optimizer built from the same model configuration. InvalidArgument, naming both
-// sides, when the checkpoint's model configuration differs from `model`'s.
+// model and optimizer built from the same model configuration. The optimizer takes the part of
+// the state inside its range, so a checkpoint resumes on any world size. InvalidArgument, naming
+// both sides, when the checkpoint's model configuration differs from `model`'s.
 absl::Status RestoreCheckpoint(const std::filesystem::path& dir, MptForCausalLM& model,
                                AdamW& optimizer, const FlatParameters& flat);
 

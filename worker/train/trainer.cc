@@ -58,8 +58,18 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   if (spec.model().precision() == moe::v1::PRECISION_BF16) t->model_->SetDtype(torch::kBFloat16);
   t->model_->train();
   t->flat_ = std::make_unique<FlatParameters>(*t->model_, 2 * comm.world_size());
-  t->optimizer_ =
-      std::make_unique<AdamW>(spec.training(), *t->flat_, 0, t->flat_->params().numel());
+  // ZeRO-2: rank r owns partition r of the padded flat buffer (optimizer state and gradient).
+  const int64_t padded = t->flat_->params().numel();
+  t->zero_ = spec.zero().stage() == 2 && comm.world_size() > 1;
+  const int64_t part = t->zero_ ? padded / comm.world_size() : padded;
+  const int64_t begin = t->zero_ ? comm.rank() * part : 0;
+  t->optimizer_ = std::make_unique<AdamW>(spec.training(), *t->flat_, begin, begin + part);
+  if (t->zero_) t->shard_grad_ = torch::zeros({part}, torch::kFloat32);
+  progress.OnMessage(
+      absl::StrCat("rank ", comm.rank(), " of ", comm.world_size(), (t->zero_ ? " (ZeRO-2)" : ""),
+                   ": parameters ", padded * t->flat_->params().element_size() / 1e6,
+                   " MB, fp32 gradients ", (padded + (t->zero_ ? part : 0)) * 4 / 1e6,
+                   " MB, optimizer state ", 3 * part * 4 / 1e6, " MB"));
 
   LoaderOptions loader;
   loader.micro_batch_size = static_cast<int32_t>(spec.training().micro_batch_size());
@@ -142,6 +152,12 @@ Trainer::StepTotals Trainer::ForwardBackward(const std::vector<Batch>& batches) 
         SummedCrossEntropy(out.logits_BTV, AsTensor(b.labels, b.rows, b.seq_len));
     (ce / denominator + out.aux_loss * aux_scale).backward();
     flat_->AccumulateGradients();
+    if (zero_) {  // keep only this rank's partition of the summed gradient
+      torch::Tensor mine = torch::empty_like(shard_grad_);
+      comm_.ReduceScatterSum(flat_->grads(), mine);
+      shard_grad_.add_(mine);
+      flat_->ZeroGradients();
+    }
     totals.ce_sum += ce.item<double>();
     totals.aux += out.aux_loss.item<double>();
     totals.tokens += b.tokens;
@@ -154,8 +170,8 @@ Trainer::StepTotals Trainer::ForwardBackward(const std::vector<Batch>& batches) 
       }
     }
   }
-  // Plain data parallel for now: sum every rank's part of the global-mean gradient.
-  if (comm_.world_size() > 1) comm_.AllReduceSum(flat_->grads());
+  // Plain data parallel: sum every rank's part of the global-mean gradient.
+  if (comm_.world_size() > 1 && !zero_) comm_.AllReduceSum(flat_->grads());
   return totals;
 }
 
@@ -178,13 +194,16 @@ absl::Status Trainer::Loop() {
   while (state_.step < schedule_->total_steps() && state_.epoch < spec_.training().epochs()) {
     const std::vector<Batch> batches = NextBatches();
     const StepTotals totals = ForwardBackward(batches);
-    // Plain data parallel: the gradient is replicated after its all-reduce, so its norm needs
-    // no further reduction (ZeRO's partitions will pass comm_ here).
+    // Under ZeRO each rank holds one partition of the gradient, so the norm sums over ranks;
+    // in plain data parallel the gradient is replicated and its norm is local.
     LocalCommunicator replicated;
-    const double norm = ClipGradNorm(flat_->grads(), spec_.training().max_grad_norm(), replicated);
+    torch::Tensor& grad = zero_ ? shard_grad_ : flat_->grads();
+    const double norm =
+        ClipGradNorm(grad, spec_.training().max_grad_norm(), zero_ ? comm_ : replicated);
     const double lr = schedule_->At(state_.step + 1);
-    optimizer_->Step(flat_->grads(), lr);
-    flat_->ZeroGradients();
+    optimizer_->Step(grad, lr);  // updates this rank's range of the parameters
+    grad.zero_();
+    if (zero_) GatherParameters();
 
     ++state_.step;
     state_.batches += totals.micro_batches;
@@ -245,16 +264,37 @@ absl::Status Trainer::RunEvaluation() {
   return absl::OkStatus();
 }
 
+void Trainer::GatherParameters() {
+  torch::NoGradGuard no_grad;
+  torch::Tensor& params = flat_->params();
+  const torch::Tensor mine =
+      params.narrow(0, optimizer_->begin(), optimizer_->end() - optimizer_->begin()).clone();
+  comm_.AllGather(mine, params);
+}
+
+OptimizerState Trainer::FullOptimizerState() {
+  OptimizerState state{optimizer_->master(), optimizer_->exp_avg(), optimizer_->exp_avg_sq(),
+                       optimizer_->step()};
+  if (!zero_) return state;
+  for (torch::Tensor* t : {&state.master, &state.exp_avg, &state.exp_avg_sq}) {
+    torch::Tensor full = torch::empty({flat_->params().numel()}, torch::kFloat32);
+    comm_.AllGather(*t, full);
+    *t = full;
+  }
+  return state;
+}
+
 absl::Status Trainer::Checkpoint() {
-  // Plain data parallel: every rank holds the same model and optimizer state, so rank 0 alone
-  // writes; the others wait so that no rank runs ahead of a checkpoint it may resume from.
+  // Every rank takes part in gathering the optimizer state; rank 0 alone writes, keyed by
+  // parameter name (so any world size resumes from it), and the others wait for the commit.
+  const OptimizerState optimizer = FullOptimizerState();
   if (comm_.rank() != 0) {
     comm_.Barrier();
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(
       std::filesystem::path dir,
-      SaveCheckpoint(spec_.checkpoint().output_dir(), state_, spec_, model_, *optimizer_, *flat_));
+      SaveCheckpoint(spec_.checkpoint().output_dir(), state_, spec_, model_, optimizer, *flat_));
   progress_.OnCheckpoint(state_.step, dir.string());
   if (comm_.world_size() > 1) comm_.Barrier();
   for (const auto& deleted : ApplyRetention(spec_.checkpoint().output_dir(),

@@ -71,6 +71,10 @@ class Trainer {
   std::vector<Batch> NextBatches();
   StepTotals ForwardBackward(const std::vector<Batch>& batches);
   absl::Status Checkpoint();
+  // ZeRO-2: every rank's updated partition to every rank (all_gather).
+  void GatherParameters();
+  // The optimizer state over the whole flat buffer (all_gather under ZeRO; collective).
+  OptimizerState FullOptimizerState();
   // Scores the held-out split (data.eval_fraction) and reports it.
   absl::Status RunEvaluation();
   void Report(double lr, double grad_norm);
@@ -84,7 +88,9 @@ class Trainer {
   std::unique_ptr<DataLoader> loader_;
   MptForCausalLM model_{nullptr};
   std::unique_ptr<FlatParameters> flat_;
-  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<AdamW> optimizer_;  // over this rank's partition (everything without ZeRO)
+  bool zero_ = false;                 // ZeRO-2: optimizer state and gradients partitioned
+  torch::Tensor shard_grad_;          // ZeRO-2: fp32 gradient of this rank's partition
   std::unique_ptr<LrSchedule> schedule_;
   TrainingState state_;
   int64_t total_batches_ = 0;

@@ -16,11 +16,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path WriteSpec(const fs::path& root, const std::string& run, int micro_batch) {
-  moe::v1::JobSpec spec = testing::SmallJob(root / run);
+fs::path WriteSpec(const fs::path& root, const std::string& run, int micro_batch, int zero_stage,
+                   const std::string& output = "") {
+  moe::v1::JobSpec spec = testing::SmallJob(root / (output.empty() ? run : output));
   spec.set_name("dp");
   spec.mutable_training()->set_micro_batch_size(micro_batch);
   spec.mutable_training()->set_max_steps(4);
+  spec.mutable_zero()->set_stage(zero_stage);
   spec.mutable_checkpoint()->set_save_at_epoch_end(false);
   // The MoE losses are per micro-batch means (nonlinear in which rows share a micro-batch), so
   // only the token-level loss is the same function of the step's rows on 1 and 2 ranks.
@@ -33,37 +35,75 @@ fs::path WriteSpec(const fs::path& root, const std::string& run, int micro_batch
   return path;
 }
 
-TEST(DataParallel, TwoRanksEqualOneRankWithTwiceTheMicroBatch) {
-  const fs::path root = testing::FreshDir("dp");
-  const fs::path one = WriteSpec(root, "one", 4), two = WriteSpec(root, "two", 2);
-  ASSERT_EQ(
-      std::system(
-          absl::StrCat(MOE_WORKER_BIN, " --log-level warn train --spec ", one.string()).c_str()),
-      0);
-  const int port = 20000 + getpid() % 20000;
-  const std::string launch =
-      absl::StrCat("WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=", port, " ");
-  const std::string command = absl::StrCat(
-      "sh -c '", launch, "RANK=0 ", MOE_WORKER_BIN, " --log-level warn train --spec ", two.string(),
-      " & a=$!; ", launch, "RANK=1 ", MOE_WORKER_BIN, " --log-level warn train --spec ",
-      two.string(), " & b=$!; ", "wait $a && wait $b'");
-  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+// Runs `moe-worker train` on `spec` as `world` ranks on loopback; true if all exit 0.
+bool TrainRanks(int world, const fs::path& spec, const std::string& extra = "") {
+  static int job = 0;
+  const int port = 20000 + (getpid() * 7 + ++job * 13) % 20000;
+  std::string command = "sh -c '";
+  for (int r = 0; r < world; ++r) {
+    absl::StrAppend(&command, "WORLD_SIZE=", world, " MASTER_ADDR=127.0.0.1 MASTER_PORT=", port,
+                    " RANK=", r, " ", MOE_WORKER_BIN, " --log-level warn train --spec ",
+                    spec.string(), " ", extra, " & p", r, "=$!; ");
+  }
+  for (int r = 0; r < world; ++r) absl::StrAppend(&command, r ? " && " : "", "wait $p", r);
+  absl::StrAppend(&command, "'");
+  return std::system(command.c_str()) == 0;
+}
 
-  const std::string last = CheckpointName(4);
-  auto a = SafetensorsFile::Open(root / "one" / last / "model.safetensors");
-  auto b = SafetensorsFile::Open(root / "two" / last / "model.safetensors");
-  ASSERT_TRUE(a.ok() && b.ok());
-  ASSERT_EQ((*a)->entries().size(), (*b)->entries().size());
+// Largest absolute difference between the models of two checkpoints.
+double ModelDifference(const fs::path& a_dir, const fs::path& b_dir) {
+  auto a = SafetensorsFile::Open(a_dir / "model.safetensors");
+  auto b = SafetensorsFile::Open(b_dir / "model.safetensors");
+  EXPECT_TRUE(a.ok() && b.ok());
+  if (!a.ok() || !b.ok()) return 1e9;
+  EXPECT_EQ((*a)->entries().size(), (*b)->entries().size());
   double worst = 0;
   for (const auto& [name, entry] : (*a)->entries()) {
     const torch::Tensor x = *(*a)->Load(name), y = *(*b)->Load(name);
     worst = std::max(worst, (x - y).abs().max().item<double>());
   }
-  EXPECT_LT(worst, 1e-5);
+  return worst;
+}
+
+class DataParallel : public ::testing::TestWithParam<int> {};  // the ZeRO stage
+
+TEST_P(DataParallel, TwoRanksEqualOneRankWithTwiceTheMicroBatch) {
+  const int stage = GetParam();
+  const fs::path root = testing::FreshDir(absl::StrCat("dp", stage));
+  ASSERT_TRUE(TrainRanks(1, WriteSpec(root, "one", 4, stage)));
+  ASSERT_TRUE(TrainRanks(2, WriteSpec(root, "two", 2, stage)));
+  const std::string last = CheckpointName(4);
+  EXPECT_LT(ModelDifference(root / "one" / last, root / "two" / last), 1e-5);
   auto state = ReadTrainingState(root / "two" / last);
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->world_size, 2);
   EXPECT_EQ(state->data_position, ReadTrainingState(root / "one" / last)->data_position);
+}
+
+INSTANTIATE_TEST_SUITE_P(ZeroStages, DataParallel, ::testing::Values(0, 2),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return absl::StrCat("stage", info.param);
+                         });
+
+TEST(ZeroTwo, ResumesOnADifferentNumberOfRanks) {
+  // Uninterrupted on 1 rank; interrupted at step 2 on 2 ranks and finished on 1; and the
+  // reverse. The optimizer state is keyed by parameter name, so each continues exactly (up to
+  // summation order).
+  const fs::path root = testing::FreshDir("zero_resume");
+  ASSERT_TRUE(TrainRanks(1, WriteSpec(root, "ref", 4, 2)));
+  const fs::path two_then_one_2 = WriteSpec(root, "a2", 2, 2, "a"),
+                 two_then_one_1 = WriteSpec(root, "a1", 4, 2, "a");
+  ASSERT_TRUE(TrainRanks(2, two_then_one_2, "--stop-after-steps 2"));
+  ASSERT_TRUE(TrainRanks(1, two_then_one_1, "--resume-from latest"));
+  const fs::path one_then_two_1 = WriteSpec(root, "b1", 4, 2, "b"),
+                 one_then_two_2 = WriteSpec(root, "b2", 2, 2, "b");
+  ASSERT_TRUE(TrainRanks(1, one_then_two_1, "--stop-after-steps 2"));
+  ASSERT_TRUE(TrainRanks(2, one_then_two_2, "--resume-from latest"));
+  const std::string last = CheckpointName(4);
+  EXPECT_LT(ModelDifference(root / "ref" / last, root / "a" / last), 1e-5);
+  EXPECT_LT(ModelDifference(root / "ref" / last, root / "b" / last), 1e-5);
+  // The last two steps moved the weights by far more than that tolerance.
+  EXPECT_GT(ModelDifference(root / "ref" / last, root / "a" / CheckpointName(2)), 1e-3);
 }
 
 }  // namespace
