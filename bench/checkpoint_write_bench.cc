@@ -46,7 +46,9 @@ int main(int argc, char** argv) {
     moe::worker::TrainingState state;
     state.step = r + 1;
     const auto start = std::chrono::steady_clock::now();
-    auto path = moe::worker::SaveCheckpoint(dir, state, spec, model, adam, flat);
+    const moe::worker::OptimizerState optimizer{adam.master(), adam.exp_avg(), adam.exp_avg_sq(),
+                                                adam.step()};
+    auto path = moe::worker::SaveCheckpoint(dir, state, spec, model, optimizer, flat);
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!path.ok()) {
       std::cerr << path.status() << std::endl;
