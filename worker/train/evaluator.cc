@@ -9,16 +9,13 @@
 #include "worker/data/data_loader.h"
 #include "worker/data/dataset.h"
 #include "worker/data/prompt_template.h"
+#include "worker/train/batch_tensors.h"
 #include "worker/train/trainer.h"
 
 namespace moe::worker {
 namespace {
 
 constexpr int64_t kGenerateRows = 16;
-
-torch::Tensor AsTensor(const std::vector<int32_t>& values, int32_t rows, int32_t seq_len) {
-  return torch::tensor(values, torch::kInt32).view({rows, seq_len}).to(torch::kInt64);
-}
 
 // Teacher-forced loss and expert load over the whole split.
 absl::Status ScoreLoss(MptForCausalLM& model, const Tokenizer& tokenizer,
@@ -32,9 +29,10 @@ absl::Status ScoreLoss(MptForCausalLM& model, const Tokenizer& tokenizer,
   double ce = 0;
   std::vector<int64_t> routed;
   for (Batch b; loader.Next(&b);) {
-    const ModelOutput out = model->forward(
-        {AsTensor(b.input_ids, b.rows, b.seq_len), AsTensor(b.segment_ids, b.rows, b.seq_len), {}});
-    ce += SummedCrossEntropy(out.logits_BTV, AsTensor(b.labels, b.rows, b.seq_len)).item<double>();
+    const ModelOutput out = model->forward({RowsTensor(b.input_ids, b.rows, b.seq_len),
+                                            RowsTensor(b.segment_ids, b.rows, b.seq_len),
+                                            {}});
+    ce += SummedCrossEntropy(out.logits_BTV, LabelsOf(b)).item<double>();
     result->tokens += b.loss_tokens;
     for (const MoeStats& layer : out.moe_stats) {
       routed.resize(layer.tokens_per_expert.size(0), 0);
@@ -76,7 +74,7 @@ std::vector<std::vector<int32_t>> GreedyDecode(MptForCausalLM& model,
     }
     const int32_t n = static_cast<int32_t>(rows.size()), t = static_cast<int32_t>(longest);
     const torch::Tensor logits =
-        model->forward({AsTensor(ids, n, t), AsTensor(segments, n, t), {}}).logits_BTV;
+        model->forward({RowsTensor(ids, n, t), RowsTensor(segments, n, t), {}}).logits_BTV;
     bool all_done = true;
     for (size_t r = 0; r < rows.size(); ++r) {
       if (done[r]) continue;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "worker/model/hf_checkpoint.h"
+#include "worker/train/batch_tensors.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/grad_clip.h"
 
@@ -13,11 +14,6 @@ namespace {
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// An int32 row-major [rows, seq_len] array as an int64 tensor.
-torch::Tensor AsTensor(const std::vector<int32_t>& values, int32_t rows, int32_t seq_len) {
-  return torch::tensor(values, torch::kInt32).view({rows, seq_len}).to(torch::kInt64);
 }
 
 }  // namespace
@@ -145,11 +141,8 @@ Trainer::StepTotals Trainer::ForwardBackward(const std::vector<Batch>& batches) 
   const double denominator = std::max(all_tokens.item<double>(), 1.0);
   const double aux_scale = 1.0 / (static_cast<double>(batches.size()) * comm_.world_size());
   for (const Batch& b : batches) {
-    const ModelOutput out = model_->forward({AsTensor(b.input_ids, b.rows, b.seq_len),
-                                             AsTensor(b.segment_ids, b.rows, b.seq_len),
-                                             AsTensor(b.expert_ids, b.rows, b.seq_len)});
-    const torch::Tensor ce =
-        SummedCrossEntropy(out.logits_BTV, AsTensor(b.labels, b.rows, b.seq_len));
+    const ModelOutput out = model_->forward(ToModelInputs(b));
+    const torch::Tensor ce = SummedCrossEntropy(out.logits_BTV, LabelsOf(b));
     (ce / denominator + out.aux_loss * aux_scale).backward();
     flat_->AccumulateGradients();
     if (zero_) {  // keep only this rank's partition of the summed gradient
