@@ -31,7 +31,8 @@ absl::Status RunEval(const EvalFlags& flags) {
   data.set_max_seq_len(flags.max_seq_len);
   data.set_max_target_len(flags.max_new_tokens);
   data.set_prompt_template(common::kDefaultPromptTemplate);
-  ASSIGN_OR_RETURN(const EvalResult result, Evaluate(model, *tokenizer, data, DataSplit::kTrain));
+  ASSIGN_OR_RETURN(const EvalSet set, LoadEvalSet(data, *tokenizer, DataSplit::kTrain));
+  ASSIGN_OR_RETURN(const EvalResult result, Evaluate(model, *tokenizer, data, set));
   std::cout << result.ToJson().dump() << std::endl;
   return absl::OkStatus();
 }

@@ -25,6 +25,14 @@ absl::StatusOr<std::unique_ptr<Dataset>> Dataset::Load(const moe::v1::DataSpec& 
                                                        const Tokenizer& tokenizer,
                                                        const std::vector<std::string>& experts,
                                                        DataSplit split) {
+  absl::StatusOr<QaFile> file = ReadQaFile(spec, split, experts);
+  if (!file.ok()) return file.status();
+  return FromRecords(spec, tokenizer, *file, static_cast<int>(experts.size()));
+}
+
+absl::StatusOr<std::unique_ptr<Dataset>> Dataset::FromRecords(const moe::v1::DataSpec& spec,
+                                                              const Tokenizer& tokenizer,
+                                                              const QaFile& file, int num_experts) {
   if (spec.max_target_len() == 0 || spec.max_target_len() >= spec.max_seq_len()) {
     return absl::InvalidArgumentError("data.max_target_len must be > 0 and < data.max_seq_len");
   }
@@ -32,18 +40,15 @@ absl::StatusOr<std::unique_ptr<Dataset>> Dataset::Load(const moe::v1::DataSpec& 
   if (!prompt_template.ok()) return prompt_template.status();
   absl::StatusOr<int32_t> eos = FindEosId(tokenizer);
   if (!eos.ok()) return eos.status();
-  absl::StatusOr<QaFile> file = ReadQaFile(spec, split, experts);
-  if (!file.ok()) return file.status();
-
   auto data = std::unique_ptr<Dataset>(new Dataset());
   data->eos_id_ = *eos;
-  data->stats_.lines = file->lines;
-  data->stats_.skipped = file->skipped;
-  data->stats_.per_expert.assign(experts.size(), 0);
-  for (size_t i = 0; i < file->records.size(); ++i) {
-    const QaRecord& record = file->records[i];
+  data->stats_.lines = file.lines;
+  data->stats_.skipped = file.skipped;
+  data->stats_.per_expert.assign(num_experts, 0);
+  for (size_t i = 0; i < file.records.size(); ++i) {
+    const QaRecord& record = file.records[i];
     data->Append(tokenizer.Encode(prompt_template->Prompt(record.question)),
-                 tokenizer.Encode(prompt_template->Answer(record.answer)), file->experts[i], spec);
+                 tokenizer.Encode(prompt_template->Answer(record.answer)), file.experts[i], spec);
   }
   return data;
 }

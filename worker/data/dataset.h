@@ -44,6 +44,11 @@ class Dataset {
                                                        const std::vector<std::string>& experts,
                                                        DataSplit split = DataSplit::kTrain);
 
+  // As Load, from records already read (`file.experts` index `num_experts` names).
+  static absl::StatusOr<std::unique_ptr<Dataset>> FromRecords(const moe::v1::DataSpec& spec,
+                                                              const Tokenizer& tokenizer,
+                                                              const QaFile& file, int num_experts);
+
   size_t size() const { return loss_start_.size(); }
   SampleView sample(size_t i) const;
   int32_t length(size_t i) const { return static_cast<int32_t>(offsets_[i + 1] - offsets_[i]); }

@@ -18,14 +18,13 @@ namespace {
 constexpr int64_t kGenerateRows = 16;
 
 // Teacher-forced loss and expert load over the whole split.
-absl::Status ScoreLoss(MptForCausalLM& model, const Tokenizer& tokenizer,
-                       const moe::v1::DataSpec& data, DataSplit split, EvalResult* result) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Dataset> dataset, Dataset::Load(data, tokenizer, {}, split));
+void ScoreLoss(MptForCausalLM& model, const Dataset& dataset, const moe::v1::DataSpec& data,
+               EvalResult* result) {
   LoaderOptions options;
   options.micro_batch_size = 8;
   options.max_seq_len = static_cast<int32_t>(data.max_seq_len());
   options.packing = true;
-  DataLoader loader(*dataset, options);
+  DataLoader loader(dataset, options);
   double ce = 0;
   std::vector<int64_t> routed;
   for (Batch b; loader.Next(&b);) {
@@ -45,7 +44,6 @@ absl::Status ScoreLoss(MptForCausalLM& model, const Tokenizer& tokenizer,
   for (int64_t n : routed) total += n;
   for (int64_t n : routed)
     result->expert_share.push_back(total > 0 ? static_cast<double>(n) / total : 0);
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -107,13 +105,21 @@ std::string NormalizeAnswer(absl::string_view text) {
   return absl::StrJoin(words, " ");
 }
 
+absl::StatusOr<EvalSet> LoadEvalSet(const moe::v1::DataSpec& data, const Tokenizer& tokenizer,
+                                    DataSplit split) {
+  EvalSet set;
+  ASSIGN_OR_RETURN(set.file, ReadQaFile(data, split, {}));
+  ASSIGN_OR_RETURN(set.dataset, Dataset::FromRecords(data, tokenizer, set.file, 0));
+  return set;
+}
+
 absl::StatusOr<EvalResult> Evaluate(MptForCausalLM& model, const Tokenizer& tokenizer,
-                                    const moe::v1::DataSpec& data, DataSplit split) {
+                                    const moe::v1::DataSpec& data, const EvalSet& set) {
   torch::NoGradGuard no_grad;
   model->eval();
   EvalResult result;
-  RETURN_IF_ERROR(ScoreLoss(model, tokenizer, data, split, &result));
-  ASSIGN_OR_RETURN(QaFile file, ReadQaFile(data, split, {}));
+  ScoreLoss(model, *set.dataset, data, &result);
+  const QaFile& file = set.file;
   ASSIGN_OR_RETURN(PromptTemplate prompt_template, PromptTemplate::Parse(data.prompt_template()));
   ASSIGN_OR_RETURN(int32_t eos, FindEosId(tokenizer));
   int64_t correct = 0;

@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "moe/v1/job.pb.h"
 #include "nlohmann/json.hpp"
+#include "worker/data/dataset.h"
 #include "worker/data/qa_file.h"
 #include "worker/data/tokenizer.h"
 #include "worker/model/mpt_model.h"
@@ -39,10 +40,21 @@ std::vector<std::vector<int32_t>> GreedyDecode(MptForCausalLM& model,
                                                const std::vector<std::vector<int32_t>>& prompts,
                                                int32_t eos, int64_t vocab, int64_t max_new_tokens);
 
-// Evaluates `model` on the `split` records of `data` (train_file; see qa_file.h). Greedy
-// answers stop at EOS or after data.max_target_len tokens. Leaves the model in eval mode.
+// Evaluation data, read and tokenized once: the records (for exact match) and the samples
+// (for the loss).
+struct EvalSet {
+  QaFile file;
+  std::unique_ptr<Dataset> dataset;
+};
+
+// Reads the `split` records of `data` (train_file; see qa_file.h). Expert labels are not used.
+absl::StatusOr<EvalSet> LoadEvalSet(const moe::v1::DataSpec& data, const Tokenizer& tokenizer,
+                                    DataSplit split);
+
+// Evaluates `model` on `set` (loaded from `data`). Greedy answers stop at EOS or after
+// data.max_target_len tokens. Leaves the model in eval mode.
 absl::StatusOr<EvalResult> Evaluate(MptForCausalLM& model, const Tokenizer& tokenizer,
-                                    const moe::v1::DataSpec& data, DataSplit split);
+                                    const moe::v1::DataSpec& data, const EvalSet& set);
 
 }  // namespace moe::worker
 

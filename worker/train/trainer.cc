@@ -88,8 +88,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   }
   t->schedule_ = std::make_unique<LrSchedule>(spec.training(), total);
   t->state_.world_size = comm.world_size();
-  if (spec.training().eval_every() > 0) {  // find an empty held-out split now, not mid-run
-    RETURN_IF_ERROR(ReadQaFile(spec.data(), DataSplit::kEval, {}).status());
+  if (spec.training().eval_every() > 0) {  // read once; an empty split fails now, not mid-run
+    ASSIGN_OR_RETURN(EvalSet set, LoadEvalSet(spec.data(), *t->tokenizer_, DataSplit::kEval));
+    t->eval_set_ = std::make_unique<EvalSet>(std::move(set));
   }
   if (!options.resume_from.empty()) RETURN_IF_ERROR(t->Restore(options.resume_from));
   progress.OnMessage(absl::StrCat(t->dataset_->size(), " samples, ", t->total_batches_,
@@ -251,7 +252,7 @@ void Trainer::Report(double lr, double grad_norm) {
 
 absl::Status Trainer::RunEvaluation() {
   ASSIGN_OR_RETURN(const EvalResult result,
-                   Evaluate(model_, *tokenizer_, spec_.data(), DataSplit::kEval));
+                   Evaluate(model_, *tokenizer_, spec_.data(), *eval_set_));
   model_->train();
   progress_.OnMessage(absl::StrCat("eval step ", state_.step, ": ", result.ToJson().dump()));
   return absl::OkStatus();

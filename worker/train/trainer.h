@@ -27,6 +27,7 @@
 #include "worker/model/mpt_model.h"
 #include "worker/train/adamw.h"
 #include "worker/train/checkpoint.h"
+#include "worker/train/evaluator.h"
 #include "worker/train/flat_parameters.h"
 #include "worker/train/lr_schedule.h"
 #include "worker/train/progress.h"
@@ -86,6 +87,7 @@ class Trainer {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<Dataset> dataset_;
   std::unique_ptr<DataLoader> loader_;
+  std::unique_ptr<EvalSet> eval_set_;  // the held-out split, when training.eval_every is set
   MptForCausalLM model_{nullptr};
   std::unique_ptr<FlatParameters> flat_;
   std::unique_ptr<AdamW> optimizer_;  // over this rank's partition (everything without ZeRO)

@@ -66,12 +66,14 @@ TEST(Evaluate, ExactMatchRewardsMemorisedAnswers) {
 
   auto tokenizer = Tokenizer::FromFile(spec.model().tokenizer());
   ASSERT_TRUE(tokenizer.ok());
-  auto before = Evaluate((*trainer)->model(), **tokenizer, spec.data(), DataSplit::kTrain);
+  auto set = LoadEvalSet(spec.data(), **tokenizer, DataSplit::kTrain);
+  ASSERT_TRUE(set.ok()) << set.status();
+  auto before = Evaluate((*trainer)->model(), **tokenizer, spec.data(), *set);
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_EQ(before->exact_match, 0.0);
   (*trainer)->model()->train();
   ASSERT_TRUE((*trainer)->Run().ok());
-  auto after = Evaluate((*trainer)->model(), **tokenizer, spec.data(), DataSplit::kTrain);
+  auto after = Evaluate((*trainer)->model(), **tokenizer, spec.data(), *set);
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->samples, 8);
   EXPECT_GE(after->exact_match, 0.75) << after->ToJson().dump();
