@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   moe::worker::MptForCausalLM model(*c, spec.model().moe());
   moe::worker::FlatParameters flat(*model);
   moe::worker::AdamW adam(spec.training(), flat, 0, flat.params().numel());
+  moe::worker::LocalCommunicator single;
   std::filesystem::remove_all(dir);
   double seconds = 0;
   uint64_t bytes = 0;
@@ -46,9 +47,7 @@ int main(int argc, char** argv) {
     moe::worker::TrainingState state;
     state.step = r + 1;
     const auto start = std::chrono::steady_clock::now();
-    const moe::worker::OptimizerState optimizer{adam.master(), adam.exp_avg(), adam.exp_avg_sq(),
-                                                adam.step()};
-    auto path = moe::worker::SaveCheckpoint(dir, state, spec, model, optimizer, flat);
+    auto path = moe::worker::SaveCheckpoint(dir, state, spec, model, adam, flat, single);
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!path.ok()) {
       std::cerr << path.status() << std::endl;

@@ -12,6 +12,7 @@
 #include "worker/dist/c10d_communicator.h"
 #include "worker/dist/communicator.h"
 #include "worker/dist/launch_env.h"
+#include "worker/train/json_lines_progress.h"
 #include "worker/train/progress.h"
 #include "worker/train/trainer.h"
 
@@ -20,6 +21,7 @@ namespace {
 
 struct TrainFlags {
   std::string spec;
+  std::string metrics_file;
   TrainOptions options;
 };
 
@@ -37,7 +39,14 @@ absl::Status RunTrain(const TrainFlags& flags) {
     ASSIGN_OR_RETURN(comm, C10dCommunicator::Create(env));
     if (env.rank != 0) spdlog::set_level(spdlog::level::warn);  // rank 0 reports progress
   }
-  TerminalProgress progress;
+  TerminalProgress terminal;
+  std::vector<ProgressSink*> sinks = {&terminal};
+  std::unique_ptr<JsonLinesProgress> metrics;
+  if (!flags.metrics_file.empty() && env.rank == 0) {
+    ASSIGN_OR_RETURN(metrics, JsonLinesProgress::Open(flags.metrics_file));
+    sinks.push_back(metrics.get());
+  }
+  FanOutProgress progress(sinks);
   ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,
                    Trainer::Create(job.spec, options, *comm, progress));
   return trainer->Run();
@@ -58,6 +67,9 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--stop-after-steps", flags->options.stop_after_steps,
                   "Checkpoint after this many optimizer steps and exit 0 (to test interruption)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--metrics-file", flags->metrics_file,
+                  "Also append each progress report and checkpoint as a JSON line to this file "
+                  "(rank 0; full precision)");
   cmd->callback([flags, exit_code] { *exit_code = ExitCode(RunTrain(*flags)); });
 }
 

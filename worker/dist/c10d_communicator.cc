@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/check.h"
 
 namespace moe::worker {
 namespace {
@@ -12,10 +13,26 @@ namespace {
 // Gloo in LibTorch 1.13 cannot reduce bf16: such tensors travel as fp32.
 bool NeedsFp32(const torch::Tensor& t) { return t.scalar_type() == torch::kBFloat16; }
 
+// c10d's work handle (ProcessGroup::Work in LibTorch 1.13, c10d::Work in 2.x).
+template <typename Work>
+class C10dPending : public PendingCollective {
+ public:
+  explicit C10dPending(c10::intrusive_ptr<Work> work) : work_(std::move(work)) {}
+  void Wait() override { work_->wait(); }
+
+ private:
+  c10::intrusive_ptr<Work> work_;
+};
+
+template <typename Work>
+std::unique_ptr<PendingCollective> Pending(c10::intrusive_ptr<Work> work) {
+  return std::make_unique<C10dPending<Work>>(std::move(work));
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<C10dCommunicator>> C10dCommunicator::Create(
-    const LaunchEnv& env, std::chrono::milliseconds timeout) {
+absl::StatusOr<std::unique_ptr<C10dCommunicator>> C10dCommunicator::Create(const LaunchEnv& env) {
+  const std::chrono::milliseconds timeout = env.timeout;
   try {
     c10d::TCPStoreOptions options;
     options.port = env.master_port;
@@ -69,6 +86,15 @@ void C10dCommunicator::AllGather(const torch::Tensor& input, torch::Tensor& outp
   std::vector<torch::Tensor> inputs = {send};
   group_->allgather(outputs, inputs)->wait();
   output.copy_(torch::cat(outputs[0]));
+}
+
+std::unique_ptr<PendingCollective> C10dCommunicator::ReduceSumAsync(torch::Tensor& tensor,
+                                                                    int root) {
+  MOE_CHECK(!NeedsFp32(tensor), "ReduceSumAsync: Gloo cannot sum bf16; reduce fp32");
+  std::vector<torch::Tensor> tensors = {tensor};
+  c10d::ReduceOptions options;
+  options.rootRank = root;
+  return Pending(group_->reduce(tensors, options));
 }
 
 void C10dCommunicator::Broadcast(torch::Tensor& tensor, int root) {

@@ -19,16 +19,17 @@ namespace moe::worker {
 class C10dCommunicator : public Communicator {
  public:
   // Joins the job described by `env`. DeadlineExceeded if the other ranks have not all arrived
-  // within `timeout` (then every collective would hang), Unavailable if the rendezvous address
-  // cannot be reached or bound.
-  static absl::StatusOr<std::unique_ptr<C10dCommunicator>> Create(
-      const LaunchEnv& env, std::chrono::milliseconds timeout = std::chrono::minutes(5));
+  // within env.timeout (then every collective would hang), Unavailable if the rendezvous
+  // address cannot be reached or bound. A collective later fails (c10::Error) when a peer dies,
+  // or after env.timeout without progress.
+  static absl::StatusOr<std::unique_ptr<C10dCommunicator>> Create(const LaunchEnv& env);
 
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
   void AllReduceSum(torch::Tensor& tensor) override;
   void ReduceScatterSum(const torch::Tensor& input, torch::Tensor& output) override;
   void AllGather(const torch::Tensor& input, torch::Tensor& output) override;
+  std::unique_ptr<PendingCollective> ReduceSumAsync(torch::Tensor& tensor, int root) override;
   void Broadcast(torch::Tensor& tensor, int root) override;
   void Barrier() override;
 

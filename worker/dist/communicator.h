@@ -6,7 +6,17 @@
 
 #include <torch/torch.h>
 
+#include <memory>
+
 namespace moe::worker {
+
+// A collective in flight. Its output is ready, and its tensors may be touched again, only after
+// Wait(), which throws c10::Error when the collective failed (a peer died or timed out).
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  virtual void Wait() = 0;
+};
 
 class Communicator {
  public:
@@ -20,6 +30,9 @@ class Communicator {
   virtual void ReduceScatterSum(const torch::Tensor& input, torch::Tensor& output) = 0;
   // `input` [n] from every rank into `output` [world_size * n], rank r's at [r * n, (r+1) * n).
   virtual void AllGather(const torch::Tensor& input, torch::Tensor& output) = 0;
+  // Starts summing `tensor` over all ranks into rank `root`'s `tensor` (other ranks' tensors
+  // are left unspecified) and returns without waiting for it.
+  virtual std::unique_ptr<PendingCollective> ReduceSumAsync(torch::Tensor& tensor, int root) = 0;
   // Copies `tensor` from rank `root` to every rank, in place.
   virtual void Broadcast(torch::Tensor& tensor, int root) = 0;
   virtual void Barrier() = 0;
@@ -37,8 +50,16 @@ class LocalCommunicator : public Communicator {
   void AllGather(const torch::Tensor& input, torch::Tensor& output) override {
     output.copy_(input);
   }
+  std::unique_ptr<PendingCollective> ReduceSumAsync(torch::Tensor&, int) override {
+    return std::make_unique<Done>();
+  }
   void Broadcast(torch::Tensor&, int) override {}
   void Barrier() override {}
+
+ private:
+  struct Done : PendingCollective {
+    void Wait() override {}
+  };
 };
 
 }  // namespace moe::worker

@@ -35,6 +35,9 @@ absl::StatusOr<LaunchEnv> LaunchEnvFromEnvironment() {
   env.master_port = static_cast<uint16_t>(port);
   if (const char* addr = std::getenv("MASTER_ADDR"); addr != nullptr && *addr != '\0')
     env.master_addr = addr;
+  int timeout_s = static_cast<int>(env.timeout.count() / 1000);
+  if (auto s = ReadInt("MOE_DIST_TIMEOUT_S", 1, 24 * 3600, &timeout_s); !s.ok()) return s;
+  env.timeout = std::chrono::seconds(timeout_s);
   if (env.world_size > 1 && std::getenv("RANK") == nullptr) {
     return absl::InvalidArgumentError("WORLD_SIZE > 1 needs RANK (and MASTER_ADDR, MASTER_PORT)");
   }

@@ -26,6 +26,9 @@ class AdamW {
   torch::Tensor& master() { return master_; }
   torch::Tensor& exp_avg() { return exp_avg_; }
   torch::Tensor& exp_avg_sq() { return exp_avg_sq_; }
+  const torch::Tensor& master() const { return master_; }
+  const torch::Tensor& exp_avg() const { return exp_avg_; }
+  const torch::Tensor& exp_avg_sq() const { return exp_avg_sq_; }
   int64_t step() const { return step_; }
   void set_step(int64_t step) { step_ = step; }
   int64_t begin() const { return begin_; }

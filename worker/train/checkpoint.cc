@@ -31,8 +31,7 @@ using Json = nlohmann::json;
 
 constexpr char kPrefix[] = "checkpoint-step-";
 constexpr char kManifest[] = "manifest.json";
-const char* const kRequired[] = {"config.json", "model.safetensors", "optimizer.safetensors",
-                                 "training_state.json"};
+const char* const kRequired[] = {"config.json", "model.safetensors", "training_state.json"};
 
 absl::Status Errno(const fs::path& path, const char* what) {
   return absl::InternalError(absl::StrCat(path.string(), ": ", what, ": ", std::strerror(errno)));
@@ -109,54 +108,88 @@ std::vector<std::pair<int64_t, fs::path>> Committed(const fs::path& output_dir) 
   return out;
 }
 
-absl::Status WriteOptimizer(const fs::path& path, const OptimizerState& full,
-                            const FlatParameters& flat) {
-  std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  for (const ParameterRange& r : flat.ranges()) {
-    tensors.emplace_back("master/" + r.name,
-                         full.master.narrow(0, r.offset, r.numel).view(r.shape));
-    tensors.emplace_back("exp_avg/" + r.name,
-                         full.exp_avg.narrow(0, r.offset, r.numel).view(r.shape));
-    tensors.emplace_back("exp_avg_sq/" + r.name,
-                         full.exp_avg_sq.narrow(0, r.offset, r.numel).view(r.shape));
-  }
-  return WriteSafetensors(path, tensors, {{"step", std::to_string(full.step)}});
+// Rank `rank`'s optimizer shard of a checkpoint written by `world` ranks.
+std::string ShardName(int rank, int world) {
+  return absl::StrCat("optimizer-", absl::Dec(rank, absl::kZeroPad5), "-of-",
+                      absl::Dec(world, absl::kZeroPad5), ".safetensors");
 }
 
-// Loads, for every parameter, the part of its state inside the optimizer's range (a ZeRO
-// partition may cut a parameter), whatever world size wrote the file.
-absl::Status ReadOptimizer(const fs::path& path, AdamW& opt, const FlatParameters& flat) {
-  ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(path));
-  torch::NoGradGuard no_grad;
+// Writes the optimizer's state over its range, each parameter's part under its name.
+absl::Status WriteOptimizerShard(const fs::path& path, const AdamW& opt,
+                                 const FlatParameters& flat) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  Json ranges = Json::object();
   for (const ParameterRange& r : flat.ranges()) {
     const int64_t lo = std::max(r.offset, opt.begin()),
                   hi = std::min(r.offset + r.numel, opt.end());
     if (lo >= hi) continue;  // another rank's
+    ranges[r.name] = {lo - r.offset, hi - r.offset};
+    for (auto [prefix, source] : {std::pair{"master/", &opt.master()},
+                                  {"exp_avg/", &opt.exp_avg()},
+                                  {"exp_avg_sq/", &opt.exp_avg_sq()}}) {
+      tensors.emplace_back(prefix + r.name, source->narrow(0, lo - opt.begin(), hi - lo));
+    }
+  }
+  RETURN_IF_ERROR(WriteSafetensors(
+      path, tensors, {{"step", std::to_string(opt.step())}, {"ranges", ranges.dump()}}));
+  return Fsync(path);
+}
+
+// Copies, for every parameter part in the shard at `path`, its overlap with the optimizer's
+// range; adds the number of elements copied to *covered and checks the shards agree on the step.
+absl::Status ReadOptimizerShard(const fs::path& path, AdamW& opt, const FlatParameters& flat,
+                                int64_t* covered) {
+  ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(path));
+  const auto& metadata = file->metadata();
+  int64_t step = 0;
+  const auto step_it = metadata.find("step"), ranges_it = metadata.find("ranges");
+  if (step_it == metadata.end() || !absl::SimpleAtoi(step_it->second, &step) ||
+      ranges_it == metadata.end()) {
+    return absl::DataLossError(absl::StrCat(path.string(), ": no step or ranges in its metadata"));
+  }
+  if (*covered > 0 && step != opt.step()) {
+    return absl::DataLossError(
+        absl::StrCat(path.string(), ": optimizer step ", step, ", other shards say ", opt.step()));
+  }
+  opt.set_step(step);
+  const Json ranges = Json::parse(ranges_it->second, nullptr, /*allow_exceptions=*/false);
+  if (!ranges.is_object()) {
+    return absl::DataLossError(absl::StrCat(path.string(), ": malformed ranges metadata"));
+  }
+  torch::NoGradGuard no_grad;
+  for (const ParameterRange& r : flat.ranges()) {
+    const auto it = ranges.find(r.name);
+    if (it == ranges.end()) continue;
+    const Json& range = *it;
+    if (!range.is_array() || range.size() != 2 || !range[0].is_number_integer() ||
+        !range[1].is_number_integer() || range[0].get<int64_t>() < 0 ||
+        range[1].get<int64_t>() > r.numel || range[0].get<int64_t>() >= range[1].get<int64_t>()) {
+      return absl::DataLossError(absl::StrCat(path.string(), ": range of ", r.name, " is ",
+                                              range.dump(), ", the parameter has ", r.numel,
+                                              " elements"));
+    }
+    const int64_t first = r.offset + range[0].get<int64_t>(),
+                  last = r.offset + range[1].get<int64_t>();  // flat elements in this shard
+    const int64_t lo = std::max(first, opt.begin()), hi = std::min(last, opt.end());
+    if (lo >= hi) continue;  // another rank's now
     for (auto [prefix, target] : {std::pair{"master/", &opt.master()},
                                   {"exp_avg/", &opt.exp_avg()},
                                   {"exp_avg_sq/", &opt.exp_avg_sq()}}) {
       ASSIGN_OR_RETURN(torch::Tensor t, file->Load(prefix + r.name));
-      if (t.numel() != r.numel) {
-        return absl::InvalidArgumentError(absl::StrCat(path.string(), ": ", prefix, r.name, " has ",
-                                                       t.numel(), " elements, the model needs ",
-                                                       r.numel));
+      if (t.numel() != last - first) {
+        return absl::DataLossError(absl::StrCat(path.string(), ": ", prefix, r.name, " has ",
+                                                t.numel(), " elements, its range ", last - first));
       }
       target->narrow(0, lo - opt.begin(), hi - lo)
-          .copy_(t.reshape(-1).narrow(0, lo - r.offset, hi - lo));
+          .copy_(t.reshape(-1).narrow(0, lo - first, hi - lo));
     }
+    *covered += hi - lo;
   }
-  int64_t step = 0;
-  const auto it = file->metadata().find("step");
-  if (it == file->metadata().end() || !absl::SimpleAtoi(it->second, &step)) {
-    return absl::DataLossError(absl::StrCat(path.string(), ": no optimizer step in its metadata"));
-  }
-  opt.set_step(step);
-  opt.PublishMaster();
   return absl::OkStatus();
 }
 
 // Writes the manifest of every file in `dir`, after fsyncing them.
-absl::Status WriteManifest(const fs::path& dir, int64_t step) {
+absl::Status WriteManifest(const fs::path& dir, int64_t step, int optimizer_shards) {
   Json files = Json::object();
   std::vector<fs::path> paths;
   std::error_code ec;
@@ -170,7 +203,8 @@ absl::Status WriteManifest(const fs::path& dir, int64_t step) {
     ASSIGN_OR_RETURN(std::string sha, Sha256(path));
     files[path.filename().string()] = {{"bytes", fs::file_size(path, ec)}, {"sha256", sha}};
   }
-  RETURN_IF_ERROR(WriteJson(dir / kManifest, {{"step", step}, {"files", files}}));
+  RETURN_IF_ERROR(WriteJson(
+      dir / kManifest, {{"step", step}, {"optimizer_shards", optimizer_shards}, {"files", files}}));
   RETURN_IF_ERROR(Fsync(dir / kManifest));
   return Fsync(dir);
 }
@@ -179,19 +213,24 @@ absl::Status WriteManifest(const fs::path& dir, int64_t step) {
 
 std::string CheckpointName(int64_t step) { return absl::StrCat(kPrefix, step); }
 
-absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& output_dir, const TrainingState& state,
-                                        const moe::v1::JobSpec& spec, MptForCausalLM& model,
-                                        const OptimizerState& optimizer,
-                                        const FlatParameters& flat) {
-  const fs::path final_dir = output_dir / CheckpointName(state.step);
-  const fs::path tmp = fs::path(final_dir.string() + ".tmp");
-  std::error_code ec;
-  fs::remove_all(tmp, ec);  // a torn attempt from an earlier crash
-  fs::create_directories(tmp, ec);
-  if (ec) return absl::InternalError(absl::StrCat(tmp.string(), ": ", ec.message()));
+namespace {
 
+// Every rank's verdict on one phase of a save: OK only if all ranks succeeded (a collective).
+absl::Status AllSucceeded(Communicator& comm, const absl::Status& mine, int64_t step) {
+  torch::Tensor failed = torch::tensor({mine.ok() ? 0.0 : 1.0}, torch::kFloat64);
+  comm.AllReduceSum(failed);
+  if (!mine.ok()) return mine;
+  const int others = static_cast<int>(failed.item<double>());
+  if (others == 0) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("checkpoint of step ", step, ": ", others,
+                                          " other rank(s) failed to write their part (see "
+                                          "their logs); nothing was committed"));
+}
+
+// Rank 0's files: the model, RNG, training state and tokenizer.
+absl::Status WriteLeaderFiles(const fs::path& tmp, const TrainingState& state,
+                              const moe::v1::JobSpec& spec, MptForCausalLM& model) {
   RETURN_IF_ERROR(SaveHfModel(model, tmp));
-  RETURN_IF_ERROR(WriteOptimizer(tmp / "optimizer.safetensors", optimizer, flat));
   RETURN_IF_ERROR(WriteSafetensors(tmp / "rng_state.safetensors",
                                    {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}}));
   std::string spec_json;
@@ -204,12 +243,18 @@ absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& output_dir, const Traini
                                                           {"batches", state.batches},
                                                           {"world_size", state.world_size},
                                                           {"spec", Json::parse(spec_json)}}));
+  std::error_code ec;
   fs::copy_file(spec.model().tokenizer(), tmp / "tokenizer.json", ec);
   if (ec) return absl::InternalError(absl::StrCat(spec.model().tokenizer(), ": ", ec.message()));
-  RETURN_IF_ERROR(WriteManifest(tmp, state.step));
+  return absl::OkStatus();
+}
 
-  // Commit: rename into place (moving an older copy of the same step aside first).
+// Rank 0, once every file is durable: manifest, then the rename into place (moving an older
+// copy of the same step aside first).
+absl::Status Commit(const fs::path& tmp, const fs::path& final_dir, int64_t step, int shards) {
+  RETURN_IF_ERROR(WriteManifest(tmp, step, shards));
   const fs::path old = fs::path(final_dir.string() + ".old");
+  std::error_code ec;
   if (fs::exists(final_dir)) {
     fs::remove_all(old, ec);
     fs::rename(final_dir, old, ec);
@@ -217,8 +262,46 @@ absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& output_dir, const Traini
   }
   fs::rename(tmp, final_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat(tmp.string(), ": rename: ", ec.message()));
-  RETURN_IF_ERROR(Fsync(output_dir));
+  RETURN_IF_ERROR(Fsync(final_dir.parent_path()));
   fs::remove_all(old, ec);
+  return absl::OkStatus();
+}
+
+absl::Status WriteAndCommit(const fs::path& tmp, const fs::path& final_dir,
+                            const TrainingState& state, const moe::v1::JobSpec& spec,
+                            MptForCausalLM& model, const AdamW& optimizer,
+                            const FlatParameters& flat, Communicator& comm) {
+  const bool leader = comm.rank() == 0;
+  absl::Status status;
+  if (leader) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);  // a torn attempt from an earlier crash
+    fs::create_directories(tmp, ec);
+    if (ec) status = absl::InternalError(absl::StrCat(tmp.string(), ": ", ec.message()));
+  }
+  RETURN_IF_ERROR(AllSucceeded(comm, status, state.step));
+  status = WriteOptimizerShard(tmp / ShardName(comm.rank(), comm.world_size()), optimizer, flat);
+  if (leader && status.ok()) status = WriteLeaderFiles(tmp, state, spec, model);
+  RETURN_IF_ERROR(AllSucceeded(comm, status, state.step));  // every file durable
+  if (leader) status = Commit(tmp, final_dir, state.step, comm.world_size());
+  return AllSucceeded(comm, status, state.step);
+}
+
+}  // namespace
+
+absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& output_dir, const TrainingState& state,
+                                        const moe::v1::JobSpec& spec, MptForCausalLM& model,
+                                        const AdamW& optimizer, const FlatParameters& flat,
+                                        Communicator& comm) {
+  const fs::path final_dir = output_dir / CheckpointName(state.step);
+  const fs::path tmp = fs::path(final_dir.string() + ".tmp");
+  const absl::Status status =
+      WriteAndCommit(tmp, final_dir, state, spec, model, optimizer, flat, comm);
+  if (!status.ok()) {
+    std::error_code ec;
+    if (comm.rank() == 0) fs::remove_all(tmp, ec);
+    return status;
+  }
   return final_dir;
 }
 
@@ -231,9 +314,15 @@ absl::Status VerifyManifest(const fs::path& dir) {
     return absl::DataLossError(absl::StrCat(dir.string(), ": manifest has no file list"));
   }
   const Json& files = manifest["files"];
-  for (const char* required : kRequired) {
-    if (!files.contains(required)) {
-      return absl::DataLossError(absl::StrCat(dir.string(), ": manifest lacks ", required));
+  std::vector<std::string> required(std::begin(kRequired), std::end(kRequired));
+  const int shards = manifest.value("optimizer_shards", 0);
+  if (shards < 1) {
+    return absl::DataLossError(absl::StrCat(dir.string(), ": manifest names no optimizer shards"));
+  }
+  for (int r = 0; r < shards; ++r) required.push_back(ShardName(r, shards));
+  for (const std::string& name : required) {
+    if (!files.contains(name)) {
+      return absl::DataLossError(absl::StrCat(dir.string(), ": manifest lacks ", name));
     }
   }
   for (const auto& [name, info] : files.items()) {
@@ -308,6 +397,29 @@ absl::StatusOr<TrainingState> ReadTrainingState(const fs::path& dir) {
   return s;
 }
 
+namespace {
+
+// The optimizer's range of the state, from whichever shards hold it.
+absl::Status RestoreOptimizer(const fs::path& dir, AdamW& optimizer, const FlatParameters& flat) {
+  ASSIGN_OR_RETURN(Json manifest, ReadJsonFile(dir / kManifest));
+  const int shards = manifest.value("optimizer_shards", 0);
+  int64_t covered = 0;
+  for (int r = 0; r < shards; ++r) {
+    RETURN_IF_ERROR(ReadOptimizerShard(dir / ShardName(r, shards), optimizer, flat, &covered));
+  }
+  // Padding past the last parameter has no state to restore.
+  const int64_t wanted =
+      std::max<int64_t>(0, std::min(optimizer.end(), flat.numel()) - optimizer.begin());
+  if (covered != wanted) {
+    return absl::DataLossError(absl::StrCat(dir.string(), ": the optimizer shards hold ", covered,
+                                            " of the ", wanted, " elements of this rank's range"));
+  }
+  optimizer.PublishMaster();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status RestoreCheckpoint(const fs::path& dir, MptForCausalLM& model, AdamW& optimizer,
                                const FlatParameters& flat) {
   moe::v1::MptConfig config;
@@ -330,7 +442,7 @@ absl::Status RestoreCheckpoint(const fs::path& dir, MptForCausalLM& model, AdamW
   }
   ASSIGN_OR_RETURN(TensorMap weights, ReadHfWeights(dir));
   RETURN_IF_ERROR(LoadWeights(weights, /*upcycle=*/false, 0, model));
-  RETURN_IF_ERROR(ReadOptimizer(dir / "optimizer.safetensors", optimizer, flat));
+  RETURN_IF_ERROR(RestoreOptimizer(dir, optimizer, flat));
   ASSIGN_OR_RETURN(auto rng, SafetensorsFile::Open(dir / "rng_state.safetensors"));
   ASSIGN_OR_RETURN(torch::Tensor state, rng->Load("cpu"));
   try {

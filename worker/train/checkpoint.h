@@ -1,12 +1,17 @@
-// Training checkpoints and their commit protocol (DESIGN.md): files are written into
-// `checkpoint-step-N.tmp/` and fsynced, then `manifest.json` (size and SHA-256 of every file)
-// is written and fsynced last, the directory is renamed to `checkpoint-step-N/` and the parent
-// fsynced. A checkpoint counts only if its manifest verifies; anything else is never loaded.
+// Training checkpoints and their commit protocol (DESIGN.md), shared by all ranks: rank 0
+// prepares `checkpoint-step-N.tmp/`; every rank writes and fsyncs its optimizer shard, rank 0
+// also the model and the rest; once all ranks agree their files are durable (a collective),
+// rank 0 writes `manifest.json` (size and SHA-256 of every file) and fsyncs it, renames the
+// directory to `checkpoint-step-N/` and fsyncs the parent. A checkpoint counts only if its
+// manifest verifies; anything else is never loaded.
 //
-// Contents: config.json + model.safetensors (a loadable Hugging Face MPT directory),
-// optimizer.safetensors ("master/NAME", "exp_avg/NAME", "exp_avg_sq/NAME": fp32, keyed by
-// parameter name; metadata "step"), rng_state.safetensors, training_state.json (step, epoch,
-// data position, world size, the spec), tokenizer.json, manifest.json.
+// Contents: config.json + model.safetensors (a loadable Hugging Face MPT directory);
+// optimizer-RRRRR-of-NNNNN.safetensors, one per rank of the world that wrote it, each holding
+// that rank's ZeRO partition as "master/NAME", "exp_avg/NAME", "exp_avg_sq/NAME" (fp32, 1-D:
+// the part of parameter NAME in the partition) with metadata "step" and "ranges" (JSON:
+// NAME -> [first, end) element of the flattened parameter); rng_state.safetensors;
+// training_state.json (step, epoch, data position, world size, the spec); tokenizer.json;
+// manifest.json (which also names the number of optimizer shards).
 #ifndef MOE_WORKER_TRAIN_CHECKPOINT_H_
 #define MOE_WORKER_TRAIN_CHECKPOINT_H_
 
@@ -17,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "moe/v1/job.pb.h"
+#include "worker/dist/communicator.h"
 #include "worker/model/mpt_model.h"
 #include "worker/train/adamw.h"
 
@@ -30,24 +36,20 @@ struct TrainingState {
   int32_t world_size = 1;
 };
 
-// The whole optimizer state, over the full (padded) flat parameter buffer: on one rank or
-// in plain data parallel the optimizer's own tensors, under ZeRO gathered from every rank.
-struct OptimizerState {
-  torch::Tensor master, exp_avg, exp_avg_sq;  // fp32 [flat size]
-  int64_t step = 0;
-};
-
 // The directory name of step N's committed checkpoint.
 std::string CheckpointName(int64_t step);
 
 // Writes and commits a checkpoint of step state.step under `output_dir`; returns its path.
-// An existing checkpoint of the same step is replaced only after the new one is durable.
+// Collective: every rank calls it, with its own optimizer (over its partition of `flat`), and
+// all get the same outcome: when any rank fails to write its part, every rank gets an error
+// and nothing is committed. An existing checkpoint of the same step is replaced only after the
+// new one is durable.
 absl::StatusOr<std::filesystem::path> SaveCheckpoint(const std::filesystem::path& output_dir,
                                                      const TrainingState& state,
                                                      const moe::v1::JobSpec& spec,
-                                                     MptForCausalLM& model,
-                                                     const OptimizerState& optimizer,
-                                                     const FlatParameters& flat);
+                                                     MptForCausalLM& model, const AdamW& optimizer,
+                                                     const FlatParameters& flat,
+                                                     Communicator& comm);
 
 // OK if `dir` has a manifest whose every file exists with the recorded size and SHA-256;
 // otherwise DataLoss (or NotFound) naming the first problem.
@@ -68,9 +70,10 @@ std::vector<std::filesystem::path> ApplyRetention(const std::filesystem::path& o
 absl::StatusOr<TrainingState> ReadTrainingState(const std::filesystem::path& dir);
 
 // Restores model weights, optimizer state and RNG from the verified checkpoint `dir` into a
-// model and optimizer built from the same model configuration. The optimizer takes the part of
-// the state inside its range, so a checkpoint resumes on any world size. InvalidArgument, naming
-// both sides, when the checkpoint's model configuration differs from `model`'s.
+// model and optimizer built from the same model configuration. The optimizer takes, from every
+// shard, the state inside its range, so a checkpoint of any world size resumes on any other,
+// exactly. InvalidArgument, naming both sides, when the checkpoint's model configuration
+// differs from `model`'s; DataLoss when the shards do not cover the optimizer's range.
 absl::Status RestoreCheckpoint(const std::filesystem::path& dir, MptForCausalLM& model,
                                AdamW& optimizer, const FlatParameters& flat);
 

@@ -16,7 +16,6 @@ FlatParameters::FlatParameters(torch::nn::Module& module, int64_t pad_multiple) 
   const int64_t padded = (numel_ + pad_multiple - 1) / pad_multiple * pad_multiple;
   params_ = torch::zeros({padded}, named.is_empty() ? torch::TensorOptions()
                                                     : named[0].value().options().dtype(dtype));
-  grads_ = torch::zeros({padded}, params_.options().dtype(torch::kFloat32));
   for (size_t i = 0; i < tensors_.size(); ++i) {
     const ParameterRange& r = ranges_[i];
     torch::Tensor view = params_.narrow(0, r.offset, r.numel).view(r.shape);
@@ -25,8 +24,15 @@ FlatParameters::FlatParameters(torch::nn::Module& module, int64_t pad_multiple) 
   }
 }
 
+torch::Tensor& FlatParameters::grads() {
+  if (!grads_.defined())
+    grads_ = torch::zeros_like(params_, params_.options().dtype(torch::kFloat32));
+  return grads_;
+}
+
 void FlatParameters::AccumulateGradients() {
   torch::NoGradGuard no_grad;
+  grads();
   for (size_t i = 0; i < tensors_.size(); ++i) {
     torch::Tensor& grad = tensors_[i].mutable_grad();
     if (!grad.defined()) continue;  // e.g. an expert that received no token

@@ -1,7 +1,8 @@
 // The model's parameters flattened, in named_parameters() order, into one contiguous buffer
 // of the model's dtype, with each parameter re-pointed to a view into it; and an fp32 gradient
-// buffer of the same layout that micro-batch gradients accumulate into. The optimizer and
-// (later) ZeRO-2 work on ranges of these buffers; element ranges map back to parameter names.
+// buffer of the same layout that micro-batch gradients accumulate into (allocated on first use:
+// under ZeRO-2 gradients go through GradientBuckets instead). The optimizer and ZeRO-2 work on
+// ranges of these buffers; element ranges map back to parameter names.
 #ifndef MOE_WORKER_TRAIN_FLAT_PARAMETERS_H_
 #define MOE_WORKER_TRAIN_FLAT_PARAMETERS_H_
 
@@ -28,10 +29,11 @@ class FlatParameters {
 
   // Adds every parameter's .grad (then clears it) into the fp32 gradient buffer.
   void AccumulateGradients();
-  void ZeroGradients() { grads_.zero_(); }
 
   torch::Tensor& params() { return params_; }  // [numel padded], model dtype
-  torch::Tensor& grads() { return grads_; }    // [numel padded], fp32
+  torch::Tensor& grads();                      // [numel padded], fp32
+  // The module's parameters (views into params()), in range order.
+  std::vector<torch::Tensor>& tensors() { return tensors_; }
   const std::vector<ParameterRange>& ranges() const { return ranges_; }
   int64_t numel() const { return numel_; }  // without padding
 

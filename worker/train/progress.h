@@ -1,5 +1,5 @@
-// Where training progress goes: the terminal now; the coordinator (gRPC) and TensorBoard
-// later. The trainer calls the sink; sinks never call back into the trainer.
+// Where training progress goes: the terminal, a JSON-lines file; the coordinator (gRPC) and
+// TensorBoard later. The trainer calls the sink; sinks never call back into the trainer.
 #ifndef MOE_WORKER_TRAIN_PROGRESS_H_
 #define MOE_WORKER_TRAIN_PROGRESS_H_
 
@@ -37,6 +37,24 @@ class TerminalProgress : public ProgressSink {
   void OnStep(const StepReport& report) override;
   void OnCheckpoint(int64_t step, const std::string& dir) override;
   void OnMessage(const std::string& message) override;
+};
+
+// Passes everything to each of several sinks, in order. The sinks must outlive it.
+class FanOutProgress : public ProgressSink {
+ public:
+  explicit FanOutProgress(std::vector<ProgressSink*> sinks) : sinks_(std::move(sinks)) {}
+  void OnStep(const StepReport& report) override {
+    for (ProgressSink* sink : sinks_) sink->OnStep(report);
+  }
+  void OnCheckpoint(int64_t step, const std::string& dir) override {
+    for (ProgressSink* sink : sinks_) sink->OnCheckpoint(step, dir);
+  }
+  void OnMessage(const std::string& message) override {
+    for (ProgressSink* sink : sinks_) sink->OnMessage(message);
+  }
+
+ private:
+  std::vector<ProgressSink*> sinks_;
 };
 
 }  // namespace moe::worker

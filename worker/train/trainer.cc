@@ -18,6 +18,20 @@ double Now() {
 
 }  // namespace
 
+absl::StatusOr<int64_t> GradAccumulationFor(const moe::v1::JobSpec& spec, int world_size) {
+  const int64_t micro = spec.training().micro_batch_size();
+  const int64_t global =
+      micro * spec.training().grad_accumulation() * spec.resources().world_size();
+  if (global % (micro * world_size) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the global batch of ", global, " rows (training.micro_batch_size ", micro,
+        " x training.grad_accumulation ", spec.training().grad_accumulation(),
+        " x resources.world_size ", spec.resources().world_size(), ") cannot be split over ",
+        world_size, " ranks of ", micro, " rows: use a world size that divides ", global / micro));
+  }
+  return global / (micro * world_size);
+}
+
 void Trainer::StepTotals::Add(const StepTotals& other) {
   ce_sum += other.ce_sum;
   aux += other.aux;
@@ -53,6 +67,13 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
                    BuildModel(spec.model(), t->tokenizer_->size(), spec.training().seed()));
   if (spec.model().precision() == moe::v1::PRECISION_BF16) t->model_->SetDtype(torch::kBFloat16);
   t->model_->train();
+  ASSIGN_OR_RETURN(t->accumulation_, GradAccumulationFor(spec, comm.world_size()));
+  if (comm.world_size() != static_cast<int>(spec.resources().world_size())) {
+    progress.OnMessage(absl::StrCat(comm.world_size(), " ranks where the spec plans ",
+                                    spec.resources().world_size(), ": gradient accumulation ",
+                                    t->accumulation_, " (not ", spec.training().grad_accumulation(),
+                                    ") keeps the global batch"));
+  }
   t->flat_ = std::make_unique<FlatParameters>(*t->model_, 2 * comm.world_size());
   // ZeRO-2: rank r owns partition r of the padded flat buffer (optimizer state and gradient).
   const int64_t padded = t->flat_->params().numel();
@@ -60,12 +81,20 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   const int64_t part = t->zero_ ? padded / comm.world_size() : padded;
   const int64_t begin = t->zero_ ? comm.rank() * part : 0;
   t->optimizer_ = std::make_unique<AdamW>(spec.training(), *t->flat_, begin, begin + part);
-  if (t->zero_) t->shard_grad_ = torch::zeros({part}, torch::kFloat32);
-  progress.OnMessage(
-      absl::StrCat("rank ", comm.rank(), " of ", comm.world_size(), (t->zero_ ? " (ZeRO-2)" : ""),
-                   ": parameters ", padded * t->flat_->params().element_size() / 1e6,
-                   " MB, fp32 gradients ", (padded + (t->zero_ ? part : 0)) * 4 / 1e6,
-                   " MB, optimizer state ", 3 * part * 4 / 1e6, " MB"));
+  const auto bucket = static_cast<int64_t>(spec.zero().bucket_mb() * (1 << 20) / 4);
+  if (t->zero_) {
+    t->buckets_ =
+        std::make_unique<GradientBuckets>(*t->flat_, comm, begin, begin + part,
+                                          std::max<int64_t>(bucket, 1), spec.zero().overlap_comm());
+  }
+  progress.OnMessage(absl::StrCat(
+      "rank ", comm.rank(), " of ", comm.world_size(),
+      (t->zero_ ? absl::StrCat(" (ZeRO-2, ", t->buckets_->num_buckets(), " gradient buckets)")
+                : ""),
+      ": parameters ", padded * t->flat_->params().element_size() / 1e6, " MB, fp32 gradients ",
+      (t->zero_ ? part + std::min(bucket, padded) : padded) * 4 / 1e6,
+      (t->zero_ ? " MB (partition + bucket)" : " MB"), ", optimizer state ", 3 * part * 4 / 1e6,
+      " MB"));
 
   LoaderOptions loader;
   loader.micro_batch_size = static_cast<int32_t>(spec.training().micro_batch_size());
@@ -76,7 +105,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   loader.rank = comm.rank();
   t->loader_ = std::make_unique<DataLoader>(*t->dataset_, loader);
   // Each epoch's order packs into a slightly different number of rows: plan them all.
-  const int64_t accumulation = spec.training().grad_accumulation();
+  const int64_t accumulation = t->accumulation_;
   int64_t total = 0;
   for (uint32_t epoch = 0; epoch < spec.training().epochs(); ++epoch) {
     const int64_t batches = t->loader_->StepsInEpoch(epoch);
@@ -127,7 +156,7 @@ absl::Status Trainer::Restore(const std::string& resume_from) {
 
 std::vector<Batch> Trainer::NextBatches() {
   std::vector<Batch> batches;
-  for (Batch b; batches.size() < spec_.training().grad_accumulation() && loader_->Next(&b);) {
+  for (Batch b; static_cast<int64_t>(batches.size()) < accumulation_ && loader_->Next(&b);) {
     batches.push_back(std::move(b));
   }
   return batches;
@@ -145,12 +174,10 @@ Trainer::StepTotals Trainer::ForwardBackward(const std::vector<Batch>& batches) 
     const ModelOutput out = model_->forward(ToModelInputs(b));
     const torch::Tensor ce = SummedCrossEntropy(out.logits_BTV, LabelsOf(b));
     (ce / denominator + out.aux_loss * aux_scale).backward();
-    flat_->AccumulateGradients();
-    if (zero_) {  // keep only this rank's partition of the summed gradient
-      torch::Tensor mine = torch::empty_like(shard_grad_);
-      comm_.ReduceScatterSum(flat_->grads(), mine);
-      shard_grad_.add_(mine);
-      flat_->ZeroGradients();
+    if (zero_) {
+      buckets_->FinishMicroBatch();  // this rank's partition of the rank-summed gradient
+    } else {
+      flat_->AccumulateGradients();
     }
     totals.ce_sum += ce.item<double>();
     totals.aux += out.aux_loss.item<double>();
@@ -178,20 +205,32 @@ absl::Status Trainer::Run() {
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
         absl::StrCat("training step ", state_.step + 1, ": out of memory"));
+  } catch (const std::exception& e) {  // e.g. Gloo: a peer's connection closed
+    return absl::InternalError(absl::StrCat("training step ", state_.step + 1, ": ", e.what()));
   }
 }
 
 absl::Status Trainer::Loop() {
   report_started_ = Now();
   const int64_t stop_at = options_.stop_after_steps;
-  if (stop_at > 0 && state_.step >= stop_at) return absl::OkStatus();
+  if (stop_at > 0 && state_.step >= stop_at) {
+    // Resumed at or past the stop: make sure that step's checkpoint is in this job's output
+    // directory (rank 0 decides, so every rank takes the same path through the collective).
+    torch::Tensor missing = torch::tensor(
+        {std::filesystem::exists(std::filesystem::path(spec_.checkpoint().output_dir()) /
+                                 CheckpointName(state_.step))
+             ? 0.0f
+             : 1.0f});
+    comm_.Broadcast(missing, 0);
+    return missing.item<float>() > 0 ? Checkpoint() : absl::OkStatus();
+  }
   while (state_.step < schedule_->total_steps() && state_.epoch < spec_.training().epochs()) {
     const std::vector<Batch> batches = NextBatches();
     const StepTotals totals = ForwardBackward(batches);
     // Under ZeRO each rank holds one partition of the gradient, so the norm sums over ranks;
     // in plain data parallel the gradient is replicated and its norm is local.
     LocalCommunicator replicated;
-    torch::Tensor& grad = zero_ ? shard_grad_ : flat_->grads();
+    torch::Tensor& grad = zero_ ? buckets_->partition_grad() : flat_->grads();
     const double norm =
         ClipGradNorm(grad, spec_.training().max_grad_norm(), zero_ ? comm_ : replicated);
     const double lr = schedule_->At(state_.step + 1);
@@ -228,6 +267,23 @@ absl::Status Trainer::Loop() {
 }
 
 void Trainer::Report(double lr, double grad_norm) {
+  // One all_reduce of every counter, so the report is of the whole global batch.
+  StepTotals& totals = since_report_;
+  totals.expert_tokens.resize(model_->moe_spec().experts_size(), 0);
+  std::vector<double> values = {totals.ce_sum, totals.aux, static_cast<double>(totals.loss_tokens),
+                                static_cast<double>(totals.tokens),
+                                static_cast<double>(totals.micro_batches)};
+  for (int64_t n : totals.expert_tokens) values.push_back(static_cast<double>(n));
+  torch::Tensor sums = torch::tensor(values, torch::kFloat64);
+  comm_.AllReduceSum(sums);
+  totals.ce_sum = sums[0].item<double>();
+  totals.aux = sums[1].item<double>();
+  totals.loss_tokens = sums[2].item<int64_t>();
+  totals.tokens = sums[3].item<int64_t>();
+  totals.micro_batches = sums[4].item<int64_t>();
+  for (size_t e = 0; e < totals.expert_tokens.size(); ++e)
+    totals.expert_tokens[e] = sums[5 + static_cast<int64_t>(e)].item<int64_t>();
+
   const double now = Now();
   StepReport r;
   r.step = state_.step;
@@ -239,8 +295,7 @@ void Trainer::Report(double lr, double grad_norm) {
   r.aux_loss = since_report_.aux / std::max<int64_t>(since_report_.micro_batches, 1);
   r.lr = lr;
   r.grad_norm = grad_norm;
-  r.tokens_per_second =
-      since_report_.tokens * comm_.world_size() / std::max(now - report_started_, 1e-9);
+  r.tokens_per_second = since_report_.tokens / std::max(now - report_started_, 1e-9);
   int64_t routed = 0;
   for (int64_t n : since_report_.expert_tokens) routed += n;
   for (int64_t n : since_report_.expert_tokens)
@@ -266,31 +321,13 @@ void Trainer::GatherParameters() {
   comm_.AllGather(mine, params);
 }
 
-OptimizerState Trainer::FullOptimizerState() {
-  OptimizerState state{optimizer_->master(), optimizer_->exp_avg(), optimizer_->exp_avg_sq(),
-                       optimizer_->step()};
-  if (!zero_) return state;
-  for (torch::Tensor* t : {&state.master, &state.exp_avg, &state.exp_avg_sq}) {
-    torch::Tensor full = torch::empty({flat_->params().numel()}, torch::kFloat32);
-    comm_.AllGather(*t, full);
-    *t = full;
-  }
-  return state;
-}
-
 absl::Status Trainer::Checkpoint() {
-  // Every rank takes part in gathering the optimizer state; rank 0 alone writes, keyed by
-  // parameter name (so any world size resumes from it), and the others wait for the commit.
-  const OptimizerState optimizer = FullOptimizerState();
-  if (comm_.rank() != 0) {
-    comm_.Barrier();
-    return absl::OkStatus();
-  }
-  ASSIGN_OR_RETURN(
-      std::filesystem::path dir,
-      SaveCheckpoint(spec_.checkpoint().output_dir(), state_, spec_, model_, optimizer, *flat_));
+  // Every rank writes its optimizer partition, rank 0 the rest; committed once all are durable.
+  ASSIGN_OR_RETURN(const std::filesystem::path dir,
+                   SaveCheckpoint(spec_.checkpoint().output_dir(), state_, spec_, model_,
+                                  *optimizer_, *flat_, comm_));
+  if (comm_.rank() != 0) return absl::OkStatus();
   progress_.OnCheckpoint(state_.step, dir.string());
-  if (comm_.world_size() > 1) comm_.Barrier();
   for (const auto& deleted : ApplyRetention(spec_.checkpoint().output_dir(),
                                             spec_.checkpoint().keep_last(), state_.step)) {
     progress_.OnMessage(absl::StrCat("retention: deleted ", deleted.string()));

@@ -1,10 +1,16 @@
 // The training loop of one worker. One optimizer step reads as:
 //
-//   batches = NextBatches();            // up to grad_accumulation micro-batches
-//   ForwardBackward(batches);           // fp32 gradients accumulate in the flat buffer
+//   batches = NextBatches();            // up to `accumulation` micro-batches
+//   ForwardBackward(batches);           // fp32 gradients accumulate (ZeRO-2: reduced in
+//                                       // buckets during backward, this rank's partition kept)
 //   norm = ClipGradNorm(grads, ...);    // global norm over all ranks
-//   optimizer.Step(grads, lr);          // AdamW on fp32 master weights
+//   optimizer.Step(grads, lr);          // AdamW on fp32 master weights (ZeRO-2: partition)
+//   GatherParameters();                 // ZeRO-2: all ranks' updated partitions to all
 //   Report(); MaybeCheckpoint();
+//
+// The global batch is micro_batch_size x grad_accumulation x resources.world_size rows, as the
+// spec plans it. On another world size (an elastic resume) the accumulation is adjusted to
+// keep it, so the same rows make each optimizer step on any number of ranks.
 //
 // The loss of a step is the token-mean cross-entropy over every answer token of the step's
 // micro-batches on all ranks (each micro-batch's summed loss is divided by that total, so k
@@ -29,15 +35,23 @@
 #include "worker/train/checkpoint.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/flat_parameters.h"
+#include "worker/train/gradient_buckets.h"
 #include "worker/train/lr_schedule.h"
 #include "worker/train/progress.h"
 
 namespace moe::worker {
 
 struct TrainOptions {
-  std::string resume_from;       // "", "latest", or a checkpoint directory
-  int64_t stop_after_steps = 0;  // > 0: checkpoint after this many steps and return
+  std::string resume_from;  // "", "latest", or a checkpoint directory
+  // > 0: return once this many steps are done, with a committed checkpoint of that step in
+  // the output directory (written now if a resumed run starts there without one).
+  int64_t stop_after_steps = 0;
 };
+
+// Micro-batches per optimizer step on `world_size` ranks that keep the spec's global batch
+// (training.micro_batch_size x training.grad_accumulation x resources.world_size rows).
+// InvalidArgument naming the numbers when it does not divide.
+absl::StatusOr<int64_t> GradAccumulationFor(const moe::v1::JobSpec& spec, int world_size);
 
 class Trainer {
  public:
@@ -74,10 +88,9 @@ class Trainer {
   absl::Status Checkpoint();
   // ZeRO-2: every rank's updated partition to every rank (all_gather).
   void GatherParameters();
-  // The optimizer state over the whole flat buffer (all_gather under ZeRO; collective).
-  OptimizerState FullOptimizerState();
   // Scores the held-out split (data.eval_fraction) and reports it.
   absl::Status RunEvaluation();
+  // Collective: sums the step totals since the last report over ranks and reports them.
   void Report(double lr, double grad_norm);
 
   const moe::v1::JobSpec spec_;
@@ -92,7 +105,8 @@ class Trainer {
   std::unique_ptr<FlatParameters> flat_;
   std::unique_ptr<AdamW> optimizer_;  // over this rank's partition (everything without ZeRO)
   bool zero_ = false;                 // ZeRO-2: optimizer state and gradients partitioned
-  torch::Tensor shard_grad_;          // ZeRO-2: fp32 gradient of this rank's partition
+  std::unique_ptr<GradientBuckets> buckets_;  // ZeRO-2: reduces gradients during backward
+  int64_t accumulation_ = 1;                  // micro-batches per optimizer step
   std::unique_ptr<LrSchedule> schedule_;
   TrainingState state_;
   int64_t total_batches_ = 0;

@@ -17,14 +17,13 @@ bool Check(bool ok, const char* what, int rank) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const int timeout_ms = argc > 1 ? std::atoi(argv[1]) : 30000;
+int main() {
   auto env = moe::worker::LaunchEnvFromEnvironment();
   if (!env.ok()) {
     std::cout << env.status() << std::endl;
     return 3;
   }
-  auto comm = moe::worker::C10dCommunicator::Create(*env, std::chrono::milliseconds(timeout_ms));
+  auto comm = moe::worker::C10dCommunicator::Create(*env);
   if (!comm.ok()) {
     std::cout << comm.status() << std::endl;
     return 3;
@@ -47,6 +46,13 @@ int main(int argc, char** argv) {
   const torch::Tensor expected =
       (torch::arange(4, torch::kFloat32) + 4 * r) * w + 100.0f * (w * (w - 1) / 2);
   ok &= Check(torch::allclose(out, expected), "reduce_scatter", r);
+  // reduce to the last rank, asynchronously: each rank contributes rank + 1.
+  torch::Tensor partial = torch::full({6}, static_cast<float>(r + 1));
+  std::unique_ptr<moe::worker::PendingCollective> pending = (*comm)->ReduceSumAsync(partial, w - 1);
+  pending->Wait();
+  if (r == w - 1) {
+    ok &= Check(torch::equal(partial, torch::full({6}, w * (w + 1) / 2.0f)), "reduce", r);
+  }
   // all_gather: rank r sends [r, r, r].
   torch::Tensor gathered = torch::empty({3 * w});
   (*comm)->AllGather(torch::full({3}, static_cast<float>(r)), gathered);

@@ -77,7 +77,7 @@ TEST(AdamW, MatchesLibTorchAdamW) {
     ours->forward(x).pow(2).sum().backward();
     flat.AccumulateGradients();
     adam.Step(flat.grads(), 1e-2);
-    flat.ZeroGradients();
+    flat.grads().zero_();
     reference.zero_grad();
     theirs->forward(x).pow(2).sum().backward();
     reference.step();

@@ -59,6 +59,24 @@ TEST(Trainer, LossFallsOnTheSampleDataWithinAFewDozenSteps) {
   EXPECT_EQ(progress.steps.back().expert_share.size(), 4u);
 }
 
+TEST(GlobalBatch, AccumulationAdaptsToTheWorldSizeOrSaysWhyItCannot) {
+  moe::v1::JobSpec spec = SmallJob(FreshDir("global_batch"));
+  spec.mutable_training()->set_micro_batch_size(2);
+  spec.mutable_training()->set_grad_accumulation(6);
+  spec.mutable_resources()->set_world_size(2);  // 24 rows per step
+  EXPECT_EQ(*GradAccumulationFor(spec, 1), 12);
+  EXPECT_EQ(*GradAccumulationFor(spec, 2), 6);
+  EXPECT_EQ(*GradAccumulationFor(spec, 3), 4);
+  EXPECT_EQ(*GradAccumulationFor(spec, 12), 1);
+  const auto five = GradAccumulationFor(spec, 5);
+  EXPECT_EQ(five.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(five.status().message()),
+              HasSubstr("global batch of 24 rows (training.micro_batch_size 2 x "
+                        "training.grad_accumulation 6 x resources.world_size 2) cannot be split "
+                        "over 5 ranks"));
+  EXPECT_FALSE(GradAccumulationFor(spec, 24).ok());  // fewer rows than ranks x micro-batch
+}
+
 TEST(Trainer, CheckpointsEverySaveStepsAndAtEpochEndAndAtTheEnd) {
   const fs::path out = FreshDir("schedule");
   moe::v1::JobSpec spec = SmallJob(out);
@@ -80,10 +98,10 @@ TEST(Trainer, CheckpointsEverySaveStepsAndAtEpochEndAndAtTheEnd) {
   EXPECT_EQ(Names(out), expected);
   const fs::path last = out / CheckpointName(total);
   EXPECT_TRUE(VerifyCheckpoint(last).ok());
-  EXPECT_THAT(Names(last),
-              ::testing::ElementsAre("config.json", "manifest.json", "model.safetensors",
-                                     "optimizer.safetensors", "rng_state.safetensors",
-                                     "tokenizer.json", "training_state.json"));
+  EXPECT_THAT(Names(last), ::testing::ElementsAre(
+                               "config.json", "manifest.json", "model.safetensors",
+                               "optimizer-00000-of-00001.safetensors", "rng_state.safetensors",
+                               "tokenizer.json", "training_state.json"));
   auto state = ReadTrainingState(last);
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->step, total);
@@ -100,7 +118,7 @@ TEST(Checkpoint, DamagedCheckpointsAreNeverLoaded) {
   const fs::path s2 = out / CheckpointName(2), s4 = out / CheckpointName(4),
                  s6 = out / CheckpointName(6);
   // Missing file, flipped byte, no manifest.
-  fs::remove(s6 / "optimizer.safetensors");
+  fs::remove(s6 / "optimizer-00000-of-00001.safetensors");
   {
     std::fstream f(s4 / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(1000);
@@ -111,7 +129,7 @@ TEST(Checkpoint, DamagedCheckpointsAreNeverLoaded) {
     f.write(&c, 1);
   }
   EXPECT_THAT(std::string(VerifyCheckpoint(s6).message()),
-              HasSubstr("optimizer.safetensors: missing"));
+              HasSubstr("optimizer-00000-of-00001.safetensors: missing"));
   EXPECT_THAT(std::string(VerifyCheckpoint(s4).message()),
               HasSubstr("model.safetensors: checksum differs"));
   EXPECT_EQ(VerifyCheckpoint(s2).code(), absl::StatusCode::kOk);

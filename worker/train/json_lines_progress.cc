@@ -1,0 +1,41 @@
+#include "worker/train/json_lines_progress.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace moe::worker {
+
+absl::StatusOr<std::unique_ptr<JsonLinesProgress>> JsonLinesProgress::Open(
+    const std::filesystem::path& path) {
+  std::ofstream out(path, std::ios::app);
+  if (!out) {
+    return absl::InternalError(
+        absl::StrCat(path.string(), ": cannot open for appending: ", std::strerror(errno)));
+  }
+  return std::unique_ptr<JsonLinesProgress>(new JsonLinesProgress(std::move(out)));
+}
+
+void JsonLinesProgress::OnStep(const StepReport& r) {
+  const nlohmann::json line = {{"event", "step"},
+                               {"step", r.step},
+                               {"total_steps", r.total_steps},
+                               {"batch", r.batch},
+                               {"total_batches", r.total_batches},
+                               {"epoch", r.epoch},
+                               {"loss", r.loss},
+                               {"aux_loss", r.aux_loss},
+                               {"lr", r.lr},
+                               {"grad_norm", r.grad_norm},
+                               {"tokens_per_second", r.tokens_per_second},
+                               {"expert_share", r.expert_share}};
+  out_ << line.dump() << std::endl;
+}
+
+void JsonLinesProgress::OnCheckpoint(int64_t step, const std::string& dir) {
+  out_ << nlohmann::json{{"event", "checkpoint"}, {"step", step}, {"dir", dir}}.dump() << std::endl;
+}
+
+}  // namespace moe::worker
