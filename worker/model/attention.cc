@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "worker/model/torch_compat.h"
+#include "worker/torch_compat.h"
 
 namespace moe::worker {
 

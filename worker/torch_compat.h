@@ -1,16 +1,26 @@
 // The one place where LibTorch version differences are handled (Debian's 1.13 on CPU
 // machines, PyTorch 2.x's LibTorch on GPU machines).
-#ifndef MOE_WORKER_MODEL_TORCH_COMPAT_H_
-#define MOE_WORKER_MODEL_TORCH_COMPAT_H_
+#ifndef MOE_WORKER_TORCH_COMPAT_H_
+#define MOE_WORKER_TORCH_COMPAT_H_
 
 #include <torch/torch.h>
 #include <torch/version.h>
+
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #define MOE_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) ||      \
    (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
 namespace moe::worker {
+
+// What c10d's Gloo and NCCL process groups derive from: c10d::ProcessGroup in LibTorch 1.13,
+// c10d::Backend (a ProcessGroup holds one per device type) from 2.0.
+#if MOE_TORCH_AT_LEAST(2, 0)
+using C10dBackend = c10d::Backend;
+#else
+using C10dBackend = c10d::ProcessGroup;
+#endif
 
 // softmax(q k^T * scale + bias) v for q, k, v [B, H, T, K] and an additive float bias
 // broadcastable to [B, H, T, T] (-inf where attention is not allowed). Uses the fused
@@ -29,4 +39,4 @@ inline torch::Tensor Attention(const torch::Tensor& q, const torch::Tensor& k,
 
 }  // namespace moe::worker
 
-#endif  // MOE_WORKER_MODEL_TORCH_COMPAT_H_
+#endif  // MOE_WORKER_TORCH_COMPAT_H_
