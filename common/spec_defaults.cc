@@ -76,6 +76,7 @@ void ApplyDefaults(moe::v1::JobSpec* spec) {
 
   moe::v1::ResourceSpec* res = spec->mutable_resources();
   MOE_DEFAULT(res, world_size, 1);
+  MOE_DEFAULT(res, max_restarts, 3);
 
   moe::v1::LoggingSpec* log = spec->mutable_logging();
   MOE_DEFAULT(log, logging_steps, 10);

@@ -87,7 +87,7 @@ TEST(WorkerCli, TokenizeRejectsBadInputClearly) {
   EXPECT_THAT(RunWorker("tokenize --tokenizer /nonexistent.json").output,
               HasSubstr("File does not exist"));
   const Result r = RunWorker("tokenize --decode --tokenizer " + kTokenizer, "[1,2]\nnot ids\n");
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2);  // a user error: moed does not retry it
   EXPECT_THAT(r.output, HasSubstr("stdin:2: expected a JSON array of token ids"));
 }
 
@@ -122,7 +122,7 @@ TEST(WorkerCli, DataNamesSpecProblems) {
   fputs("name: x\ntraining:\n  micro_batch: 4\n", f);
   fclose(f);
   const Result r = RunWorker("data --spec " + spec.string());
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2);  // a user error: moed does not retry it
   EXPECT_THAT(r.output, HasSubstr(".yaml:3: training.micro_batch: unknown field"));
 }
 

@@ -1,5 +1,6 @@
 #include "worker/cli/cli_util.h"
 
+#include "common/exit_codes.h"
 #include "common/logging.h"
 #include "common/spec_loader.h"
 #include "common/status_macros.h"
@@ -10,7 +11,7 @@ namespace moe::worker {
 int ExitCode(const absl::Status& status) {
   if (status.ok()) return 0;
   spdlog::error("{}", status.message());
-  return 1;
+  return common::ExitCodeFor(status);
 }
 
 absl::StatusOr<JobFiles> LoadJobFiles(const std::filesystem::path& path) {

@@ -14,7 +14,8 @@
 
 namespace moe::worker {
 
-// 0 for OK; otherwise logs the message as an error and returns 1.
+// 0 for OK; otherwise logs the message as an error and returns common::ExitCodeFor(status)
+// (2 for what only the user can fix, 1 otherwise).
 int ExitCode(const absl::Status& status);
 
 struct JobFiles {

@@ -1,0 +1,29 @@
+// How moe-worker's exit code tells moed why it stopped (moed classifies attempts by it).
+#ifndef MOE_COMMON_EXIT_CODES_H_
+#define MOE_COMMON_EXIT_CODES_H_
+
+#include "absl/status/status.h"
+
+namespace moe::common {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;    // a crash or an infrastructure problem: retried
+inline constexpr int kExitUserError = 2;  // a bad spec, data or checkpoint: never retried
+
+// kExitUserError for what only the user can fix (InvalidArgument, FailedPrecondition,
+// NotFound), kExitFailure for anything else.
+inline int ExitCodeFor(const absl::Status& status) {
+  if (status.ok()) return kExitOk;
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kNotFound:
+      return kExitUserError;
+    default:
+      return kExitFailure;
+  }
+}
+
+}  // namespace moe::common
+
+#endif  // MOE_COMMON_EXIT_CODES_H_

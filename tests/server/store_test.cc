@@ -1,0 +1,187 @@
+// The catalogue: migrations, the job state machine, attempts, checkpoints (only committed,
+// undeleted ones listed), step metrics, and readers from another connection while moed writes.
+#include "server/store.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace moe::server {
+namespace {
+
+using moe::v1::JobState;
+using ::testing::HasSubstr;
+
+std::string TempDb(const std::string& name) {
+  const auto path = std::filesystem::path(::testing::TempDir()) /
+                    ("moe_store_" + std::to_string(getpid()) + "_" + name + ".db");
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+  return path.string();
+}
+
+moe::v1::JobSpec Spec(const std::string& name) {
+  moe::v1::JobSpec spec;
+  spec.set_name(name);
+  spec.mutable_resources()->set_world_size(2);
+  spec.mutable_resources()->set_max_restarts(3);
+  spec.mutable_training()->set_learning_rate(1e-4);
+  return spec;
+}
+
+TEST(Store, MigratesAFreshDatabaseAndRefusesANewerOne) {
+  const std::string path = TempDb("migrate");
+  {
+    auto store = Store::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ(*(*store)->SchemaVersion(), Store::kSchemaVersion);
+    ASSERT_TRUE((*store)->CreateJob(Spec("a"), "/jobs/1", 1.0).ok());
+  }
+  {
+    auto again = Store::Open(path);  // reopening keeps the data and the version
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ((*again)->ListJobs()->size(), 1u);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto newer = Store::Open(path);
+  EXPECT_EQ(newer.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(newer.status().message()), HasSubstr("schema version 99 is newer"));
+}
+
+TEST(Store, JobsRoundTripAndFollowTheStateMachine) {
+  auto store = *Store::Open(":memory:");
+  const int64_t id = *store->CreateJob(Spec("tiny"), "/jobs/1", 10.0);
+  auto job = store->GetJob(id);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->name(), "tiny");
+  EXPECT_EQ(job->state(), moe::v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(job->world_size(), 2);
+  EXPECT_EQ(job->max_restarts(), 3);
+  EXPECT_DOUBLE_EQ(job->spec().training().learning_rate(), 1e-4);
+  EXPECT_EQ(job->job_dir(), "/jobs/1");
+
+  EXPECT_TRUE(store->SetState(id, moe::v1::JOB_STATE_RUNNING, 11).ok());
+  EXPECT_TRUE(store->SetState(id, moe::v1::JOB_STATE_COMPLETED, 12).ok());
+  const absl::Status again = store->SetState(id, moe::v1::JOB_STATE_RUNNING, 13);
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(again.message()), HasSubstr("JOB_STATE_COMPLETED"));
+  EXPECT_EQ(store->GetJob(id)->state(), moe::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(store->GetJob(99).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store->SetState(id, moe::v1::JOB_STATE_FAILED, 1, "x").code() ==
+              absl::StatusCode::kFailedPrecondition);
+
+  // Every allowed edge, and a sample of forbidden ones.
+  EXPECT_TRUE(AllowedTransition(moe::v1::JOB_STATE_RUNNING, moe::v1::JOB_STATE_QUEUED));
+  EXPECT_TRUE(AllowedTransition(moe::v1::JOB_STATE_INTERRUPTED, moe::v1::JOB_STATE_QUEUED));
+  EXPECT_TRUE(AllowedTransition(moe::v1::JOB_STATE_FAILED, moe::v1::JOB_STATE_QUEUED));
+  EXPECT_FALSE(AllowedTransition(moe::v1::JOB_STATE_QUEUED, moe::v1::JOB_STATE_COMPLETED));
+  EXPECT_FALSE(AllowedTransition(moe::v1::JOB_STATE_COMPLETED, moe::v1::JOB_STATE_QUEUED));
+  EXPECT_FALSE(AllowedTransition(moe::v1::JOB_STATE_CANCELLED, moe::v1::JOB_STATE_RUNNING));
+
+  const int64_t other = *store->CreateJob(Spec("second"), "/jobs/2", 20.0);
+  const auto queued = store->JobsIn(moe::v1::JOB_STATE_QUEUED);
+  ASSERT_EQ(queued->size(), 1u);
+  EXPECT_EQ(queued->at(0).id(), other);
+}
+
+TEST(Store, AttemptsEndOnce) {
+  auto store = *Store::Open(":memory:");
+  const int64_t job = *store->CreateJob(Spec("a"), "/j", 1);
+  const int64_t attempt = *store->StartAttempt(job, 2, "", 2);
+  EXPECT_TRUE(store->EndAttempt(attempt, 0, 9, moe::v1::ATTEMPT_CAUSE_SIGNALED, 3).ok());
+  EXPECT_EQ(store->EndAttempt(attempt, 1, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, 4).code(),
+            absl::StatusCode::kFailedPrecondition);
+  const auto a = store->GetAttempt(attempt);
+  EXPECT_EQ(a->signal(), 9);
+  EXPECT_EQ(a->cause(), moe::v1::ATTEMPT_CAUSE_SIGNALED);
+  EXPECT_DOUBLE_EQ(a->ended_unix_s(), 3);
+  store->StartAttempt(job, 1, "/ckpt", 5).IgnoreError();
+  const auto all = store->ListAttempts(job);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ(all->at(1).resume_from(), "/ckpt");
+  EXPECT_EQ(all->at(1).world_size(), 1);
+}
+
+TEST(Store, ListsCommittedCheckpointsNewestFirstWithoutDeletedOnes) {
+  auto store = *Store::Open(":memory:");
+  const int64_t job = *store->CreateJob(Spec("a"), "/j", 1);
+  for (int step : {2, 6, 4}) {
+    moe::v1::Checkpoint c;
+    c.set_job_id(job);
+    c.set_attempt_id(1);
+    c.set_step(step);
+    c.set_path("/out/checkpoint-step-" + std::to_string(step));
+    c.set_bytes(100 * step);
+    c.set_world_size(2);
+    ASSERT_TRUE(store->AddCheckpoint(c).ok());
+  }
+  ASSERT_TRUE(store->MarkCheckpointDeleted(job, 2).ok());
+  const auto listed = store->ListCheckpoints(job);
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ(listed->at(0).step(), 6);
+  EXPECT_EQ(listed->at(1).step(), 4);
+  EXPECT_EQ(listed->at(0).bytes(), 600u);
+  EXPECT_TRUE(store->ListCheckpoints(job + 1)->empty());
+}
+
+TEST(Store, StepsOfARepeatedStepComeFromTheNewestAttempt) {
+  auto store = *Store::Open(":memory:");
+  const int64_t job = *store->CreateJob(Spec("a"), "/j", 1);
+  auto step = [](int64_t n, double loss) {
+    moe::v1::StepMetrics m;
+    m.set_step(n);
+    m.set_total_steps(10);
+    m.set_loss(loss);
+    m.add_expert_share(0.25);
+    m.add_expert_share(0.75);
+    return m;
+  };
+  ASSERT_TRUE(store->AddSteps(job, 1, {step(1, 3.0), step(2, 2.5), step(3, 2.4)}).ok());
+  ASSERT_TRUE(store->AddSteps(job, 2, {step(3, 2.2), step(4, 2.0)}).ok());  // after a restart
+  const auto steps = store->StepsAfter(job, 1);
+  ASSERT_EQ(steps->size(), 3u);
+  EXPECT_EQ(steps->at(0).step(), 2);
+  EXPECT_DOUBLE_EQ(steps->at(1).loss(), 2.2);
+  EXPECT_EQ(steps->at(2).expert_share_size(), 2);
+  EXPECT_DOUBLE_EQ(steps->at(2).expert_share(1), 0.75);
+  EXPECT_EQ(store->GetJob(job)->step(), 4);
+  EXPECT_EQ(store->GetJob(job)->total_steps(), 10);
+}
+
+TEST(Store, ReadersInAnotherConnectionSeeOnlyCommittedWritesAndNeverBlockThem) {
+  const std::string path = TempDb("concurrent");
+  auto writer = *Store::Open(path);
+  const int64_t job = *writer->CreateJob(Spec("a"), "/j", 1);
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0}, torn{0};
+  std::thread reader([&] {
+    auto other = *Store::Open(path);
+    while (!done) {
+      const auto steps = other->StepsAfter(job, 0);
+      ASSERT_TRUE(steps.ok()) << steps.status();
+      // Batches of 10 are written in one transaction: a reader sees whole batches only.
+      if (steps->size() % 10 != 0) ++torn;
+      ++reads;
+    }
+  });
+  for (int batch = 0; batch < 50; ++batch) {
+    std::vector<moe::v1::StepMetrics> steps(10);
+    for (int i = 0; i < 10; ++i) steps[i].set_step(batch * 10 + i + 1);
+    ASSERT_TRUE(writer->AddSteps(job, 1, steps).ok());
+  }
+  done = true;
+  reader.join();
+  EXPECT_GT(reads, 0);
+  EXPECT_EQ(torn, 0);
+  EXPECT_EQ(writer->StepsAfter(job, 0)->size(), 500u);
+}
+
+}  // namespace
+}  // namespace moe::server
