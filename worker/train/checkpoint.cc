@@ -1,7 +1,6 @@
 #include "worker/train/checkpoint.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/checkpoint_manifest.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
@@ -27,11 +27,11 @@ namespace moe::worker {
 namespace {
 
 namespace fs = std::filesystem;
+using common::CheckpointDirs;
+using common::kManifestFile;
+using common::OptimizerShardName;
+using common::Sha256File;
 using Json = nlohmann::json;
-
-constexpr char kPrefix[] = "checkpoint-step-";
-constexpr char kManifest[] = "manifest.json";
-const char* const kRequired[] = {"config.json", "model.safetensors", "training_state.json"};
 
 absl::Status Errno(const fs::path& path, const char* what) {
   return absl::InternalError(absl::StrCat(path.string(), ": ", what, ": ", std::strerror(errno)));
@@ -46,34 +46,6 @@ absl::Status Fsync(const fs::path& path) {
   return rc == 0 ? absl::OkStatus() : Errno(path, "fsync");
 }
 
-// Hex SHA-256 of a file's contents.
-absl::StatusOr<std::string> Sha256(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot read"));
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-  std::vector<char> buffer(1 << 20);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(in.gcount()));
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &length);
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i)
-    absl::StrAppend(&hex, absl::Hex(digest[i], absl::kZeroPad2));
-  return hex;
-}
-
-absl::Status WriteJson(const fs::path& path, const Json& json) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << json.dump(2) << '\n';
-  out.close();
-  return out ? absl::OkStatus()
-             : absl::InternalError(absl::StrCat(path.string(), ": write failed"));
-}
-
 absl::StatusOr<Json> ReadJsonFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": missing"));
@@ -83,35 +55,12 @@ absl::StatusOr<Json> ReadJsonFile(const fs::path& path) {
   return json;
 }
 
-// The step of a committed checkpoint directory name, or nullopt for anything else.
-std::optional<int64_t> StepOf(const fs::path& dir) {
-  const std::string name = dir.filename().string();
-  if (!absl::StartsWith(name, kPrefix)) return std::nullopt;
-  int64_t step;
-  const std::string digits = name.substr(sizeof(kPrefix) - 1);
-  if (digits.empty() || !absl::c_all_of(digits, absl::ascii_isdigit) ||
-      !absl::SimpleAtoi(digits, &step)) {
-    return std::nullopt;
-  }
-  return step;
-}
-
-// Committed checkpoint directories, newest first.
-std::vector<std::pair<int64_t, fs::path>> Committed(const fs::path& output_dir) {
-  std::vector<std::pair<int64_t, fs::path>> out;
-  std::error_code ec;
-  for (fs::directory_iterator it(output_dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (auto step = StepOf(it->path()); step && it->is_directory(ec))
-      out.emplace_back(*step, it->path());
-  }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  return out;
-}
-
-// Rank `rank`'s optimizer shard of a checkpoint written by `world` ranks.
-std::string ShardName(int rank, int world) {
-  return absl::StrCat("optimizer-", absl::Dec(rank, absl::kZeroPad5), "-of-",
-                      absl::Dec(world, absl::kZeroPad5), ".safetensors");
+absl::Status WriteJson(const fs::path& path, const Json& json) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << json.dump(2) << '\n';
+  out.close();
+  return out ? absl::OkStatus()
+             : absl::InternalError(absl::StrCat(path.string(), ": write failed"));
 }
 
 // Writes the optimizer's state over its range, each parameter's part under its name.
@@ -200,18 +149,17 @@ absl::Status WriteManifest(const fs::path& dir, int64_t step, int optimizer_shar
   std::sort(paths.begin(), paths.end());
   for (const fs::path& path : paths) {
     RETURN_IF_ERROR(Fsync(path));
-    ASSIGN_OR_RETURN(std::string sha, Sha256(path));
+    ASSIGN_OR_RETURN(std::string sha, Sha256File(path));
     files[path.filename().string()] = {{"bytes", fs::file_size(path, ec)}, {"sha256", sha}};
   }
-  RETURN_IF_ERROR(WriteJson(
-      dir / kManifest, {{"step", step}, {"optimizer_shards", optimizer_shards}, {"files", files}}));
-  RETURN_IF_ERROR(Fsync(dir / kManifest));
+  RETURN_IF_ERROR(
+      WriteJson(dir / kManifestFile,
+                {{"step", step}, {"optimizer_shards", optimizer_shards}, {"files", files}}));
+  RETURN_IF_ERROR(Fsync(dir / kManifestFile));
   return Fsync(dir);
 }
 
 }  // namespace
-
-std::string CheckpointName(int64_t step) { return absl::StrCat(kPrefix, step); }
 
 namespace {
 
@@ -280,7 +228,8 @@ absl::Status WriteAndCommit(const fs::path& tmp, const fs::path& final_dir,
     if (ec) status = absl::InternalError(absl::StrCat(tmp.string(), ": ", ec.message()));
   }
   RETURN_IF_ERROR(AllSucceeded(comm, status, state.step));
-  status = WriteOptimizerShard(tmp / ShardName(comm.rank(), comm.world_size()), optimizer, flat);
+  status = WriteOptimizerShard(tmp / OptimizerShardName(comm.rank(), comm.world_size()), optimizer,
+                               flat);
   if (leader && status.ok()) status = WriteLeaderFiles(tmp, state, spec, model);
   RETURN_IF_ERROR(AllSucceeded(comm, status, state.step));  // every file durable
   if (leader) status = Commit(tmp, final_dir, state.step, comm.world_size());
@@ -305,71 +254,12 @@ absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& output_dir, const Traini
   return final_dir;
 }
 
-namespace {
-
-// VerifyCheckpoint's body; may throw nlohmann::json::exception on a wrongly typed manifest.
-absl::Status VerifyManifest(const fs::path& dir) {
-  ASSIGN_OR_RETURN(Json manifest, ReadJsonFile(dir / kManifest));
-  if (!manifest.contains("files") || !manifest["files"].is_object()) {
-    return absl::DataLossError(absl::StrCat(dir.string(), ": manifest has no file list"));
-  }
-  const Json& files = manifest["files"];
-  std::vector<std::string> required(std::begin(kRequired), std::end(kRequired));
-  const int shards = manifest.value("optimizer_shards", 0);
-  if (shards < 1) {
-    return absl::DataLossError(absl::StrCat(dir.string(), ": manifest names no optimizer shards"));
-  }
-  for (int r = 0; r < shards; ++r) required.push_back(ShardName(r, shards));
-  for (const std::string& name : required) {
-    if (!files.contains(name)) {
-      return absl::DataLossError(absl::StrCat(dir.string(), ": manifest lacks ", name));
-    }
-  }
-  for (const auto& [name, info] : files.items()) {
-    const fs::path path = dir / name;
-    std::error_code ec;
-    const auto bytes = fs::file_size(path, ec);
-    if (ec) return absl::DataLossError(absl::StrCat(path.string(), ": missing"));
-    if (bytes != info.value("bytes", uint64_t{0})) {
-      return absl::DataLossError(absl::StrCat(path.string(), ": ", bytes,
-                                              " bytes, the manifest says ",
-                                              info.value("bytes", uint64_t{0})));
-    }
-    ASSIGN_OR_RETURN(std::string sha, Sha256(path));
-    if (sha != info.value("sha256", "")) {
-      return absl::DataLossError(
-          absl::StrCat(path.string(), ": checksum differs from the manifest"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-absl::Status VerifyCheckpoint(const fs::path& dir) {
-  try {
-    return VerifyManifest(dir);
-  } catch (const Json::exception& e) {
-    return absl::DataLossError(absl::StrCat(dir.string(), "/", kManifest, ": ", e.what()));
-  }
-}
-
-absl::StatusOr<fs::path> LatestCheckpoint(const fs::path& output_dir) {
-  for (const auto& [step, dir] : Committed(output_dir)) {
-    const absl::Status status = VerifyCheckpoint(dir);
-    if (status.ok()) return dir;
-    spdlog::warn("skipping checkpoint {}: {}", dir.string(), status.message());
-  }
-  return absl::NotFoundError(
-      absl::StrCat("no checkpoint under ", output_dir.string(), " verifies"));
-}
-
 std::vector<fs::path> ApplyRetention(const fs::path& output_dir, uint32_t keep_last,
                                      int64_t up_to_step) {
   std::vector<fs::path> deleted;
   if (keep_last == 0) return deleted;
   uint32_t good = 0;
-  for (const auto& [step, dir] : Committed(output_dir)) {
+  for (const auto& [step, dir] : CheckpointDirs(output_dir)) {
     if (step > up_to_step) continue;  // another run's: not ours to judge
     if (good >= keep_last) {
       std::error_code ec;
@@ -401,11 +291,12 @@ namespace {
 
 // The optimizer's range of the state, from whichever shards hold it.
 absl::Status RestoreOptimizer(const fs::path& dir, AdamW& optimizer, const FlatParameters& flat) {
-  ASSIGN_OR_RETURN(Json manifest, ReadJsonFile(dir / kManifest));
+  ASSIGN_OR_RETURN(Json manifest, ReadJsonFile(dir / kManifestFile));
   const int shards = manifest.value("optimizer_shards", 0);
   int64_t covered = 0;
   for (int r = 0; r < shards; ++r) {
-    RETURN_IF_ERROR(ReadOptimizerShard(dir / ShardName(r, shards), optimizer, flat, &covered));
+    RETURN_IF_ERROR(
+        ReadOptimizerShard(dir / OptimizerShardName(r, shards), optimizer, flat, &covered));
   }
   // Padding past the last parameter has no state to restore.
   const int64_t wanted =

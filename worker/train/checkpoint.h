@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/checkpoint_manifest.h"
 #include "moe/v1/job.pb.h"
 #include "worker/dist/communicator.h"
 #include "worker/model/mpt_model.h"
@@ -36,8 +37,10 @@ struct TrainingState {
   int32_t world_size = 1;
 };
 
-// The directory name of step N's committed checkpoint.
-std::string CheckpointName(int64_t step);
+// Naming and verification are shared with moed (common/checkpoint_manifest.h).
+using common::CheckpointName;
+using common::LatestCheckpoint;
+using common::VerifyCheckpoint;
 
 // Writes and commits a checkpoint of step state.step under `output_dir`; returns its path.
 // Collective: every rank calls it, with its own optimizer (over its partition of `flat`), and
@@ -50,14 +53,6 @@ absl::StatusOr<std::filesystem::path> SaveCheckpoint(const std::filesystem::path
                                                      MptForCausalLM& model, const AdamW& optimizer,
                                                      const FlatParameters& flat,
                                                      Communicator& comm);
-
-// OK if `dir` has a manifest whose every file exists with the recorded size and SHA-256;
-// otherwise DataLoss (or NotFound) naming the first problem.
-absl::Status VerifyCheckpoint(const std::filesystem::path& dir);
-
-// The newest committed checkpoint under `output_dir` that verifies, logging a warning naming
-// each newer one that does not. NotFound if there is none.
-absl::StatusOr<std::filesystem::path> LatestCheckpoint(const std::filesystem::path& output_dir);
 
 // Among committed checkpoints up to step `up_to_step` (the one just written), deletes those
 // older than the `keep_last` newest verified ones (0 keeps all). Never deletes a verified
