@@ -360,6 +360,13 @@ absl::Status Store::SetState(int64_t id, JobState to, double now, const std::str
   return s.Run();
 }
 
+absl::Status Store::SetJobDir(int64_t id, const std::string& job_dir) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "UPDATE jobs SET job_dir = ? WHERE id = ?");
+  s.Bind(job_dir).Bind(id);
+  return s.Run();
+}
+
 absl::Status Store::SetRestarts(int64_t id, int32_t restarts) {
   absl::MutexLock lock(&mu_);
   Statement s(db_, "UPDATE jobs SET restarts = ? WHERE id = ?");

@@ -44,6 +44,7 @@ class Store {
   // naming both states otherwise, NotFound for an unknown job. `failure` is kept with FAILED.
   absl::Status SetState(int64_t id, moe::v1::JobState to, double now,
                         const std::string& failure = "");
+  absl::Status SetJobDir(int64_t id, const std::string& job_dir);
   absl::Status SetRestarts(int64_t id, int32_t restarts);
   absl::Status SetWorldSize(int64_t id, int32_t world_size);
   // Where the job's next attempt starts: a checkpoint directory ("" = the newest committed one)

@@ -1,6 +1,9 @@
 // moe-worker train: runs a job's training loop in this process (standalone, for debugging
 // and benchmarks; moed runs the same code path).
+#include <signal.h>
+#include <sys/prctl.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -12,6 +15,7 @@
 #include "worker/dist/c10d_communicator.h"
 #include "worker/dist/communicator.h"
 #include "worker/dist/launch_env.h"
+#include "worker/report/coordinator_reporter.h"
 #include "worker/train/json_lines_progress.h"
 #include "worker/train/progress.h"
 #include "worker/train/trainer.h"
@@ -41,6 +45,15 @@ absl::Status RunTrain(const TrainFlags& flags) {
   }
   TerminalProgress terminal;
   std::vector<ProgressSink*> sinks = {&terminal};
+  ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorReporter> coordinator,
+                   CoordinatorReporter::FromEnvironment(env.rank));
+  if (coordinator != nullptr) {
+    // Launched by moed: die with it (a machine that vanished takes its workers along; moed
+    // resumes the job when it starts again).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) return absl::AbortedError("moed went away before training started");
+    sinks.push_back(coordinator.get());
+  }
   std::unique_ptr<JsonLinesProgress> metrics;
   if (!flags.metrics_file.empty() && env.rank == 0) {
     ASSIGN_OR_RETURN(metrics, JsonLinesProgress::Open(flags.metrics_file));

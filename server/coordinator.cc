@@ -1,0 +1,461 @@
+#include "server/coordinator.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/checkpoint_manifest.h"
+#include "common/exit_codes.h"
+#include "common/logging.h"
+#include "common/proto_yaml.h"
+#include "common/status_macros.h"
+#include "server/launcher.h"
+
+namespace moe::server {
+namespace {
+
+namespace fs = std::filesystem;
+using moe::v1::AttemptCause;
+using moe::v1::JobState;
+
+const char* CauseName(AttemptCause cause) {
+  switch (cause) {
+    case moe::v1::ATTEMPT_CAUSE_COMPLETED:
+      return "completed";
+    case moe::v1::ATTEMPT_CAUSE_CRASHED:
+      return "a worker exited with an error";
+    case moe::v1::ATTEMPT_CAUSE_SIGNALED:
+      return "a worker was killed by a signal";
+    case moe::v1::ATTEMPT_CAUSE_OOM_KILLED:
+      return "a worker was killed for lack of memory";
+    case moe::v1::ATTEMPT_CAUSE_HEARTBEAT_TIMEOUT:
+      return "a worker stopped heartbeating";
+    case moe::v1::ATTEMPT_CAUSE_PREEMPTED:
+      return "preempted";
+    case moe::v1::ATTEMPT_CAUSE_USER_ERROR:
+      return "the spec, data or checkpoint is unusable (see the rank logs)";
+    case moe::v1::ATTEMPT_CAUSE_CANCELLED:
+      return "cancelled";
+    case moe::v1::ATTEMPT_CAUSE_INTERRUPTED:
+      return "moed or the machine went away";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+Coordinator::Coordinator(Store& store, CoordinatorOptions options, std::function<double()> now)
+    : store_(store), options_(std::move(options)), now_(std::move(now)) {}
+
+Coordinator::~Coordinator() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [job_id, run] : running_) {
+    if (run.process_group > 0) kill(-run.process_group, SIGKILL);
+  }
+}
+
+void Coordinator::SetWorkerAddress(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  worker_address_ = address;
+}
+
+int64_t Coordinator::version() const {
+  absl::MutexLock lock(&mu_);
+  return version_;
+}
+
+void Coordinator::Event(int64_t job_id, const std::string& text, double now) {
+  spdlog::info("job {}: {}", job_id, text);
+  (void)store_.AddEvent(job_id, text, now);
+}
+
+absl::Status Coordinator::Recover() {
+  const double now = now_();
+  ASSIGN_OR_RETURN(const auto running, store_.JobsIn(moe::v1::JOB_STATE_RUNNING));
+  ASSIGN_OR_RETURN(const auto interrupted, store_.JobsIn(moe::v1::JOB_STATE_INTERRUPTED));
+  std::vector<moe::v1::Job> resume = running;
+  resume.insert(resume.end(), interrupted.begin(), interrupted.end());
+  for (const moe::v1::Job& job : resume) {
+    ASSIGN_OR_RETURN(const auto attempts, store_.ListAttempts(job.id()));
+    for (const moe::v1::Attempt& a : attempts) {
+      if (a.ended_unix_s() == 0) {
+        (void)store_.EndAttempt(a.id(), 0, 0, moe::v1::ATTEMPT_CAUSE_INTERRUPTED, now);
+      }
+    }
+    if (job.state() == moe::v1::JOB_STATE_RUNNING) {
+      RETURN_IF_ERROR(store_.SetState(job.id(), moe::v1::JOB_STATE_INTERRUPTED, now));
+    }
+    // Adopt checkpoints committed after the last one the catalogue heard of (moed died
+    // between the rename and the report), if they verify.
+    ASSIGN_OR_RETURN(const auto known, store_.ListCheckpoints(job.id()));
+    const int64_t newest = known.empty() ? 0 : known.front().step();
+    for (const auto& [step, dir] : common::CheckpointDirs(job.spec().checkpoint().output_dir())) {
+      if (step <= newest) break;
+      const absl::Status verified = common::VerifyCheckpoint(dir);
+      if (!verified.ok()) {
+        Event(job.id(), absl::StrCat("ignoring unrecorded ", dir.string(), ": ",
+                                     verified.message()),
+              now);
+        continue;
+      }
+      moe::v1::Checkpoint c;
+      c.set_job_id(job.id());
+      c.set_step(step);
+      c.set_path(dir.string());
+      c.set_committed_unix_s(now);
+      RETURN_IF_ERROR(store_.AddCheckpoint(c));
+      Event(job.id(), absl::StrCat("adopted unrecorded checkpoint ", dir.string()), now);
+      break;
+    }
+    RETURN_IF_ERROR(store_.SetNextStart(job.id(), "", now));
+    RETURN_IF_ERROR(store_.SetState(job.id(), moe::v1::JOB_STATE_QUEUED, now));
+    Event(job.id(), "interrupted (moed restarted): resuming from the newest checkpoint", now);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec) {
+  const int world = static_cast<int>(spec.resources().world_size());
+  if (world > options_.slots) {
+    return absl::InvalidArgumentError(absl::StrCat("resources.world_size is ", world,
+                                                   " but this moed has ", options_.slots,
+                                                   " device slots"));
+  }
+  const double now = now_();
+  ASSIGN_OR_RETURN(const int64_t id, store_.CreateJob(spec, "", now));
+  const fs::path dir = options_.data_dir / "jobs" / std::to_string(id);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  // The workers' copy of the spec: moed applies retention itself, from the catalogue.
+  moe::v1::JobSpec worker_spec = spec;
+  worker_spec.mutable_checkpoint()->set_keep_last(0);
+  std::ofstream(dir / "job.yaml") << common::MessageToYaml(worker_spec);
+  RETURN_IF_ERROR(store_.SetJobDir(id, dir.string()));
+  Event(id, absl::StrCat("submitted: ", spec.name(), " on ", world, " workers"), now);
+  absl::MutexLock lock(&mu_);
+  ++version_;
+  return store_.GetJob(id);
+}
+
+absl::StatusOr<moe::v1::Job> Coordinator::Cancel(int64_t job_id) {
+  const double now = now_();
+  absl::MutexLock lock(&mu_);
+  if (auto it = running_.find(job_id); it != running_.end()) {
+    it->second.cancel = true;
+    Stop(it->second, moe::v1::ATTEMPT_CAUSE_CANCELLED, now);
+  } else {
+    RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_CANCELLED, now));
+  }
+  Event(job_id, "cancel requested", now);
+  ++version_;
+  return store_.GetJob(job_id);
+}
+
+absl::StatusOr<moe::v1::Job> Coordinator::Resume(int64_t job_id, int64_t from_step,
+                                                 int32_t world_size) {
+  const double now = now_();
+  ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
+  if (world_size > options_.slots) {
+    return absl::InvalidArgumentError(absl::StrCat(world_size, " workers asked, this moed has ",
+                                                   options_.slots, " device slots"));
+  }
+  std::string from;
+  if (from_step > 0) {
+    ASSIGN_OR_RETURN(const auto checkpoints, store_.ListCheckpoints(job_id));
+    for (const moe::v1::Checkpoint& c : checkpoints) {
+      if (c.step() == from_step) from = c.path();
+    }
+    if (from.empty()) {
+      return absl::NotFoundError(absl::StrCat("job ", job_id, " has no committed checkpoint of step ",
+                                              from_step, " (moectl checkpoints ", job_id, ")"));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
+  RETURN_IF_ERROR(store_.SetNextStart(job_id, from, now));
+  if (world_size > 0) RETURN_IF_ERROR(store_.SetWorldSize(job_id, world_size));
+  RETURN_IF_ERROR(store_.SetRestarts(job_id, 0));
+  Event(job_id,
+        absl::StrCat("resume requested", from.empty() ? "" : " from " + from,
+                     world_size > 0 ? absl::StrCat(" on ", world_size, " workers") : ""),
+        now);
+  ++version_;
+  return store_.GetJob(job_id);
+}
+
+absl::StatusOr<fs::path> Coordinator::LogPath(int64_t job_id, int64_t attempt_id, int rank) {
+  ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
+  ASSIGN_OR_RETURN(const auto attempts, store_.ListAttempts(job_id));
+  if (attempts.empty()) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " has not started yet"));
+  }
+  const moe::v1::Attempt* attempt = &attempts.back();
+  for (const moe::v1::Attempt& a : attempts) {
+    if (a.id() == attempt_id) attempt = &a;
+  }
+  if (attempt_id != 0 && attempt->id() != attempt_id) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " has no attempt ", attempt_id));
+  }
+  if (rank < 0 || rank >= attempt->world_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("rank ", rank, ": attempt ", attempt->id(),
+                                                   " has ranks 0..", attempt->world_size() - 1));
+  }
+  return fs::path(job.job_dir()) / absl::StrCat("attempt-", attempt->id()) /
+         absl::StrCat("rank-", rank, ".log");
+}
+
+absl::StatusOr<Coordinator::Running*> Coordinator::RunningAttempt(
+    const moe::v1::WorkerRef& worker) {
+  auto it = running_.find(worker.job_id());
+  if (it == running_.end() || it->second.attempt_id != worker.attempt_id()) {
+    return absl::FailedPreconditionError(absl::StrCat("attempt ", worker.attempt_id(), " of job ",
+                                                      worker.job_id(), " is not running"));
+  }
+  if (worker.rank() < 0 || worker.rank() >= it->second.world_size) {
+    return absl::InvalidArgumentError(absl::StrCat("no rank ", worker.rank()));
+  }
+  return &it->second;
+}
+
+absl::StatusOr<bool> Coordinator::Heartbeat(const moe::v1::WorkerRef& worker) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker));
+  run->last_heartbeat[worker.rank()] = now_();
+  return run->stopping;
+}
+
+absl::StatusOr<bool> Coordinator::ReportSteps(const moe::v1::WorkerRef& worker,
+                                              const std::vector<moe::v1::StepMetrics>& steps) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker));
+  run->last_heartbeat[worker.rank()] = now_();
+  RETURN_IF_ERROR(store_.AddSteps(worker.job_id(), worker.attempt_id(), steps));
+  ++version_;
+  return run->stopping;
+}
+
+absl::StatusOr<bool> Coordinator::ReportCheckpoint(const moe::v1::WorkerRef& worker,
+                                                   moe::v1::Checkpoint checkpoint) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker));
+  run->last_heartbeat[worker.rank()] = now_();
+  checkpoint.set_job_id(worker.job_id());
+  checkpoint.set_attempt_id(worker.attempt_id());
+  checkpoint.set_committed_unix_s(now_());
+  RETURN_IF_ERROR(store_.AddCheckpoint(checkpoint));
+  ApplyRetention(worker.job_id());
+  ++version_;
+  return run->stopping;
+}
+
+void Coordinator::ApplyRetention(int64_t job_id) {
+  const auto job = store_.GetJob(job_id);
+  const auto checkpoints = store_.ListCheckpoints(job_id);
+  if (!job.ok() || !checkpoints.ok()) return;
+  const uint32_t keep = job->spec().checkpoint().keep_last();
+  if (keep == 0) return;
+  for (size_t i = keep; i < checkpoints->size(); ++i) {  // newest first: the rest are older
+    const moe::v1::Checkpoint& old = checkpoints->at(i);
+    std::error_code ec;
+    fs::remove_all(old.path(), ec);
+    if (ec) {
+      spdlog::warn("retention: cannot delete {}: {}", old.path(), ec.message());
+      continue;
+    }
+    (void)store_.MarkCheckpointDeleted(job_id, old.step());
+    Event(job_id, absl::StrCat("retention: deleted ", old.path()), now_());
+  }
+}
+
+void Coordinator::Tick() {
+  const double now = now_();
+  absl::MutexLock lock(&mu_);
+  std::vector<int64_t> finished;
+  for (auto& [job_id, run] : running_) {
+    Reap(job_id, run, now);
+    for (size_t rank = 0; rank < run.pids.size() && !run.stopping; ++rank) {
+      if (run.pids[rank] < 0) continue;
+      const double last = run.last_heartbeat[rank];
+      if ((last > 0 && now - last > options_.heartbeat_timeout_s) ||
+          (last == 0 && now - run.started > options_.startup_timeout_s)) {
+        Event(job_id, absl::StrCat("rank ", rank, " silent for ", now - std::max(last, run.started),
+                                   " s: stopping the attempt"),
+              now);
+        Stop(run, moe::v1::ATTEMPT_CAUSE_HEARTBEAT_TIMEOUT, now);
+        run.kill_at = now;  // a hung worker may ignore SIGTERM
+      }
+    }
+    if (run.stopping && now >= run.kill_at) kill(-run.process_group, SIGKILL);
+    if (std::all_of(run.pids.begin(), run.pids.end(), [](pid_t p) { return p < 0; })) {
+      finished.push_back(job_id);
+    }
+  }
+  for (int64_t job_id : finished) {
+    Finish(job_id, running_[job_id], now);
+    running_.erase(job_id);
+    ++version_;
+  }
+  Schedule(now);
+}
+
+void Coordinator::Reap(int64_t job_id, Running& run, double now) {
+  for (size_t rank = 0; rank < run.pids.size(); ++rank) {
+    if (run.pids[rank] < 0) continue;
+    int status = 0;
+    if (waitpid(run.pids[rank], &status, WNOHANG) != run.pids[rank]) continue;
+    run.pids[rank] = -1;
+    const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == common::kExitOk;
+    if (clean || run.stopping) continue;
+    // The first failure names the attempt's cause; the others are stopped.
+    if (WIFEXITED(status)) {
+      run.exit_code = WEXITSTATUS(status);
+      Event(job_id, absl::StrCat("rank ", rank, " exited with code ", run.exit_code), now);
+      Stop(run,
+           run.exit_code == common::kExitUserError ? moe::v1::ATTEMPT_CAUSE_USER_ERROR
+                                                   : moe::v1::ATTEMPT_CAUSE_CRASHED,
+           now);
+    } else {
+      run.signal = WTERMSIG(status);
+      Event(job_id, absl::StrCat("rank ", rank, " was killed by signal ", run.signal), now);
+      Stop(run, moe::v1::ATTEMPT_CAUSE_SIGNALED, now);
+    }
+  }
+}
+
+void Coordinator::Stop(Running& run, AttemptCause cause, double now) {
+  if (run.stopping) return;
+  run.stopping = true;
+  run.cause = cause;
+  run.kill_at = now + options_.stop_grace_s;
+  kill(-run.process_group, SIGTERM);
+}
+
+void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
+  const AttemptCause cause = run.stopping ? run.cause : moe::v1::ATTEMPT_CAUSE_COMPLETED;
+  (void)store_.EndAttempt(run.attempt_id, run.exit_code, run.signal, cause, now);
+  const auto job = store_.GetJob(job_id);
+  if (!job.ok()) return;
+  Event(job_id, absl::StrCat("attempt ", run.attempt_id, " ended: ", CauseName(cause)), now);
+  absl::Status status;
+  if (cause == moe::v1::ATTEMPT_CAUSE_COMPLETED) {
+    status = store_.SetState(job_id, moe::v1::JOB_STATE_COMPLETED, now);
+  } else if (run.cancel) {
+    status = store_.SetState(job_id, moe::v1::JOB_STATE_CANCELLED, now);
+  } else if (run.shutdown) {
+    status = store_.SetState(job_id, moe::v1::JOB_STATE_INTERRUPTED, now);
+  } else if (cause == moe::v1::ATTEMPT_CAUSE_USER_ERROR) {
+    status = store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
+                             absl::StrCat(CauseName(cause), "; not retried"));
+  } else if (job->restarts() < job->max_restarts()) {
+    const double backoff = std::min(options_.backoff_max_s,
+                                    options_.backoff_initial_s * std::pow(2.0, job->restarts()));
+    (void)store_.SetRestarts(job_id, job->restarts() + 1);
+    (void)store_.SetNextStart(job_id, "", now + backoff);
+    status = store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
+    Event(job_id,
+          absl::StrCat("restart ", job->restarts() + 1, " of ", job->max_restarts(), " in ",
+                       backoff, " s from the newest committed checkpoint"),
+          now);
+  } else {
+    status = store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
+                             absl::StrCat(CauseName(cause), "; gave up after ", job->restarts(),
+                                          " restarts (resources.max_restarts)"));
+  }
+  if (!status.ok()) spdlog::error("job {}: {}", job_id, status.message());
+}
+
+void Coordinator::Schedule(double now) {
+  const auto queued = store_.JobsIn(moe::v1::JOB_STATE_QUEUED);
+  if (!queued.ok()) {
+    spdlog::error("scheduler: {}", queued.status().message());
+    return;
+  }
+  int used = 0;
+  for (const auto& [id, run] : running_) used += run.world_size;
+  for (const moe::v1::Job& job : *queued) {  // FIFO: the oldest job first
+    const auto next = store_.GetNextStart(job.id());
+    if (next.ok() && next->not_before > now) continue;  // in its restart backoff
+    if (job.world_size() > options_.slots - used) break;  // wait for devices, in order
+    const absl::Status started = Start(job, now);
+    if (!started.ok()) {
+      Event(job.id(), absl::StrCat("cannot start: ", started.message()), now);
+      (void)store_.SetState(job.id(), moe::v1::JOB_STATE_FAILED, now,
+                            std::string(started.message()));
+      continue;
+    }
+    used += job.world_size();
+    ++version_;
+  }
+}
+
+absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
+  ASSIGN_OR_RETURN(const Store::NextStart next, store_.GetNextStart(job.id()));
+  std::string resume_from = next.resume_from;
+  if (resume_from.empty()) {
+    ASSIGN_OR_RETURN(const auto checkpoints, store_.ListCheckpoints(job.id()));
+    if (!checkpoints.empty()) resume_from = checkpoints.front().path();
+  }
+  ASSIGN_OR_RETURN(const int64_t attempt_id,
+                   store_.StartAttempt(job.id(), job.world_size(), resume_from, now));
+  LaunchRequest request;
+  request.job_id = job.id();
+  request.attempt_id = attempt_id;
+  request.worker_binary = options_.worker_binary;
+  request.spec = fs::path(job.job_dir()) / "job.yaml";
+  request.log_dir = fs::path(job.job_dir()) / absl::StrCat("attempt-", attempt_id);
+  request.world_size = job.world_size();
+  request.resume_from = resume_from;
+  request.coordinator = worker_address_;
+  request.extra_env = options_.worker_env;
+  const auto launched = LaunchWorkers(request);
+  if (!launched.ok()) {
+    (void)store_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now);
+    return launched.status();
+  }
+  RETURN_IF_ERROR(store_.SetState(job.id(), moe::v1::JOB_STATE_RUNNING, now));
+  RETURN_IF_ERROR(store_.SetNextStart(job.id(), "", 0));
+  Running& run = running_[job.id()];
+  run.attempt_id = attempt_id;
+  run.world_size = job.world_size();
+  run.pids = launched->pids;
+  run.process_group = launched->process_group;
+  run.last_heartbeat.assign(run.pids.size(), 0);
+  run.started = now;
+  Event(job.id(),
+        absl::StrCat("attempt ", attempt_id, " started on ", job.world_size(), " workers",
+                     resume_from.empty() ? "" : ", resuming from " + resume_from),
+        now);
+  return absl::OkStatus();
+}
+
+void Coordinator::Shutdown() {
+  const double now = now_();
+  absl::MutexLock lock(&mu_);
+  for (auto& [job_id, run] : running_) {
+    run.shutdown = true;
+    Stop(run, moe::v1::ATTEMPT_CAUSE_INTERRUPTED, now);
+  }
+  // Wait (bounded by the grace period) for the workers to go.
+  for (auto& [job_id, run] : running_) {
+    for (pid_t& pid : run.pids) {
+      if (pid < 0) continue;
+      for (int i = 0; i < options_.stop_grace_s * 10 && waitpid(pid, nullptr, WNOHANG) == 0; ++i) {
+        absl::SleepFor(absl::Milliseconds(100));
+      }
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      pid = -1;
+    }
+    Finish(job_id, run, now);
+  }
+  running_.clear();
+  ++version_;
+}
+
+}  // namespace moe::server

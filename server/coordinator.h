@@ -1,0 +1,124 @@
+// moed's domain logic: the job queue, attempts and their supervision. The gRPC services are
+// adapters over this class; it owns no socket.
+//
+// Scheduling is FIFO over a fixed number of device slots (CPU slots here; a job takes
+// resources.world_size of them). An attempt runs one worker process per slot. Supervision runs
+// in Tick(), called every ~100 ms by moed's supervisor thread:
+//   - a worker that exits non-zero, is killed, or stops heartbeating ends the whole attempt
+//     (the others get SIGTERM, then SIGKILL after a grace period);
+//   - the attempt's cause is recorded; a user error (exit code 2) fails the job; otherwise the
+//     job is queued again to resume from its newest committed checkpoint after an exponential
+//     backoff, until resources.max_restarts restarts are spent, then it fails with the cause.
+// Recover(), at start-up, marks jobs left RUNNING by a dead moed or machine INTERRUPTED, adopts
+// verified checkpoints the catalogue never heard of, and queues those jobs to resume.
+//
+// Thread-safe.
+#ifndef MOE_SERVER_COORDINATOR_H_
+#define MOE_SERVER_COORDINATOR_H_
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "moe/v1/service.pb.h"
+#include "server/store.h"
+
+namespace moe::server {
+
+struct CoordinatorOptions {
+  std::filesystem::path data_dir;  // jobs/<id>/ (spec, logs) lives here
+  std::string worker_binary;       // moe-worker
+  int slots = 1;                   // devices to schedule on
+  double heartbeat_timeout_s = 60;  // a registered worker silent this long is hung
+  double startup_timeout_s = 600;   // a worker that never registers within this is hung
+  double backoff_initial_s = 1, backoff_max_s = 60;  // doubled per restart
+  double stop_grace_s = 10;                           // SIGTERM, then SIGKILL after this
+  std::vector<std::string> worker_env;                // extra NAME=VALUE for workers
+};
+
+class Coordinator {
+ public:
+  // `store` must outlive this. `now` returns seconds since the epoch (injected for tests).
+  Coordinator(Store& store, CoordinatorOptions options, std::function<double()> now);
+  ~Coordinator();  // kills workers still running (moed shutting down marks them first)
+
+  // Where workers report (moed's host:port), known once the server listens.
+  void SetWorkerAddress(const std::string& address);
+  // At start-up, before the first Tick.
+  absl::Status Recover();
+
+  // --- JobService -----------------------------------------------------------------------------
+  // Queues a validated spec (paths absolute). InvalidArgument if it cannot ever be scheduled.
+  absl::StatusOr<moe::v1::Job> Submit(const moe::v1::JobSpec& spec);
+  absl::StatusOr<moe::v1::Job> Cancel(int64_t job_id);
+  // Queues a FAILED, CANCELLED or INTERRUPTED job again, from the checkpoint of `from_step` (0:
+  // the newest committed one) on `world_size` workers (0: as before).
+  absl::StatusOr<moe::v1::Job> Resume(int64_t job_id, int64_t from_step, int32_t world_size);
+  // The log file of `rank` in the job's newest attempt (or `attempt_id`).
+  absl::StatusOr<std::filesystem::path> LogPath(int64_t job_id, int64_t attempt_id, int rank);
+
+  // --- WorkerService --------------------------------------------------------------------------
+  // Each returns whether the worker's job wants it to stop; FailedPrecondition for a worker of
+  // an attempt that is not running (a straggler).
+  absl::StatusOr<bool> Heartbeat(const moe::v1::WorkerRef& worker);
+  absl::StatusOr<bool> ReportSteps(const moe::v1::WorkerRef& worker,
+                                   const std::vector<moe::v1::StepMetrics>& steps);
+  absl::StatusOr<bool> ReportCheckpoint(const moe::v1::WorkerRef& worker,
+                                        moe::v1::Checkpoint checkpoint);
+
+  // --- supervision ----------------------------------------------------------------------------
+  void Tick();
+  // moed is going away: stops every attempt and marks its job INTERRUPTED (resumed on start).
+  void Shutdown();
+  // Bumped on every change a watcher may want (state, steps, checkpoints).
+  int64_t version() const;
+
+ private:
+  struct Running {
+    int64_t attempt_id = 0;
+    int32_t world_size = 0;
+    std::vector<pid_t> pids;  // by rank; -1 once reaped
+    pid_t process_group = 0;
+    std::vector<double> last_heartbeat;  // by rank; 0 before it registered
+    double started = 0;
+    bool stopping = false;     // SIGTERM sent
+    double kill_at = 0;        // SIGKILL after this
+    bool cancel = false;       // a user asked
+    bool shutdown = false;     // moed is going away
+    moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
+    int32_t exit_code = 0, signal = 0;
+  };
+
+  void Reap(int64_t job_id, Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Stop(Running& run, moe::v1::AttemptCause cause, double now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The attempt is over (every worker reaped): record it and decide the job's next state.
+  void Finish(int64_t job_id, const Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Schedule(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Start(const moe::v1::Job& job, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deletes committed checkpoints beyond the spec's keep_last (never the newest).
+  void ApplyRetention(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<Running*> RunningAttempt(const moe::v1::WorkerRef& worker)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Event(int64_t job_id, const std::string& text, double now);
+
+  Store& store_;
+  const CoordinatorOptions options_;
+  const std::function<double()> now_;
+
+  mutable absl::Mutex mu_;
+  std::map<int64_t, Running> running_ ABSL_GUARDED_BY(mu_);  // by job id
+  std::string worker_address_ ABSL_GUARDED_BY(mu_);
+  int64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace moe::server
+
+#endif  // MOE_SERVER_COORDINATOR_H_

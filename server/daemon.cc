@@ -1,0 +1,70 @@
+#include "server/daemon.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace moe::server {
+namespace {
+
+double UnixNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir / "jobs", ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data directory ", options.data_dir.string(), ": ", ec.message()));
+  }
+  std::unique_ptr<Daemon> d(new Daemon());
+  ASSIGN_OR_RETURN(d->store_, Store::Open((options.data_dir / "moed.db").string()));
+
+  d->pump_ = std::make_unique<StreamPump>();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &d->port_);
+  options.coordinator.data_dir = options.data_dir;
+  const std::string host = std::vector<std::string>(absl::StrSplit(options.listen, ':'))[0];
+  d->coordinator_ = std::make_unique<Coordinator>(*d->store_, options.coordinator, UnixNow);
+  d->job_service_ = std::make_unique<JobServiceImpl>(*d->coordinator_, *d->store_, *d->pump_);
+  d->worker_service_ = std::make_unique<WorkerServiceImpl>(*d->coordinator_);
+  builder.RegisterService(d->job_service_.get());
+  builder.RegisterService(d->worker_service_.get());
+  d->server_ = builder.BuildAndStart();
+  if (d->server_ == nullptr || d->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  }
+  // Now that the port is known, workers can be told where to report.
+  d->coordinator_->SetWorkerAddress(
+      absl::StrCat(host == "0.0.0.0" ? "127.0.0.1" : host, ":", d->port_));
+  RETURN_IF_ERROR(d->coordinator_->Recover());
+  spdlog::info("moed: listening on {}:{}, data in {}", host, d->port_, options.data_dir.string());
+  Daemon* raw = d.get();
+  d->supervisor_ = std::thread([raw] {
+    while (!raw->stopping_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+      raw->coordinator_->Tick();
+    }
+  });
+  return d;
+}
+
+Daemon::~Daemon() { Stop(); }
+
+void Daemon::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_.Notify();
+  if (supervisor_.joinable()) supervisor_.join();
+  if (coordinator_) coordinator_->Shutdown();
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  pump_.reset();
+}
+
+}  // namespace moe::server

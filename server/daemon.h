@@ -1,0 +1,59 @@
+// moed assembled: the catalogue, the coordinator, the gRPC server (JobService and
+// WorkerService) and the supervisor thread that ticks the coordinator.
+#ifndef MOE_SERVER_DAEMON_H_
+#define MOE_SERVER_DAEMON_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "server/coordinator.h"
+#include "server/job_service.h"
+#include "server/store.h"
+#include "server/stream_pump.h"
+#include "server/worker_service.h"
+
+namespace moe::server {
+
+struct DaemonOptions {
+  std::filesystem::path data_dir;          // moed.db, jobs/
+  std::string listen = "127.0.0.1:50051";  // port 0: any free port
+  CoordinatorOptions coordinator;          // data_dir and worker_address are filled in
+};
+
+class Daemon {
+ public:
+  // Opens (creating) the data directory and catalogue, resumes interrupted jobs, and serves.
+  // Unavailable when the address cannot be bound; the catalogue's errors otherwise.
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(DaemonOptions options);
+  ~Daemon();  // Stop()
+
+  // The port the server listens on.
+  int port() const { return port_; }
+  // Stops every attempt (their jobs become INTERRUPTED, resumed at the next start) and the
+  // server. Idempotent.
+  void Stop();
+
+ private:
+  Daemon() = default;
+
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<StreamPump> pump_;
+  std::unique_ptr<JobServiceImpl> job_service_;
+  std::unique_ptr<WorkerServiceImpl> worker_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::thread supervisor_;
+  absl::Notification stopping_;
+  bool stopped_ = false;
+  int port_ = 0;
+};
+
+}  // namespace moe::server
+
+#endif  // MOE_SERVER_DAEMON_H_

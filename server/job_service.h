@@ -1,0 +1,56 @@
+// JobService (moectl's API): adapters over Coordinator and Store. Each handler validates its
+// request, calls the domain, converts the status and finishes.
+#ifndef MOE_SERVER_JOB_SERVICE_H_
+#define MOE_SERVER_JOB_SERVICE_H_
+
+#include "moe/v1/service.grpc.pb.h"
+#include "server/coordinator.h"
+#include "server/store.h"
+#include "server/stream_pump.h"
+
+namespace moe::server {
+
+class JobServiceImpl final : public moe::v1::JobService::CallbackService {
+ public:
+  // All three must outlive the service.
+  JobServiceImpl(Coordinator& coordinator, Store& store, StreamPump& pump)
+      : coordinator_(coordinator), store_(store), pump_(pump) {}
+
+  grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
+                                      const moe::v1::SubmitJobRequest* request,
+                                      moe::v1::Job* response) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
+                                   const moe::v1::JobRef* request,
+                                   moe::v1::Job* response) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context,
+                                     const moe::v1::ListJobsRequest* request,
+                                     moe::v1::ListJobsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context,
+                                      const moe::v1::JobRef* request,
+                                      moe::v1::Job* response) override;
+  grpc::ServerUnaryReactor* ResumeJob(grpc::CallbackServerContext* context,
+                                      const moe::v1::ResumeJobRequest* request,
+                                      moe::v1::Job* response) override;
+  grpc::ServerWriteReactor<moe::v1::JobProgress>* WatchJob(
+      grpc::CallbackServerContext* context, const moe::v1::JobRef* request) override;
+  grpc::ServerWriteReactor<moe::v1::LogChunk>* GetLogs(
+      grpc::CallbackServerContext* context, const moe::v1::GetLogsRequest* request) override;
+  grpc::ServerUnaryReactor* ListCheckpoints(grpc::CallbackServerContext* context,
+                                            const moe::v1::JobRef* request,
+                                            moe::v1::ListCheckpointsResponse* response) override;
+  grpc::ServerUnaryReactor* ListAttempts(grpc::CallbackServerContext* context,
+                                         const moe::v1::JobRef* request,
+                                         moe::v1::ListAttemptsResponse* response) override;
+
+ private:
+  Coordinator& coordinator_;
+  Store& store_;
+  StreamPump& pump_;
+};
+
+// True for COMPLETED, FAILED and CANCELLED (INTERRUPTED jobs come back by themselves).
+bool IsFinal(moe::v1::JobState state);
+
+}  // namespace moe::server
+
+#endif  // MOE_SERVER_JOB_SERVICE_H_

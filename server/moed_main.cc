@@ -1,0 +1,92 @@
+// moed: the coordinator daemon. Flags, logging, the daemon, and a wait for SIGINT/SIGTERM.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "common/logging.h"
+#include "server/daemon.h"
+
+namespace {
+
+// moe-worker next to moed (an installed tree), or in the build tree's worker/.
+std::string DefaultWorkerBinary() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  for (const auto& candidate : {self.parent_path() / "moe-worker",
+                                self.parent_path().parent_path() / "worker" / "moe-worker"}) {
+    if (std::filesystem::exists(candidate)) return candidate.string();
+  }
+  return "moe-worker";
+}
+
+std::string DefaultDataDir() {
+  const char* state = std::getenv("XDG_STATE_HOME");
+  const char* home = std::getenv("HOME");
+  if (state != nullptr && *state != '\0') return std::string(state) + "/moetrain";
+  return std::string(home != nullptr ? home : ".") + "/.local/state/moetrain";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "moed: the moetrain coordinator. Queues jobs submitted with moectl, runs one moe-worker "
+      "per device slot, records attempts, checkpoints and steps in SQLite, restarts crashed "
+      "jobs from their newest committed checkpoint and resumes interrupted ones when it "
+      "starts."};
+  moe::server::DaemonOptions options;
+  options.data_dir = DefaultDataDir();
+  options.coordinator.worker_binary = DefaultWorkerBinary();
+  options.coordinator.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::string data_dir = options.data_dir.string(), log_level = "info";
+  app.add_option("--data-dir", data_dir, "Catalogue (moed.db), job specs and worker logs")
+      ->capture_default_str();
+  app.add_option("--listen", options.listen, "gRPC address (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--slots", options.coordinator.slots,
+                 "Device slots to schedule on (CPU workers; one per GPU on GPU machines)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--worker-bin", options.coordinator.worker_binary, "The moe-worker executable")
+      ->capture_default_str();
+  app.add_option("--heartbeat-timeout", options.coordinator.heartbeat_timeout_s,
+                 "Seconds without a heartbeat before a worker counts as hung")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--backoff-max", options.coordinator.backoff_max_s,
+                 "Longest wait, in seconds, before restarting a crashed job (doubles from 1)")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (const absl::Status logging = moe::common::SetupLogging(log_level); !logging.ok()) {
+    std::cerr << "moed: " << logging.message() << std::endl;
+    return 2;
+  }
+  options.data_dir = data_dir;
+
+  // Signals are taken synchronously by this thread; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto daemon = moe::server::Daemon::Start(options);
+  if (!daemon.ok()) {
+    spdlog::error("moed: {}", daemon.status().message());
+    return 1;
+  }
+  std::cout << "moed listening on port " << (*daemon)->port() << std::endl;
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("moed: {} received: stopping workers (their jobs resume at the next start)",
+               strsignal(signal));
+  (*daemon)->Stop();
+  return 0;
+}

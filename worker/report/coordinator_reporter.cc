@@ -1,0 +1,142 @@
+#include "worker/report/coordinator_reporter.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/checkpoint_manifest.h"
+#include "common/logging.h"
+#include "moe/v1/service.grpc.pb.h"
+#include "nlohmann/json.hpp"
+
+namespace moe::worker {
+namespace {
+
+constexpr auto kCallDeadline = std::chrono::seconds(10);
+
+double UnixNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+struct CoordinatorReporter::Rpc {
+  std::unique_ptr<moe::v1::WorkerService::Stub> stub;
+  moe::v1::WorkerRef self;
+
+  // Calls `method` with a deadline; logs a failure, notes a stop request in *stop.
+  template <typename Request>
+  void Call(grpc::Status (moe::v1::WorkerService::Stub::*method)(grpc::ClientContext*,
+                                                                 const Request&,
+                                                                 moe::v1::WorkerReply*),
+            const Request& request, const char* what, std::atomic<bool>* stop) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+    moe::v1::WorkerReply reply;
+    const grpc::Status status = (stub.get()->*method)(&context, request, &reply);
+    if (!status.ok()) {
+      spdlog::warn("coordinator {}: {}", what, status.error_message());
+    } else if (reply.stop_requested()) {
+      *stop = true;
+    }
+  }
+};
+
+absl::StatusOr<std::unique_ptr<CoordinatorReporter>> CoordinatorReporter::FromEnvironment(
+    int rank, double heartbeat_seconds) {
+  const char* address = std::getenv("MOE_COORDINATOR");
+  if (address == nullptr || *address == '\0') return nullptr;
+  moe::v1::WorkerRef self;
+  for (auto [name, setter] :
+       {std::pair<const char*, void (moe::v1::WorkerRef::*)(int64_t)>{
+            "MOE_JOB_ID", &moe::v1::WorkerRef::set_job_id},
+        {"MOE_ATTEMPT_ID", &moe::v1::WorkerRef::set_attempt_id}}) {
+    const char* value = std::getenv(name);
+    int64_t parsed = 0;
+    if (value == nullptr || !absl::SimpleAtoi(value, &parsed) || parsed <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat("environment variable ", name, "='",
+                                                     value ? value : "", "': expected a job id"));
+    }
+    (self.*setter)(parsed);
+  }
+  self.set_rank(rank);
+  self.set_pid(getpid());
+  auto rpc = std::make_unique<Rpc>();
+  rpc->stub = moe::v1::WorkerService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  rpc->self = std::move(self);
+  return std::unique_ptr<CoordinatorReporter>(
+      new CoordinatorReporter(std::move(rpc), heartbeat_seconds));
+}
+
+CoordinatorReporter::CoordinatorReporter(std::unique_ptr<Rpc> rpc, double heartbeat_seconds)
+    : rpc_(std::move(rpc)) {
+  using Stub = moe::v1::WorkerService::Stub;
+  rpc_->Call(&Stub::RegisterWorker, rpc_->self, "register", &stop_requested_);
+  heartbeat_ = std::thread([this, heartbeat_seconds] {
+    while (!done_.WaitForNotificationWithTimeout(absl::Seconds(heartbeat_seconds))) {
+      rpc_->Call(&Stub::Heartbeat, rpc_->self, "heartbeat", &stop_requested_);
+    }
+  });
+}
+
+CoordinatorReporter::~CoordinatorReporter() {
+  done_.Notify();
+  heartbeat_.join();
+}
+
+void CoordinatorReporter::OnStep(const StepReport& r) {
+  if (rpc_->self.rank() != 0) return;
+  moe::v1::ReportStepsRequest request;
+  *request.mutable_worker() = rpc_->self;
+  moe::v1::StepMetrics* m = request.add_steps();
+  m->set_step(r.step);
+  m->set_total_steps(r.total_steps);
+  m->set_epoch(r.epoch);
+  m->set_loss(r.loss);
+  m->set_aux_loss(r.aux_loss);
+  m->set_learning_rate(r.lr);
+  m->set_grad_norm(r.grad_norm);
+  m->set_tokens_per_second(r.tokens_per_second);
+  for (double share : r.expert_share) m->add_expert_share(share);
+  m->set_unix_s(UnixNow());
+  rpc_->Call(&moe::v1::WorkerService::Stub::ReportSteps, request, "step report",
+             &stop_requested_);
+}
+
+void CoordinatorReporter::OnCheckpoint(int64_t step, const std::string& dir) {
+  if (rpc_->self.rank() != 0) return;
+  moe::v1::ReportCheckpointRequest request;
+  *request.mutable_worker() = rpc_->self;
+  moe::v1::Checkpoint* c = request.mutable_checkpoint();
+  c->set_step(step);
+  c->set_path(std::filesystem::absolute(dir).string());
+  std::ifstream state_file(std::filesystem::path(dir) / "training_state.json");
+  const auto state = nlohmann::json::parse(state_file, nullptr, /*allow_exceptions=*/false);
+  if (state.is_object()) {
+    c->set_epoch(state.value("epoch", int64_t{0}));
+    c->set_data_position(state.value("data_position", uint64_t{0}));
+    c->set_world_size(state.value("world_size", 0));
+  }
+  uint64_t bytes = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    bytes += entry.is_regular_file(ec) ? entry.file_size(ec) : 0;
+  }
+  c->set_bytes(bytes);
+  if (auto sha = common::Sha256File(std::filesystem::path(dir) / common::kManifestFile);
+      sha.ok()) {
+    c->set_manifest_sha256(*sha);
+  }
+  rpc_->Call(&moe::v1::WorkerService::Stub::ReportCheckpoint, request, "checkpoint report",
+             &stop_requested_);
+}
+
+}  // namespace moe::worker

@@ -1,0 +1,46 @@
+// Reports a worker's progress to moed (WorkerService) when moed launched it: MOE_COORDINATOR
+// (host:port), MOE_JOB_ID and MOE_ATTEMPT_ID in the environment. Every rank registers and then
+// heartbeats from a background thread; rank 0 also reports step metrics and committed
+// checkpoints. moed being unreachable never stops training: calls time out and are logged.
+#ifndef MOE_WORKER_REPORT_COORDINATOR_REPORTER_H_
+#define MOE_WORKER_REPORT_COORDINATOR_REPORTER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "worker/train/progress.h"
+
+namespace moe::worker {
+
+class CoordinatorReporter : public ProgressSink {
+ public:
+  // nullptr when MOE_COORDINATOR is unset (not launched by moed); InvalidArgument naming the
+  // variable when MOE_JOB_ID or MOE_ATTEMPT_ID is malformed.
+  static absl::StatusOr<std::unique_ptr<CoordinatorReporter>> FromEnvironment(
+      int rank, double heartbeat_seconds = 5);
+  ~CoordinatorReporter() override;  // stops heartbeating
+
+  void OnStep(const StepReport& report) override;
+  void OnCheckpoint(int64_t step, const std::string& dir) override;
+  void OnMessage(const std::string&) override {}
+
+  // Whether moed asked this worker to stop (seen in any reply).
+  bool stop_requested() const { return stop_requested_; }
+
+ private:
+  struct Rpc;  // the gRPC stub and this worker's identity (gRPC stays out of this header)
+  CoordinatorReporter(std::unique_ptr<Rpc> rpc, double heartbeat_seconds);
+
+  std::unique_ptr<Rpc> rpc_;
+  std::atomic<bool> stop_requested_{false};
+  absl::Notification done_;
+  std::thread heartbeat_;
+};
+
+}  // namespace moe::worker
+
+#endif  // MOE_WORKER_REPORT_COORDINATOR_REPORTER_H_
