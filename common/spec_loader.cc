@@ -34,7 +34,7 @@ absl::StatusOr<moe::v1::JobSpec> ParseJobSpec(absl::string_view yaml, absl::stri
                                               const std::filesystem::path& base_dir) {
   moe::v1::JobSpec spec;
   RETURN_IF_ERROR(YamlToMessage(yaml, source, &spec));
-  ResolvePaths(std::filesystem::absolute(base_dir), &spec);
+  ResolvePaths(std::filesystem::absolute(base_dir.empty() ? "." : base_dir), &spec);
   ApplyDefaults(&spec);
   // The default output_dir (runs/<name>) lives under the current directory, not the spec's.
   Absolutize(std::filesystem::current_path(), spec.mutable_checkpoint()->mutable_output_dir());

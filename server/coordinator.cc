@@ -99,9 +99,8 @@ absl::Status Coordinator::Recover() {
       if (step <= newest) break;
       const absl::Status verified = common::VerifyCheckpoint(dir);
       if (!verified.ok()) {
-        Event(job.id(), absl::StrCat("ignoring unrecorded ", dir.string(), ": ",
-                                     verified.message()),
-              now);
+        Event(job.id(),
+              absl::StrCat("ignoring unrecorded ", dir.string(), ": ", verified.message()), now);
         continue;
       }
       moe::v1::Checkpoint c;
@@ -123,11 +122,12 @@ absl::Status Coordinator::Recover() {
 absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec) {
   const int world = static_cast<int>(spec.resources().world_size());
   if (world > options_.slots) {
-    return absl::InvalidArgumentError(absl::StrCat("resources.world_size is ", world,
-                                                   " but this moed has ", options_.slots,
-                                                   " device slots"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "resources.world_size is ", world, " but this moed has ", options_.slots, " device slots"));
   }
   const double now = now_();
+  // Held throughout, so the scheduler never sees the job before its directory exists.
+  absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const int64_t id, store_.CreateJob(spec, "", now));
   const fs::path dir = options_.data_dir / "jobs" / std::to_string(id);
   std::error_code ec;
@@ -138,7 +138,6 @@ absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec) {
   std::ofstream(dir / "job.yaml") << common::MessageToYaml(worker_spec);
   RETURN_IF_ERROR(store_.SetJobDir(id, dir.string()));
   Event(id, absl::StrCat("submitted: ", spec.name(), " on ", world, " workers"), now);
-  absl::MutexLock lock(&mu_);
   ++version_;
   return store_.GetJob(id);
 }
@@ -172,8 +171,9 @@ absl::StatusOr<moe::v1::Job> Coordinator::Resume(int64_t job_id, int64_t from_st
       if (c.step() == from_step) from = c.path();
     }
     if (from.empty()) {
-      return absl::NotFoundError(absl::StrCat("job ", job_id, " has no committed checkpoint of step ",
-                                              from_step, " (moectl checkpoints ", job_id, ")"));
+      return absl::NotFoundError(absl::StrCat("job ", job_id,
+                                              " has no committed checkpoint of step ", from_step,
+                                              " (moectl checkpoints ", job_id, ")"));
     }
   }
   absl::MutexLock lock(&mu_);
@@ -284,8 +284,9 @@ void Coordinator::Tick() {
       const double last = run.last_heartbeat[rank];
       if ((last > 0 && now - last > options_.heartbeat_timeout_s) ||
           (last == 0 && now - run.started > options_.startup_timeout_s)) {
-        Event(job_id, absl::StrCat("rank ", rank, " silent for ", now - std::max(last, run.started),
-                                   " s: stopping the attempt"),
+        Event(job_id,
+              absl::StrCat("rank ", rank, " silent for ", now - std::max(last, run.started),
+                           " s: stopping the attempt"),
               now);
         Stop(run, moe::v1::ATTEMPT_CAUSE_HEARTBEAT_TIMEOUT, now);
         run.kill_at = now;  // a hung worker may ignore SIGTERM
@@ -380,7 +381,7 @@ void Coordinator::Schedule(double now) {
   for (const auto& [id, run] : running_) used += run.world_size;
   for (const moe::v1::Job& job : *queued) {  // FIFO: the oldest job first
     const auto next = store_.GetNextStart(job.id());
-    if (next.ok() && next->not_before > now) continue;  // in its restart backoff
+    if (next.ok() && next->not_before > now) continue;    // in its restart backoff
     if (job.world_size() > options_.slots - used) break;  // wait for devices, in order
     const absl::Status started = Start(job, now);
     if (!started.ok()) {

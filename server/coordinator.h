@@ -33,14 +33,14 @@
 namespace moe::server {
 
 struct CoordinatorOptions {
-  std::filesystem::path data_dir;  // jobs/<id>/ (spec, logs) lives here
-  std::string worker_binary;       // moe-worker
-  int slots = 1;                   // devices to schedule on
+  std::filesystem::path data_dir;   // jobs/<id>/ (spec, logs) lives here
+  std::string worker_binary;        // moe-worker
+  int slots = 1;                    // devices to schedule on
   double heartbeat_timeout_s = 60;  // a registered worker silent this long is hung
   double startup_timeout_s = 600;   // a worker that never registers within this is hung
   double backoff_initial_s = 1, backoff_max_s = 60;  // doubled per restart
-  double stop_grace_s = 10;                           // SIGTERM, then SIGKILL after this
-  std::vector<std::string> worker_env;                // extra NAME=VALUE for workers
+  double stop_grace_s = 10;                          // SIGTERM, then SIGKILL after this
+  std::vector<std::string> worker_env;               // extra NAME=VALUE for workers
 };
 
 class Coordinator {
@@ -88,10 +88,10 @@ class Coordinator {
     pid_t process_group = 0;
     std::vector<double> last_heartbeat;  // by rank; 0 before it registered
     double started = 0;
-    bool stopping = false;     // SIGTERM sent
-    double kill_at = 0;        // SIGKILL after this
-    bool cancel = false;       // a user asked
-    bool shutdown = false;     // moed is going away
+    bool stopping = false;  // SIGTERM sent
+    double kill_at = 0;     // SIGKILL after this
+    bool cancel = false;    // a user asked
+    bool shutdown = false;  // moed is going away
     moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
     int32_t exit_code = 0, signal = 0;
   };

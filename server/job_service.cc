@@ -44,12 +44,11 @@ grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* context,
                                                    const moe::v1::ListJobsRequest*,
                                                    moe::v1::ListJobsResponse* response) {
-  absl::StatusOr<moe::v1::ListJobsResponse> result = store_.ListJobs().status();
-  if (auto jobs = store_.ListJobs(); jobs.ok()) {
-    result = moe::v1::ListJobsResponse();
-    for (moe::v1::Job& job : *jobs) *result->add_jobs() = std::move(job);
-  }
-  return Respond(context, result, response);
+  auto jobs = store_.ListJobs();
+  if (!jobs.ok()) return Respond<moe::v1::ListJobsResponse>(context, jobs.status(), response);
+  moe::v1::ListJobsResponse result;
+  for (moe::v1::Job& job : *jobs) *result.add_jobs() = std::move(job);
+  return Respond<moe::v1::ListJobsResponse>(context, result, response);
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* context,
@@ -73,31 +72,29 @@ grpc::ServerUnaryReactor* JobServiceImpl::ResumeJob(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* JobServiceImpl::ListCheckpoints(
     grpc::CallbackServerContext* context, const moe::v1::JobRef* request,
     moe::v1::ListCheckpointsResponse* response) {
-  absl::StatusOr<moe::v1::ListCheckpointsResponse> result = store_.GetJob(request->id()).status();
-  if (result.ok()) {
-    auto checkpoints = store_.ListCheckpoints(request->id());
-    if (!checkpoints.ok()) {
-      result = checkpoints.status();
-    } else {
-      for (moe::v1::Checkpoint& c : *checkpoints) *result->add_checkpoints() = std::move(c);
-    }
+  using Response = moe::v1::ListCheckpointsResponse;
+  if (auto job = store_.GetJob(request->id()); !job.ok()) {
+    return Respond<Response>(context, job.status(), response);
   }
-  return Respond(context, result, response);
+  auto checkpoints = store_.ListCheckpoints(request->id());
+  if (!checkpoints.ok()) return Respond<Response>(context, checkpoints.status(), response);
+  Response result;
+  for (moe::v1::Checkpoint& c : *checkpoints) *result.add_checkpoints() = std::move(c);
+  return Respond<Response>(context, result, response);
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::ListAttempts(grpc::CallbackServerContext* context,
                                                        const moe::v1::JobRef* request,
                                                        moe::v1::ListAttemptsResponse* response) {
-  absl::StatusOr<moe::v1::ListAttemptsResponse> result = store_.GetJob(request->id()).status();
-  if (result.ok()) {
-    auto attempts = store_.ListAttempts(request->id());
-    if (!attempts.ok()) {
-      result = attempts.status();
-    } else {
-      for (moe::v1::Attempt& a : *attempts) *result->add_attempts() = std::move(a);
-    }
+  using Response = moe::v1::ListAttemptsResponse;
+  if (auto job = store_.GetJob(request->id()); !job.ok()) {
+    return Respond<Response>(context, job.status(), response);
   }
-  return Respond(context, result, response);
+  auto attempts = store_.ListAttempts(request->id());
+  if (!attempts.ok()) return Respond<Response>(context, attempts.status(), response);
+  Response result;
+  for (moe::v1::Attempt& a : *attempts) *result.add_attempts() = std::move(a);
+  return Respond<Response>(context, result, response);
 }
 
 grpc::ServerWriteReactor<moe::v1::JobProgress>* JobServiceImpl::WatchJob(

@@ -20,8 +20,7 @@ class JobServiceImpl final : public moe::v1::JobService::CallbackService {
                                       const moe::v1::SubmitJobRequest* request,
                                       moe::v1::Job* response) override;
   grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
-                                   const moe::v1::JobRef* request,
-                                   moe::v1::Job* response) override;
+                                   const moe::v1::JobRef* request, moe::v1::Job* response) override;
   grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context,
                                      const moe::v1::ListJobsRequest* request,
                                      moe::v1::ListJobsResponse* response) override;
@@ -31,8 +30,8 @@ class JobServiceImpl final : public moe::v1::JobService::CallbackService {
   grpc::ServerUnaryReactor* ResumeJob(grpc::CallbackServerContext* context,
                                       const moe::v1::ResumeJobRequest* request,
                                       moe::v1::Job* response) override;
-  grpc::ServerWriteReactor<moe::v1::JobProgress>* WatchJob(
-      grpc::CallbackServerContext* context, const moe::v1::JobRef* request) override;
+  grpc::ServerWriteReactor<moe::v1::JobProgress>* WatchJob(grpc::CallbackServerContext* context,
+                                                           const moe::v1::JobRef* request) override;
   grpc::ServerWriteReactor<moe::v1::LogChunk>* GetLogs(
       grpc::CallbackServerContext* context, const moe::v1::GetLogsRequest* request) override;
   grpc::ServerUnaryReactor* ListCheckpoints(grpc::CallbackServerContext* context,

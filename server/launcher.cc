@@ -67,7 +67,16 @@ absl::StatusOr<LaunchedAttempt> LaunchWorkers(const LaunchRequest& request) {
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawnattr_t attributes;
     posix_spawnattr_init(&attributes);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    // moed blocks SIGTERM and SIGINT to take them synchronously: workers must not inherit that.
+    sigset_t none, stop_signals;
+    sigemptyset(&none);
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setsigdefault(&attributes, &stop_signals);
+    posix_spawnattr_setflags(
+        &attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setpgroup(&attributes, launched.process_group);  // 0: a new group
     pid_t pid = -1;
     const int rc = posix_spawn(&pid, request.worker_binary.c_str(), &actions, &attributes,

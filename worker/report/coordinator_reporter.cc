@@ -21,8 +21,7 @@ namespace {
 constexpr auto kCallDeadline = std::chrono::seconds(10);
 
 double UnixNow() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
@@ -54,10 +53,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorReporter>> CoordinatorReporter::FromEn
   const char* address = std::getenv("MOE_COORDINATOR");
   if (address == nullptr || *address == '\0') return nullptr;
   moe::v1::WorkerRef self;
-  for (auto [name, setter] :
-       {std::pair<const char*, void (moe::v1::WorkerRef::*)(int64_t)>{
-            "MOE_JOB_ID", &moe::v1::WorkerRef::set_job_id},
-        {"MOE_ATTEMPT_ID", &moe::v1::WorkerRef::set_attempt_id}}) {
+  for (auto [name, setter] : {std::pair<const char*, void (moe::v1::WorkerRef::*)(int64_t)>{
+                                  "MOE_JOB_ID", &moe::v1::WorkerRef::set_job_id},
+                              {"MOE_ATTEMPT_ID", &moe::v1::WorkerRef::set_attempt_id}}) {
     const char* value = std::getenv(name);
     int64_t parsed = 0;
     if (value == nullptr || !absl::SimpleAtoi(value, &parsed) || parsed <= 0) {
@@ -107,8 +105,7 @@ void CoordinatorReporter::OnStep(const StepReport& r) {
   m->set_tokens_per_second(r.tokens_per_second);
   for (double share : r.expert_share) m->add_expert_share(share);
   m->set_unix_s(UnixNow());
-  rpc_->Call(&moe::v1::WorkerService::Stub::ReportSteps, request, "step report",
-             &stop_requested_);
+  rpc_->Call(&moe::v1::WorkerService::Stub::ReportSteps, request, "step report", &stop_requested_);
 }
 
 void CoordinatorReporter::OnCheckpoint(int64_t step, const std::string& dir) {
@@ -131,8 +128,7 @@ void CoordinatorReporter::OnCheckpoint(int64_t step, const std::string& dir) {
     bytes += entry.is_regular_file(ec) ? entry.file_size(ec) : 0;
   }
   c->set_bytes(bytes);
-  if (auto sha = common::Sha256File(std::filesystem::path(dir) / common::kManifestFile);
-      sha.ok()) {
+  if (auto sha = common::Sha256File(std::filesystem::path(dir) / common::kManifestFile); sha.ok()) {
     c->set_manifest_sha256(*sha);
   }
   rpc_->Call(&moe::v1::WorkerService::Stub::ReportCheckpoint, request, "checkpoint report",

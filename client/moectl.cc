@@ -1,0 +1,236 @@
+#include "client/moectl.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/format.h"
+#include "client/job_client.h"
+#include "common/spec_loader.h"
+
+namespace moe::client {
+namespace {
+
+struct Flags {
+  std::string server = "127.0.0.1:50051";
+  std::string output = "text";
+  bool json() const { return output == "json"; }
+};
+
+int ExitFor(const absl::Status& status) {
+  if (status.ok()) return 0;
+  std::cerr << "moectl: " << status.message() << std::endl;
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+      return kExitUnreachable;
+    case absl::StatusCode::kInvalidArgument:
+      return kExitUsage;
+    default:
+      return kExitRefused;
+  }
+}
+
+bool Final(moe::v1::JobState state) {
+  return state == moe::v1::JOB_STATE_COMPLETED || state == moe::v1::JOB_STATE_FAILED ||
+         state == moe::v1::JOB_STATE_CANCELLED;
+}
+
+// Follows a job to its end, printing a progress line per report (redrawn in place on a
+// terminal) and each checkpoint. 0 when it COMPLETED.
+int Watch(JobClient& client, int64_t id, const Flags& flags) {
+  const bool tty = isatty(STDOUT_FILENO) && !flags.json();
+  moe::v1::Job last;
+  const auto started = std::chrono::steady_clock::now();
+  int64_t first_step = -1;
+  const absl::Status status = client.Watch(id, [&](const moe::v1::JobProgress& p) {
+    if (flags.json()) {
+      std::cout << ToJson(p) << std::endl;
+    } else {
+      if (p.job().state() != last.state()) {
+        std::cout << (tty ? "\r\33[K" : "") << "job " << id << ": " << StateName(p.job().state())
+                  << (p.job().failure().empty() ? "" : " (" + p.job().failure() + ")") << std::endl;
+      }
+      for (const moe::v1::Checkpoint& c : p.checkpoints()) {
+        std::cout << (tty ? "\r\33[K" : "") << "checkpoint step " << c.step() << ": " << c.path()
+                  << std::endl;
+      }
+      if (!p.steps().empty()) {
+        const moe::v1::StepMetrics& s = p.steps(p.steps_size() - 1);
+        if (first_step < 0) first_step = s.step() - 1;
+        const double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const double rate = (s.step() - first_step) / std::max(elapsed, 1e-9);
+        const double eta = (s.total_steps() - s.step()) / std::max(rate, 1e-9);
+        std::cout << (tty ? "\r\33[K" : "") << ProgressLine(s, eta) << (tty ? "" : "\n")
+                  << std::flush;
+      }
+    }
+    last = p.job();
+  });
+  if (tty) std::cout << std::endl;
+  if (!status.ok()) return ExitFor(status);
+  if (!flags.json() && last.state() == moe::v1::JOB_STATE_COMPLETED) {
+    std::cout << "model and checkpoints: " << last.spec().checkpoint().output_dir()
+              << "\nlogs: moectl logs " << id << "  (files under " << last.job_dir() << ")"
+              << std::endl;
+  }
+  return last.state() == moe::v1::JOB_STATE_COMPLETED ? 0 : kExitJobFailed;
+}
+
+template <typename T>
+int Print(const absl::StatusOr<T>& result, const Flags& flags,
+          const std::function<std::string(const T&)>& text) {
+  if (!result.ok()) return ExitFor(result.status());
+  std::cout << (flags.json() ? ToJson(*result) : text(*result)) << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int RunMoectl(int argc, char** argv) {
+  CLI::App app{
+      "moectl: submit and follow moetrain jobs on moed.\n"
+      "Exit codes: 0 done; 1 moed refused the request; 2 bad usage or invalid spec; 3 the\n"
+      "watched job ended FAILED or CANCELLED; 4 moed cannot be reached."};
+  app.require_subcommand(1);
+  Flags flags;
+  if (const char* env = std::getenv("MOECTL_SERVER"); env != nullptr && *env != '\0') {
+    flags.server = env;
+  }
+  app.add_option("--server", flags.server, "moed's address (or MOECTL_SERVER)")
+      ->capture_default_str();
+  app.add_option("--output,-o", flags.output, "text or json (read commands)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  int code = 0;
+  std::unique_ptr<JobClient> client;
+  auto connect = [&]() -> JobClient& {
+    if (!client) client = std::make_unique<JobClient>(flags.server);
+    return *client;
+  };
+
+  std::string spec_path;
+  bool wait = false;
+  auto* submit = app.add_subcommand("submit", "Validate a job spec here and queue it on moed");
+  submit->add_option("spec", spec_path, "Job spec (YAML)")->required();
+  submit->add_flag("--watch,-w", wait, "Then follow it to its end (exit code as watch)");
+  submit->callback([&] {
+    const auto spec = common::LoadJobSpec(spec_path);
+    if (!spec.ok()) {
+      code = ExitFor(absl::InvalidArgumentError(spec.status().message()));
+      return;
+    }
+    const auto job = connect().Submit(*spec);
+    if (!job.ok()) {
+      code = ExitFor(job.status());
+      return;
+    }
+    std::cout << (flags.json() ? ToJson(*job)
+                               : absl::StrCat("submitted job ", job->id(), " (", job->name(), ")"))
+              << std::endl;
+    if (wait) code = Watch(connect(), job->id(), flags);
+  });
+
+  app.add_subcommand("list", "All jobs, oldest first")->callback([&] {
+    code = Print<moe::v1::ListJobsResponse>(connect().List(), flags,
+                                            [](const moe::v1::ListJobsResponse& r) {
+                                              std::string out = JobListHeader();
+                                              for (const moe::v1::Job& job : r.jobs())
+                                                absl::StrAppend(&out, "\n", JobListLine(job));
+                                              return out;
+                                            });
+  });
+
+  int64_t id = 0;
+  auto* status = app.add_subcommand("status", "A job, its attempts and its newest checkpoint");
+  status->add_option("job", id, "Job id")->required();
+  status->callback([&] {
+    const auto job = connect().Get(id);
+    const auto attempts = connect().Attempts(id);
+    const auto checkpoints = connect().Checkpoints(id);
+    for (const absl::Status& s : {job.status(), attempts.status(), checkpoints.status()}) {
+      if (!s.ok()) {
+        code = ExitFor(s);
+        return;
+      }
+    }
+    std::cout << (flags.json() ? ToJson(*job) : JobDetails(*job, *attempts, *checkpoints));
+    std::cout << std::flush;
+  });
+
+  moe::v1::GetLogsRequest logs_request;
+  auto* logs = app.add_subcommand("logs", "A worker's log (rank 0 of the newest attempt)");
+  logs->add_option("job", id, "Job id")->required();
+  logs->add_option(
+          "--rank",
+          [&](const CLI::results_t& r) {
+            logs_request.set_rank(std::stoi(r[0]));
+            return true;
+          },
+          "Worker rank")
+      ->check(CLI::NonNegativeNumber);
+  logs->add_flag_function(
+      "--follow,-f", [&](int64_t) { logs_request.set_follow(true); },
+      "Keep printing until the job ends");
+  logs->callback([&] {
+    logs_request.set_id(id);
+    code = ExitFor(connect().Logs(
+        logs_request, [](const std::string& data) { std::cout << data << std::flush; }));
+  });
+
+  auto* watch = app.add_subcommand("watch", "Follow a job's progress until it ends");
+  watch->add_option("job", id, "Job id")->required();
+  watch->callback([&] { code = Watch(connect(), id, flags); });
+
+  auto* cancel = app.add_subcommand("cancel", "Stop a job (its checkpoints stay)");
+  cancel->add_option("job", id, "Job id")->required();
+  cancel->callback([&] {
+    code = Print<moe::v1::Job>(connect().Cancel(id), flags, [](const moe::v1::Job& j) {
+      return absl::StrCat("job ", j.id(), ": cancel requested");
+    });
+  });
+
+  int64_t from_step = 0;
+  int32_t workers = 0;
+  auto* resume = app.add_subcommand(
+      "resume", "Queue a failed, cancelled or interrupted job again from a committed checkpoint");
+  resume->add_option("job", id, "Job id")->required();
+  resume->add_option("--from-step", from_step, "Checkpoint step (default: the newest)");
+  resume->add_option("--workers", workers,
+                     "Workers this time (the global batch is kept by gradient accumulation)");
+  resume->callback([&] {
+    code = Print<moe::v1::Job>(
+        connect().Resume(id, from_step, workers), flags,
+        [](const moe::v1::Job& j) { return absl::StrCat("job ", j.id(), ": queued to resume"); });
+  });
+
+  auto* checkpoints = app.add_subcommand("checkpoints", "A job's committed checkpoints");
+  checkpoints->add_option("job", id, "Job id")->required();
+  checkpoints->callback([&] {
+    code = Print<moe::v1::ListCheckpointsResponse>(
+        connect().Checkpoints(id), flags, [](const moe::v1::ListCheckpointsResponse& r) {
+          std::string out = "STEP    EPOCH  WORKERS  BYTES         PATH";
+          for (const moe::v1::Checkpoint& c : r.checkpoints()) {
+            absl::StrAppend(&out, "\n",
+                            absl::StrFormat("%-7d %-6d %-8d %-13d %s", c.step(), c.epoch(),
+                                            c.world_size(), c.bytes(), c.path()));
+          }
+          return out;
+        });
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int exit = app.exit(e);
+    return exit == 0 ? 0 : kExitUsage;
+  }
+  return code;
+}
+
+}  // namespace moe::client

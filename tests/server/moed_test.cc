@@ -1,0 +1,322 @@
+// moed end to end: a real moed process on a loopback port with a temporary data directory,
+// real moe-worker processes, a tiny CPU job, and moectl's client library (or binary). Covers
+// submit -> COMPLETED with checkpoints catalogued, logs, cancel, a worker killed mid-run, moed
+// and its workers killed mid-run (a vanished machine), a job that always fails, a bad spec.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "client/job_client.h"
+#include "common/proto_yaml.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/worker/train/train_test_util.h"
+
+extern char** environ;
+
+namespace moe::server {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using Clock = std::chrono::steady_clock;
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A moed process; killed (SIGKILL) when destroyed if still running.
+class Moed {
+ public:
+  Moed(const fs::path& data_dir, const std::string& flags = "") {
+    log_ = data_dir.string() + absl::StrCat(".moed", ++starts_, ".log");
+    const std::string line =
+        absl::StrCat("exec ", MOED_BIN, " --data-dir ", data_dir.string(),
+                     " --listen 127.0.0.1:0 --slots 2 ", flags, " > ", log_, " 2>&1");
+    const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
+    EXPECT_EQ(posix_spawn(&pid_, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ),
+              0);
+    const std::regex listening("moed listening on port (\\d+)");
+    for (int i = 0; i < 200 && port_ == 0; ++i) {
+      std::smatch match;
+      const std::string text = ReadFile(log_);
+      if (std::regex_search(text, match, listening)) port_ = std::stoi(match[1]);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_NE(port_, 0) << ReadFile(log_);
+    client_ = std::make_unique<client::JobClient>(address());
+  }
+  ~Moed() {
+    if (pid_ > 0) Kill(SIGKILL);
+  }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  client::JobClient& client() { return *client_; }
+  std::string log() const { return ReadFile(log_); }
+  // Sends `signal` and waits for moed to exit; returns its wait status.
+  int Kill(int signal) {
+    kill(pid_, signal);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+  // Waits until `done(job)` or the timeout; returns the last job seen.
+  moe::v1::Job WaitFor(int64_t id, const std::function<bool(const moe::v1::Job&)>& done,
+                       int seconds = 120) {
+    moe::v1::Job job;
+    for (const auto deadline = Clock::now() + std::chrono::seconds(seconds);
+         Clock::now() < deadline;) {
+      auto got = client_->Get(id);
+      if (got.ok()) {
+        job = *got;
+        if (done(job)) return job;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "job " << id << " timed out in " << moe::v1::JobState_Name(job.state()) << "\n"
+                  << log();
+    return job;
+  }
+  moe::v1::Job WaitForState(int64_t id, moe::v1::JobState state, int seconds = 120) {
+    return WaitFor(
+        id, [state](const moe::v1::Job& j) { return j.state() == state; }, seconds);
+  }
+
+ private:
+  static inline int starts_ = 0;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string log_;
+  std::unique_ptr<client::JobClient> client_;
+};
+
+// The small job of the training tests on 2 workers: d_model 32, 100 samples, `steps` steps,
+// a checkpoint every 5.
+moe::v1::JobSpec Job(const fs::path& output, int steps) {
+  moe::v1::JobSpec spec = moe::worker::testing::SmallJob(output);
+  spec.set_name("tiny");
+  spec.mutable_resources()->set_world_size(2);
+  spec.mutable_resources()->set_threads_per_worker(1);
+  spec.mutable_training()->set_epochs(100);
+  spec.mutable_training()->set_max_steps(steps);
+  spec.mutable_training()->set_grad_accumulation(1);
+  spec.mutable_checkpoint()->set_save_steps(5);
+  spec.mutable_checkpoint()->set_save_at_epoch_end(false);
+  spec.mutable_logging()->set_logging_steps(1);
+  return spec;
+}
+
+int64_t Submit(Moed& moed, const moe::v1::JobSpec& spec) {
+  auto job = moed.client().Submit(spec);
+  EXPECT_TRUE(job.ok()) << job.status();
+  return job.ok() ? job->id() : 0;
+}
+
+std::string FinalModel(const moe::v1::JobSpec& spec) {
+  return ReadFile(fs::path(spec.checkpoint().output_dir()) /
+                  absl::StrCat("checkpoint-step-", spec.training().max_steps()) /
+                  "model.safetensors");
+}
+
+// The pids of job `id`'s workers (their command line names the job's spec).
+std::vector<pid_t> WorkerPids(const fs::path& data_dir, int64_t id) {
+  const std::string spec = (data_dir / "jobs" / std::to_string(id) / "job.yaml").string();
+  std::vector<pid_t> pids;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = ReadFile(entry.path() / "cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find("moe-worker train --spec " + spec) != std::string::npos) {
+      pids.push_back(std::stoi(name));
+    }
+  }
+  return pids;
+}
+
+TEST(Moed, RunsAJobToCompletionAndCataloguesItsCheckpoints) {
+  const fs::path root = worker::testing::FreshDir("moed_complete");
+  Moed moed(root / "data");
+  const moe::v1::JobSpec spec = Job(root / "out", 10);
+  const int64_t id = Submit(moed, spec);
+  std::vector<moe::v1::JobProgress> progress;
+  ASSERT_TRUE(
+      moed.client().Watch(id, [&](const moe::v1::JobProgress& p) { progress.push_back(p); }).ok());
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back().job().state(), moe::v1::JOB_STATE_COMPLETED) << moed.log();
+  int64_t last_step = 0, watched_checkpoints = 0;
+  for (const auto& p : progress) {
+    for (const auto& s : p.steps()) {
+      EXPECT_GT(s.step(), last_step);  // in order, each once
+      last_step = s.step();
+      double sum = 0;
+      for (double share : s.expert_share()) sum += share;
+      EXPECT_NEAR(sum, 1.0, 1e-9);
+    }
+    watched_checkpoints += p.checkpoints_size();
+  }
+  EXPECT_EQ(last_step, 10);
+  const auto checkpoints = moed.client().Checkpoints(id);
+  ASSERT_TRUE(checkpoints.ok());
+  ASSERT_EQ(checkpoints->checkpoints_size(), 2);  // steps 10 and 5, newest first
+  EXPECT_EQ(watched_checkpoints, 2);
+  const moe::v1::Checkpoint& newest = checkpoints->checkpoints(0);
+  EXPECT_EQ(newest.step(), 10);
+  EXPECT_EQ(newest.world_size(), 2);
+  EXPECT_TRUE(fs::exists(fs::path(newest.path()) / "manifest.json"));
+  EXPECT_GT(newest.bytes(), 0u);
+  EXPECT_EQ(newest.manifest_sha256().size(), 64u);
+
+  std::string log;
+  moe::v1::GetLogsRequest request;
+  request.set_id(id);
+  ASSERT_TRUE(moed.client().Logs(request, [&](const std::string& d) { log += d; }).ok());
+  EXPECT_THAT(log, HasSubstr("step 10/10"));
+  request.set_rank(2);
+  EXPECT_EQ(moed.client().Logs(request, [](const std::string&) {}).code(),
+            absl::StatusCode::kInvalidArgument);
+  const auto attempts = moed.client().Attempts(id);
+  ASSERT_EQ(attempts->attempts_size(), 1);
+  EXPECT_EQ(attempts->attempts(0).cause(), moe::v1::ATTEMPT_CAUSE_COMPLETED);
+}
+
+TEST(Moed, CancelStopsTheWorkers) {
+  const fs::path root = worker::testing::FreshDir("moed_cancel");
+  Moed moed(root / "data");
+  const int64_t id = Submit(moed, Job(root / "out", 100000));
+  moed.WaitFor(id, [](const moe::v1::Job& j) { return j.step() > 0; });
+  EXPECT_EQ(WorkerPids(root / "data", id).size(), 2u);
+  const auto asked = Clock::now();
+  ASSERT_TRUE(moed.client().Cancel(id).ok());
+  moed.WaitForState(id, moe::v1::JOB_STATE_CANCELLED, 30);
+  // SIGTERM ends the workers at once (moed's grace period before SIGKILL is 10 s).
+  EXPECT_LT(Clock::now() - asked, std::chrono::seconds(5));
+  EXPECT_TRUE(WorkerPids(root / "data", id).empty());
+  const auto attempts = moed.client().Attempts(id);
+  EXPECT_EQ(attempts->attempts(0).cause(), moe::v1::ATTEMPT_CAUSE_CANCELLED);
+  EXPECT_EQ(moed.client().Cancel(id).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(Moed, AKilledWorkerRestartsTheJobFromItsNewestCheckpointWithTheSameResult) {
+  const fs::path root = worker::testing::FreshDir("moed_kill_worker");
+  Moed moed(root / "data");
+  const moe::v1::JobSpec reference = Job(root / "reference", 60),
+                         interrupted = Job(root / "interrupted", 60);
+  const int64_t ref = Submit(moed, reference);
+  moed.WaitForState(ref, moe::v1::JOB_STATE_COMPLETED);
+  const int64_t id = Submit(moed, interrupted);
+  moed.WaitFor(id, [&](const moe::v1::Job& j) {
+    return j.step() >= 7 && !moed.client().Checkpoints(id)->checkpoints().empty();
+  });
+  const std::vector<pid_t> workers = WorkerPids(root / "data", id);
+  ASSERT_EQ(workers.size(), 2u);
+  kill(workers[1], SIGKILL);
+  const moe::v1::Job done = moed.WaitForState(id, moe::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(done.restarts(), 1);
+  const auto attempts = moed.client().Attempts(id);
+  ASSERT_EQ(attempts->attempts_size(), 2);
+  EXPECT_EQ(attempts->attempts(0).cause(), moe::v1::ATTEMPT_CAUSE_SIGNALED);
+  EXPECT_EQ(attempts->attempts(0).signal(), SIGKILL);
+  EXPECT_THAT(attempts->attempts(1).resume_from(), HasSubstr("checkpoint-step-"));
+  EXPECT_FALSE(FinalModel(reference).empty());
+  EXPECT_TRUE(FinalModel(reference) == FinalModel(interrupted)) << "final weights differ";
+}
+
+TEST(Moed, AfterTheMachineVanishedMoedResumesTheJobByItself) {
+  const fs::path root = worker::testing::FreshDir("moed_vanish");
+  const moe::v1::JobSpec reference = Job(root / "reference", 60),
+                         interrupted = Job(root / "interrupted", 60);
+  int64_t id = 0;
+  {
+    Moed moed(root / "data");
+    const int64_t ref = Submit(moed, reference);
+    moed.WaitForState(ref, moe::v1::JOB_STATE_COMPLETED);
+    id = Submit(moed, interrupted);
+    moed.WaitFor(id, [&](const moe::v1::Job& j) {
+      return j.step() >= 7 && !moed.client().Checkpoints(id)->checkpoints().empty();
+    });
+    const std::vector<pid_t> workers = WorkerPids(root / "data", id);
+    ASSERT_EQ(workers.size(), 2u);
+    moed.Kill(SIGKILL);  // and the workers with it, as a vanished machine would
+    for (pid_t pid : workers) kill(pid, SIGKILL);
+  }
+  for (int i = 0; i < 100 && !WorkerPids(root / "data", id).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const auto restarted_at = Clock::now();
+  Moed again(root / "data");
+  const moe::v1::Job done = again.WaitForState(id, moe::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(done.restarts(), 0);  // an interruption is not a crash
+  const auto attempts = again.client().Attempts(id);
+  ASSERT_EQ(attempts->attempts_size(), 2);
+  EXPECT_EQ(attempts->attempts(0).cause(), moe::v1::ATTEMPT_CAUSE_INTERRUPTED);
+  EXPECT_THAT(attempts->attempts(1).resume_from(), HasSubstr("checkpoint-step-"));
+  EXPECT_TRUE(FinalModel(reference) == FinalModel(interrupted)) << "final weights differ";
+  std::cout << "moed start to resumed job completion: "
+            << std::chrono::duration<double>(Clock::now() - restarted_at).count() << " s\n";
+}
+
+TEST(Moed, AJobThatAlwaysCrashesFailsAfterMaxRestartsWithItsCause) {
+  const fs::path root = worker::testing::FreshDir("moed_crash");
+  Moed moed(root / "data", "--worker-bin /bin/false --backoff-max 0.05");
+  moe::v1::JobSpec spec = Job(root / "out", 10);
+  spec.mutable_resources()->set_max_restarts(2);
+  const int64_t id = Submit(moed, spec);
+  const moe::v1::Job failed = moed.WaitForState(id, moe::v1::JOB_STATE_FAILED, 30);
+  EXPECT_EQ(failed.restarts(), 2);
+  EXPECT_THAT(failed.failure(), HasSubstr("gave up after 2 restarts"));
+  EXPECT_THAT(failed.failure(), HasSubstr("exited with an error"));
+  EXPECT_EQ(moed.client().Attempts(id)->attempts_size(), 3);
+}
+
+TEST(Moed, ABadSpecIsRejectedWithEveryProblemAndNothingIsQueued) {
+  const fs::path root = worker::testing::FreshDir("moed_bad");
+  Moed moed(root / "data");
+  // Through moectl: a typo in a key is named with its line.
+  const fs::path bad = root / "bad.yaml";
+  std::ofstream(bad) << "name: x\ntraining:\n  micro_batch: 4\n";
+  const std::string out = (root / "moectl.out").string();
+  const int status = std::system(absl::StrCat(MOECTL_BIN, " --server ", moed.address(), " submit ",
+                                              bad.string(), " > ", out, " 2>&1")
+                                     .c_str());
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_THAT(ReadFile(out), HasSubstr("bad.yaml:3: training.micro_batch: unknown field"));
+  // Straight to the API: moed validates too.
+  moe::v1::JobSpec spec = Job(root / "out", 10);
+  spec.mutable_data()->set_train_file("/nonexistent.jsonl");
+  spec.mutable_training()->set_learning_rate(-1);
+  const auto refused = moed.client().Submit(spec);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("data.train_file"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("training.learning_rate"));
+  spec = Job(root / "out", 10);
+  spec.mutable_resources()->set_world_size(3);  // more than the 2 slots
+  EXPECT_THAT(std::string(moed.client().Submit(spec).status().message()),
+              HasSubstr("2 device slots"));
+  EXPECT_EQ(moed.client().List()->jobs_size(), 0);
+}
+
+TEST(Moectl, ExitCodesAndUnreachableMoed) {
+  const std::string out = worker::testing::FreshDir("moectl_codes").string() + "/out";
+  int status =
+      std::system(absl::StrCat(MOECTL_BIN, " --server 127.0.0.1:1 list > ", out, " 2>&1").c_str());
+  EXPECT_EQ(WEXITSTATUS(status), 4);
+  EXPECT_THAT(ReadFile(out), HasSubstr("cannot reach moed at 127.0.0.1:1"));
+  status = std::system(absl::StrCat(MOECTL_BIN, " frobnicate > ", out, " 2>&1").c_str());
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+}
+
+}  // namespace
+}  // namespace moe::server
