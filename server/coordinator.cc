@@ -292,7 +292,10 @@ void Coordinator::Tick() {
         run.kill_at = now;  // a hung worker may ignore SIGTERM
       }
     }
-    if (run.stopping && now >= run.kill_at) kill(-run.process_group, SIGKILL);
+    if (run.stopping && now >= run.kill_at) {
+      run.killed = true;
+      kill(-run.process_group, SIGKILL);
+    }
     if (std::all_of(run.pids.begin(), run.pids.end(), [](pid_t p) { return p < 0; })) {
       finished.push_back(job_id);
     }
@@ -311,21 +314,15 @@ void Coordinator::Reap(int64_t job_id, Running& run, double now) {
     int status = 0;
     if (waitpid(run.pids[rank], &status, WNOHANG) != run.pids[rank]) continue;
     run.pids[rank] = -1;
-    const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == common::kExitOk;
-    if (clean || run.stopping) continue;
-    // The first failure names the attempt's cause; the others are stopped.
-    if (WIFEXITED(status)) {
-      run.exit_code = WEXITSTATUS(status);
-      Event(job_id, absl::StrCat("rank ", rank, " exited with code ", run.exit_code), now);
-      Stop(run,
-           run.exit_code == common::kExitUserError ? moe::v1::ATTEMPT_CAUSE_USER_ERROR
-                                                   : moe::v1::ATTEMPT_CAUSE_CRASHED,
-           now);
-    } else {
-      run.signal = WTERMSIG(status);
-      Event(job_id, absl::StrCat("rank ", rank, " was killed by signal ", run.signal), now);
-      Stop(run, moe::v1::ATTEMPT_CAUSE_SIGNALED, now);
-    }
+    run.wait_status[rank] = status;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitOk) continue;
+    Event(job_id,
+          WIFEXITED(status)
+              ? absl::StrCat("rank ", rank, " exited with code ", WEXITSTATUS(status))
+              : absl::StrCat("rank ", rank, " was killed by signal ", WTERMSIG(status)),
+          now);
+    // One worker failed: the others cannot go on without it.
+    Stop(run, moe::v1::ATTEMPT_CAUSE_UNSPECIFIED, now);
   }
 }
 
@@ -337,9 +334,43 @@ void Coordinator::Stop(Running& run, AttemptCause cause, double now) {
   kill(-run.process_group, SIGTERM);
 }
 
+AttemptCause Coordinator::Classify(const Running& run, int32_t* exit_code, int32_t* signal) {
+  *exit_code = 0;
+  *signal = 0;
+  // The root cause outranks its echoes: a user error, then a signal moed did not send (the
+  // peers of a killed worker fail in their collectives and exit with errors), then an error.
+  AttemptCause cause = moe::v1::ATTEMPT_CAUSE_COMPLETED;
+  for (int status : run.wait_status) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitUserError) {
+      *exit_code = common::kExitUserError;
+      return moe::v1::ATTEMPT_CAUSE_USER_ERROR;
+    }
+  }
+  for (int status : run.wait_status) {
+    if (!WIFSIGNALED(status)) continue;
+    const int sig = WTERMSIG(status);
+    if ((sig == SIGTERM && run.stopping) || (sig == SIGKILL && run.killed)) continue;
+    *signal = sig;
+    return moe::v1::ATTEMPT_CAUSE_SIGNALED;
+  }
+  for (int status : run.wait_status) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) != common::kExitOk) {
+      *exit_code = WEXITSTATUS(status);
+      return moe::v1::ATTEMPT_CAUSE_CRASHED;
+    }
+    if (WIFSIGNALED(status) && cause == moe::v1::ATTEMPT_CAUSE_COMPLETED) {
+      *signal = WTERMSIG(status);
+      cause = moe::v1::ATTEMPT_CAUSE_SIGNALED;
+    }
+  }
+  return cause;
+}
+
 void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
-  const AttemptCause cause = run.stopping ? run.cause : moe::v1::ATTEMPT_CAUSE_COMPLETED;
-  (void)store_.EndAttempt(run.attempt_id, run.exit_code, run.signal, cause, now);
+  int32_t exit_code = 0, signal = 0;
+  AttemptCause cause = Classify(run, &exit_code, &signal);
+  if (run.cause != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED) cause = run.cause;  // moed's own reason
+  (void)store_.EndAttempt(run.attempt_id, exit_code, signal, cause, now);
   const auto job = store_.GetJob(job_id);
   if (!job.ok()) return;
   Event(job_id, absl::StrCat("attempt ", run.attempt_id, " ended: ", CauseName(cause)), now);
@@ -414,6 +445,8 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   request.resume_from = resume_from;
   request.coordinator = worker_address_;
   request.extra_env = options_.worker_env;
+  // Four heartbeats per timeout, so one lost call is no alarm.
+  request.extra_env.push_back(absl::StrCat("MOE_HEARTBEAT_S=", options_.heartbeat_timeout_s / 4));
   const auto launched = LaunchWorkers(request);
   if (!launched.ok()) {
     (void)store_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now);
@@ -425,6 +458,7 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   run.attempt_id = attempt_id;
   run.world_size = job.world_size();
   run.pids = launched->pids;
+  run.wait_status.assign(run.pids.size(), 0);
   run.process_group = launched->process_group;
   run.last_heartbeat.assign(run.pids.size(), 0);
   run.started = now;
@@ -452,6 +486,7 @@ void Coordinator::Shutdown() {
       kill(pid, SIGKILL);
       waitpid(pid, nullptr, 0);
       pid = -1;
+      run.killed = true;
     }
     Finish(job_id, run, now);
   }

@@ -84,21 +84,26 @@ class Coordinator {
   struct Running {
     int64_t attempt_id = 0;
     int32_t world_size = 0;
-    std::vector<pid_t> pids;  // by rank; -1 once reaped
+    std::vector<pid_t> pids;       // by rank; -1 once reaped
+    std::vector<int> wait_status;  // by rank, once reaped
     pid_t process_group = 0;
     std::vector<double> last_heartbeat;  // by rank; 0 before it registered
     double started = 0;
     bool stopping = false;  // SIGTERM sent
     double kill_at = 0;     // SIGKILL after this
+    bool killed = false;    // SIGKILL sent
     bool cancel = false;    // a user asked
     bool shutdown = false;  // moed is going away
+    // Set when moed ended the attempt (cancel, hang, shutdown); otherwise the workers' exit
+    // statuses tell.
     moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
-    int32_t exit_code = 0, signal = 0;
   };
 
   void Reap(int64_t job_id, Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Stop(Running& run, moe::v1::AttemptCause cause, double now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Why an attempt whose workers are all reaped ended, and the exit code or signal to blame.
+  static moe::v1::AttemptCause Classify(const Running& run, int32_t* exit_code, int32_t* signal);
   // The attempt is over (every worker reaped): record it and decide the job's next state.
   void Finish(int64_t job_id, const Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Schedule(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

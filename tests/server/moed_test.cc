@@ -234,6 +234,23 @@ TEST(Moed, AKilledWorkerRestartsTheJobFromItsNewestCheckpointWithTheSameResult) 
   EXPECT_TRUE(FinalModel(reference) == FinalModel(interrupted)) << "final weights differ";
 }
 
+TEST(Moed, AHungWorkerIsDetectedByItsSilenceAndTheJobRestarts) {
+  const fs::path root = worker::testing::FreshDir("moed_hang");
+  Moed moed(root / "data", "--heartbeat-timeout 2");
+  const int64_t id = Submit(moed, Job(root / "out", 60));
+  moed.WaitFor(id, [&](const moe::v1::Job& j) {
+    return j.step() >= 7 && !moed.client().Checkpoints(id)->checkpoints().empty();
+  });
+  const std::vector<pid_t> workers = WorkerPids(root / "data", id);
+  ASSERT_EQ(workers.size(), 2u);
+  kill(workers[1], SIGSTOP);  // alive but silent, as a worker stuck in a collective
+  const moe::v1::Job done = moed.WaitForState(id, moe::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(done.restarts(), 1);
+  const auto attempts = moed.client().Attempts(id);
+  ASSERT_EQ(attempts->attempts_size(), 2);
+  EXPECT_EQ(attempts->attempts(0).cause(), moe::v1::ATTEMPT_CAUSE_HEARTBEAT_TIMEOUT);
+}
+
 TEST(Moed, AfterTheMachineVanishedMoedResumesTheJobByItself) {
   const fs::path root = worker::testing::FreshDir("moed_vanish");
   const moe::v1::JobSpec reference = Job(root / "reference", 60),

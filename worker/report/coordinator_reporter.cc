@@ -49,9 +49,16 @@ struct CoordinatorReporter::Rpc {
 };
 
 absl::StatusOr<std::unique_ptr<CoordinatorReporter>> CoordinatorReporter::FromEnvironment(
-    int rank, double heartbeat_seconds) {
+    int rank) {
   const char* address = std::getenv("MOE_COORDINATOR");
   if (address == nullptr || *address == '\0') return nullptr;
+  double heartbeat_seconds = 5;
+  if (const char* value = std::getenv("MOE_HEARTBEAT_S"); value != nullptr) {
+    if (!absl::SimpleAtod(value, &heartbeat_seconds) || !(heartbeat_seconds > 0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("environment variable MOE_HEARTBEAT_S='", value, "': expected seconds > 0"));
+    }
+  }
   moe::v1::WorkerRef self;
   for (auto [name, setter] : {std::pair<const char*, void (moe::v1::WorkerRef::*)(int64_t)>{
                                   "MOE_JOB_ID", &moe::v1::WorkerRef::set_job_id},

@@ -19,9 +19,9 @@ namespace moe::worker {
 class CoordinatorReporter : public ProgressSink {
  public:
   // nullptr when MOE_COORDINATOR is unset (not launched by moed); InvalidArgument naming the
-  // variable when MOE_JOB_ID or MOE_ATTEMPT_ID is malformed.
-  static absl::StatusOr<std::unique_ptr<CoordinatorReporter>> FromEnvironment(
-      int rank, double heartbeat_seconds = 5);
+  // variable when MOE_JOB_ID or MOE_ATTEMPT_ID is malformed. Heartbeats every MOE_HEARTBEAT_S
+  // seconds (default 5).
+  static absl::StatusOr<std::unique_ptr<CoordinatorReporter>> FromEnvironment(int rank);
   ~CoordinatorReporter() override;  // stops heartbeating
 
   void OnStep(const StepReport& report) override;
