@@ -18,6 +18,7 @@ double UnixNow() {
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   std::error_code ec;
+  options.data_dir = std::filesystem::absolute(options.data_dir, ec);
   std::filesystem::create_directories(options.data_dir / "jobs", ec);
   if (ec) {
     return absl::FailedPreconditionError(
