@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "client/format.h"
 #include "client/job_client.h"
+#include "client/prepare.h"
 #include "common/spec_loader.h"
 
 namespace moe::client {
@@ -222,6 +223,28 @@ int RunMoectl(int argc, char** argv) {
           }
           return out;
         });
+  });
+
+  std::string input, output;
+  bool relabel = false;
+  auto* prepare = app.add_subcommand(
+      "prepare",
+      "Label Natural-Questions-style JSONL records with the four experts by heuristics: how "
+      "many/much and numbers -> numerical_reasoning; comparisons, 'between', X or Y -> "
+      "multi_hop_reasoning; why/how/explain/cause -> commonsense_reasoning; else "
+      "factual_lookup. Prints the label histogram. Runs here; moed is not needed.");
+  prepare->add_option("--input", input, "JSONL with question and answer")
+      ->required()
+      ->check(CLI::ExistingFile);
+  prepare->add_option("--output", output, "Where the labelled JSONL goes")->required();
+  prepare->add_flag("--relabel", relabel, "Replace labels the records already have");
+  prepare->callback([&] {
+    const auto result = PrepareDataset(input, output, relabel);
+    if (!result.ok()) {
+      code = ExitFor(result.status());
+      return;
+    }
+    std::cout << Histogram(*result) << "wrote " << output << std::endl;
   });
 
   try {
