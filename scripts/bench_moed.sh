@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# moed figures, each side by side with its baseline in one run:
+#  1. step reports per second moed ingests (gRPC ReportSteps from 4 threads into SQLite, a job
+#     whose "worker" only sleeps keeping the attempt open) vs the same batches written straight
+#     into the catalogue (moe_bench_moed_ingest);
+#  2. time from `moed` start to the first training step of a job it resumes after a vanished
+#     machine (moed and workers SIGKILLed after a checkpoint) vs from submit to the first step
+#     of the same job started fresh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x build/bench/moe_bench_moed_ingest ] || scripts/build.sh > /dev/null
+work=${TMPDIR:-/tmp}/moe_moed_bench
+rm -rf "$work"
+mkdir -p "$work"
+
+# Starts moed (extra flags in "$@") with data in $work/data; sets $moed and MOECTL_SERVER.
+start_moed() {
+  : > "$work/moed.log"
+  build/server/moed --data-dir "$work/data" --listen 127.0.0.1:0 --slots 2 "$@" \
+    > "$work/moed.log" 2>&1 &
+  moed=$!
+  for _ in $(seq 200); do
+    port=$(sed -n 's/^moed listening on port \([0-9]*\)$/\1/p' "$work/moed.log")
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  export MOECTL_SERVER=127.0.0.1:$port
+}
+# Seconds (with fractions) until file $1 contains a training step line.
+wait_first_step() {
+  local start=$2
+  until grep -qs '| loss ' "$1"; do sleep 0.02; done
+  awk -v now="$(date +%s.%N)" -v start="$start" 'BEGIN { printf "%.2f", now - start }'
+}
+
+echo "== step report ingestion"
+printf '#!/bin/sh\nexec sleep 600\n' > "$work/sleeper"
+chmod +x "$work/sleeper"
+start_moed --worker-bin "$work/sleeper"
+sed -e "s|\.\./\.\./|$PWD/|" -e 's/world_size: 2/world_size: 1/' -e "s|^checkpoint:|checkpoint:\n  output_dir: $work/out0|" \
+  configs/jobs/tiny-cpu.yaml > "$work/ingest.yaml"
+build/client/moectl submit "$work/ingest.yaml" > /dev/null
+sleep 0.5
+build/bench/moe_bench_moed_ingest --moed "$MOECTL_SERVER" --job 1 --attempt 1 --db "$work/direct.db"
+kill $moed; wait $moed || true
+rm -rf "$work/data"
+
+echo "== moed start to first step of a resumed job (vs a fresh job's submit to first step)"
+sed -e "s|\.\./\.\./|$PWD/|" -e 's/save_steps: 100/save_steps: 20/' -e 's/logging_steps: 20/logging_steps: 1/' \
+  -e "s|^checkpoint:|checkpoint:\n  output_dir: $work/out|" configs/jobs/tiny-cpu.yaml > "$work/job.yaml"
+start_moed
+t0=$(date +%s.%N)
+build/client/moectl submit "$work/job.yaml" > /dev/null
+fresh=$(wait_first_step "$work/data/jobs/1/attempt-1/rank-0.log" "$t0")
+until build/client/moectl checkpoints 1 | grep -q checkpoint-step; do sleep 0.05; done
+kill -9 $moed; pkill -9 -f "$work/data/jobs/1/job.yaml" || true
+sleep 0.5
+t0=$(date +%s.%N)
+start_moed
+resumed=$(wait_first_step "$work/data/jobs/1/attempt-2/rank-0.log" "$t0")
+kill $moed; wait $moed || true
+echo "{\"fresh_submit_to_first_step_s\": $fresh, \"moed_start_to_resumed_first_step_s\": $resumed}"
