@@ -285,6 +285,37 @@ TEST(Moed, AfterTheMachineVanishedMoedResumesTheJobByItself) {
             << std::chrono::duration<double>(Clock::now() - restarted_at).count() << " s\n";
 }
 
+TEST(Moed, ACancelledJobResumesOnFewerWorkersKeepingTheGlobalBatch) {
+  const fs::path root = worker::testing::FreshDir("moed_resume");
+  Moed moed(root / "data");
+  const moe::v1::JobSpec spec = Job(root / "out", 150);
+  const int64_t id = Submit(moed, spec);
+  moed.WaitFor(id, [&](const moe::v1::Job&) {
+    return !moed.client().Checkpoints(id)->checkpoints().empty();
+  });
+  ASSERT_TRUE(moed.client().Cancel(id).ok());
+  moed.WaitForState(id, moe::v1::JOB_STATE_CANCELLED, 30);
+  const int64_t saved = moed.client().Checkpoints(id)->checkpoints(0).step();
+  EXPECT_EQ(moed.client().Resume(id, 0, 3).status().code(), absl::StatusCode::kInvalidArgument);
+  const auto resumed = moed.client().Resume(id, 0, 1);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->world_size(), 1);
+  moed.WaitForState(id, moe::v1::JOB_STATE_COMPLETED);
+  const auto attempts = moed.client().Attempts(id);
+  ASSERT_EQ(attempts->attempts_size(), 2);
+  EXPECT_EQ(attempts->attempts(1).world_size(), 1);
+  EXPECT_THAT(attempts->attempts(1).resume_from(),
+              HasSubstr(absl::StrCat("checkpoint-step-", saved)));
+  std::string log;
+  moe::v1::GetLogsRequest request;
+  request.set_id(id);
+  ASSERT_TRUE(moed.client().Logs(request, [&](const std::string& d) { log += d; }).ok());
+  EXPECT_THAT(log, HasSubstr("1 ranks where the spec plans 2: gradient accumulation 2 (not 1)"));
+  const auto last = moed.client().Checkpoints(id)->checkpoints(0);
+  EXPECT_EQ(last.step(), 150);
+  EXPECT_EQ(last.world_size(), 1);
+}
+
 TEST(Moed, AJobThatAlwaysCrashesFailsAfterMaxRestartsWithItsCause) {
   const fs::path root = worker::testing::FreshDir("moed_crash");
   Moed moed(root / "data", "--worker-bin /bin/false --backoff-max 0.05");

@@ -27,7 +27,7 @@ inline std::filesystem::path FreshDir(const std::string& name) {
 }
 
 // The demo job made small: d_model 32, 2 layers, 4 experts, 100 samples, rows of 128 tokens,
-// micro-batch 2 x accumulation 2 (about 10 optimizer steps per epoch).
+// micro-batch 2 x accumulation 2 on one rank (about 10 optimizer steps per epoch).
 inline moe::v1::JobSpec SmallJob(const std::filesystem::path& output_dir) {
   auto spec = common::LoadJobSpec(kSourceDir / "configs/jobs/tiny-cpu.yaml");
   EXPECT_TRUE(spec.ok()) << spec.status();
@@ -44,6 +44,7 @@ inline moe::v1::JobSpec SmallJob(const std::filesystem::path& output_dir) {
   spec->mutable_checkpoint()->set_save_at_epoch_end(true);
   spec->mutable_training()->set_micro_batch_size(2);
   spec->mutable_training()->set_grad_accumulation(2);
+  spec->mutable_resources()->set_world_size(1);
   spec->mutable_training()->set_epochs(2);
   spec->mutable_training()->set_warmup_steps(3);
   spec->mutable_checkpoint()->set_output_dir(output_dir.string());
