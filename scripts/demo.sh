@@ -10,17 +10,19 @@ scripts/setup.sh
 scripts/build.sh
 rm -rf runs/tiny-cpu runs/moed
 mkdir -p runs
-build/server/moed --data-dir runs/moed --listen 127.0.0.1:0 --slots 2 > runs/moed.log 2>&1 &
+build/server/moed --data-dir runs/moed --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --slots 2 > runs/moed.log 2>&1 &
 moed=$!
 trap 'kill $moed 2> /dev/null; wait $moed 2> /dev/null || true' EXIT
 for _ in $(seq 100); do
-  port=$(sed -n 's/^moed listening on port \([0-9]*\)$/\1/p' runs/moed.log)
+  port=$(sed -n 's/^moed listening on port \([0-9]*\),.*$/\1/p' runs/moed.log)
   [ -n "$port" ] && break
   sleep 0.1
 done
 [ -n "$port" ] || { cat runs/moed.log; exit 1; }
 export MOECTL_SERVER=127.0.0.1:$port
-echo "moed is listening on $MOECTL_SERVER (log: runs/moed.log, catalogue: runs/moed/moed.db)"
+metrics=$(sed -n 's/^moed listening on port [0-9]*, metrics on port \([0-9]*\)$/\1/p' runs/moed.log)
+echo "moed is listening on $MOECTL_SERVER (log: runs/moed.log, catalogue: runs/moed/moed.db," \
+  "Prometheus metrics: http://127.0.0.1:$metrics/metrics)"
 build/client/moectl submit configs/jobs/tiny-cpu.yaml --watch
 build/client/moectl status 1
 last=$(ls -d runs/tiny-cpu/checkpoint-step-* | sort -t- -k3 -n | tail -1)

@@ -15,8 +15,8 @@ pkgs=(
   libspdlog-dev prometheus-cpp-dev libsqlite3-dev libssl-dev
   # formats and text
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev
-  # tests
-  libgtest-dev libgmock-dev
+  # tests: GoogleTest; a real Prometheus server (and promtool) scraping moed; curl for its API
+  libgtest-dev libgmock-dev prometheus libcurl4-openssl-dev
 )
 
 missing=()

@@ -50,8 +50,9 @@ const char* CauseName(AttemptCause cause) {
 
 }  // namespace
 
-Coordinator::Coordinator(Store& store, CoordinatorOptions options, std::function<double()> now)
-    : store_(store), options_(std::move(options)), now_(std::move(now)) {}
+Coordinator::Coordinator(Store& store, CoordinatorMetrics& metrics, CoordinatorOptions options,
+                         std::function<double()> now)
+    : store_(store), metrics_(metrics), options_(std::move(options)), now_(std::move(now)) {}
 
 Coordinator::~Coordinator() {
   absl::MutexLock lock(&mu_);
@@ -234,8 +235,12 @@ absl::StatusOr<bool> Coordinator::ReportSteps(const moe::v1::WorkerRef& worker,
                                               const std::vector<moe::v1::StepMetrics>& steps) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker));
-  run->last_heartbeat[worker.rank()] = now_();
+  const double now = now_();
+  run->last_heartbeat[worker.rank()] = now;
   RETURN_IF_ERROR(store_.AddSteps(worker.job_id(), worker.attempt_id(), steps));
+  metrics_.OnSteps(worker.job_id(), steps);
+  if (!run->reported && run->resumed) metrics_.OnResumed(now - run->started);
+  run->reported = true;
   ++version_;
   return run->stopping;
 }
@@ -249,6 +254,7 @@ absl::StatusOr<bool> Coordinator::ReportCheckpoint(const moe::v1::WorkerRef& wor
   checkpoint.set_attempt_id(worker.attempt_id());
   checkpoint.set_committed_unix_s(now_());
   RETURN_IF_ERROR(store_.AddCheckpoint(checkpoint));
+  metrics_.OnCheckpoint(worker.job_id(), checkpoint);
   ApplyRetention(worker.job_id());
   ++version_;
   return run->stopping;
@@ -306,6 +312,26 @@ void Coordinator::Tick() {
     ++version_;
   }
   Schedule(now);
+  if (now - gauges_updated_ >= 1) UpdateGauges(now);
+}
+
+void Coordinator::UpdateGauges(double now) {
+  gauges_updated_ = now;
+  if (const auto jobs = store_.ListJobs(); jobs.ok()) {
+    std::map<moe::v1::JobState, int> counts;
+    for (const moe::v1::Job& job : *jobs) ++counts[job.state()];
+    metrics_.SetJobCounts(counts);
+  }
+  for (const auto& [job_id, run] : running_) {
+    for (size_t rank = 0; rank < run.last_heartbeat.size(); ++rank) {
+      const double last = run.last_heartbeat[rank] > 0 ? run.last_heartbeat[rank] : run.started;
+      metrics_.SetHeartbeatAge(job_id, static_cast<int>(rank), now - last);
+    }
+    if (const auto checkpoints = store_.ListCheckpoints(job_id);
+        checkpoints.ok() && !checkpoints->empty()) {
+      metrics_.SetCheckpointAge(job_id, now - checkpoints->front().committed_unix_s());
+    }
+  }
 }
 
 void Coordinator::Reap(int64_t job_id, Running& run, double now) {
@@ -371,6 +397,7 @@ void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
   AttemptCause cause = Classify(run, &exit_code, &signal);
   if (run.cause != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED) cause = run.cause;  // moed's own reason
   (void)store_.EndAttempt(run.attempt_id, exit_code, signal, cause, now);
+  metrics_.OnAttemptEnded(cause);
   const auto job = store_.GetJob(job_id);
   if (!job.ok()) return;
   Event(job_id, absl::StrCat("attempt ", run.attempt_id, " ended: ", CauseName(cause)), now);
@@ -388,6 +415,7 @@ void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
     const double backoff = std::min(options_.backoff_max_s,
                                     options_.backoff_initial_s * std::pow(2.0, job->restarts()));
     (void)store_.SetRestarts(job_id, job->restarts() + 1);
+    metrics_.OnRestart(cause);
     (void)store_.SetNextStart(job_id, "", now + backoff);
     status = store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
     Event(job_id,
@@ -462,6 +490,7 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   run.process_group = launched->process_group;
   run.last_heartbeat.assign(run.pids.size(), 0);
   run.started = now;
+  run.resumed = !resume_from.empty();
   Event(job.id(),
         absl::StrCat("attempt ", attempt_id, " started on ", job.world_size(), " workers",
                      resume_from.empty() ? "" : ", resuming from " + resume_from),

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "moe/v1/service.pb.h"
+#include "server/metrics.h"
 #include "server/store.h"
 
 namespace moe::server {
@@ -45,8 +46,10 @@ struct CoordinatorOptions {
 
 class Coordinator {
  public:
-  // `store` must outlive this. `now` returns seconds since the epoch (injected for tests).
-  Coordinator(Store& store, CoordinatorOptions options, std::function<double()> now);
+  // `store` and `metrics` must outlive this. `now` returns seconds since the epoch (injected
+  // for tests).
+  Coordinator(Store& store, CoordinatorMetrics& metrics, CoordinatorOptions options,
+              std::function<double()> now);
   ~Coordinator();  // kills workers still running (moed shutting down marks them first)
 
   // Where workers report (moed's host:port), known once the server listens.
@@ -92,6 +95,8 @@ class Coordinator {
     bool stopping = false;  // SIGTERM sent
     double kill_at = 0;     // SIGKILL after this
     bool killed = false;    // SIGKILL sent
+    bool resumed = false;   // started from a checkpoint
+    bool reported = false;  // a step report arrived
     bool cancel = false;    // a user asked
     bool shutdown = false;  // moed is going away
     // Set when moed ended the attempt (cancel, hang, shutdown); otherwise the workers' exit
@@ -114,7 +119,11 @@ class Coordinator {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Event(int64_t job_id, const std::string& text, double now);
 
+  // Refreshes the gauges moed computes rather than receives (job counts, ages).
+  void UpdateGauges(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   Store& store_;
+  CoordinatorMetrics& metrics_;
   const CoordinatorOptions options_;
   const std::function<double()> now_;
 
@@ -122,6 +131,7 @@ class Coordinator {
   std::map<int64_t, Running> running_ ABSL_GUARDED_BY(mu_);  // by job id
   std::string worker_address_ ABSL_GUARDED_BY(mu_);
   int64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+  double gauges_updated_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace moe::server

@@ -32,9 +32,21 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &d->port_);
   options.coordinator.data_dir = options.data_dir;
   const std::string host = std::vector<std::string>(absl::StrSplit(options.listen, ':'))[0];
-  d->coordinator_ = std::make_unique<Coordinator>(*d->store_, options.coordinator, UnixNow);
+  d->metrics_ = std::make_unique<CoordinatorMetrics>();
+  if (!options.metrics_listen.empty()) {
+    try {
+      d->exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_listen);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(
+          absl::StrCat("metrics: cannot listen on ", options.metrics_listen, ": ", e.what()));
+    }
+    d->exposer_->RegisterCollectable(d->metrics_->registry());
+    d->metrics_port_ = d->exposer_->GetListeningPorts().at(0);
+  }
+  d->coordinator_ =
+      std::make_unique<Coordinator>(*d->store_, *d->metrics_, options.coordinator, UnixNow);
   d->job_service_ = std::make_unique<JobServiceImpl>(*d->coordinator_, *d->store_, *d->pump_);
-  d->worker_service_ = std::make_unique<WorkerServiceImpl>(*d->coordinator_);
+  d->worker_service_ = std::make_unique<WorkerServiceImpl>(*d->coordinator_, *d->metrics_);
   builder.RegisterService(d->job_service_.get());
   builder.RegisterService(d->worker_service_.get());
   d->server_ = builder.BuildAndStart();
@@ -45,7 +57,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->coordinator_->SetWorkerAddress(
       absl::StrCat(host == "0.0.0.0" ? "127.0.0.1" : host, ":", d->port_));
   RETURN_IF_ERROR(d->coordinator_->Recover());
-  spdlog::info("moed: listening on {}:{}, data in {}", host, d->port_, options.data_dir.string());
+  spdlog::info("moed: listening on {}:{}, metrics on port {}, data in {}", host, d->port_,
+               d->metrics_port_, options.data_dir.string());
   Daemon* raw = d.get();
   d->supervisor_ = std::thread([raw] {
     while (!raw->stopping_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {

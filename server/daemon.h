@@ -4,6 +4,7 @@
 #define MOE_SERVER_DAEMON_H_
 
 #include <grpcpp/grpcpp.h>
+#include <prometheus/exposer.h>
 
 #include <filesystem>
 #include <memory>
@@ -21,9 +22,10 @@
 namespace moe::server {
 
 struct DaemonOptions {
-  std::filesystem::path data_dir;          // moed.db, jobs/
-  std::string listen = "127.0.0.1:50051";  // port 0: any free port
-  CoordinatorOptions coordinator;          // data_dir and worker_address are filled in
+  std::filesystem::path data_dir;                 // moed.db, jobs/
+  std::string listen = "127.0.0.1:50051";         // port 0: any free port
+  std::string metrics_listen = "127.0.0.1:9464";  // Prometheus /metrics; "" for none
+  CoordinatorOptions coordinator;                 // data_dir and worker_address are filled in
 };
 
 class Daemon {
@@ -33,8 +35,9 @@ class Daemon {
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(DaemonOptions options);
   ~Daemon();  // Stop()
 
-  // The port the server listens on.
+  // The ports the gRPC server and the metrics exposer listen on (0: no exposer).
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
   // Stops every attempt (their jobs become INTERRUPTED, resumed at the next start) and the
   // server. Idempotent.
   void Stop();
@@ -43,6 +46,8 @@ class Daemon {
   Daemon() = default;
 
   std::unique_ptr<Store> store_;
+  std::unique_ptr<CoordinatorMetrics> metrics_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<StreamPump> pump_;
   std::unique_ptr<JobServiceImpl> job_service_;
@@ -51,7 +56,7 @@ class Daemon {
   std::thread supervisor_;
   absl::Notification stopping_;
   bool stopped_ = false;
-  int port_ = 0;
+  int port_ = 0, metrics_port_ = 0;
 };
 
 }  // namespace moe::server

@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--listen", options.listen, "gRPC address (port 0: any free port)")
       ->capture_default_str();
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "Prometheus /metrics address (port 0: any free port; empty: none)")
+      ->capture_default_str();
   app.add_option("--slots", options.coordinator.slots,
                  "Device slots to schedule on (CPU workers; one per GPU on GPU machines)")
       ->capture_default_str()
@@ -82,7 +85,8 @@ int main(int argc, char** argv) {
     spdlog::error("moed: {}", daemon.status().message());
     return 1;
   }
-  std::cout << "moed listening on port " << (*daemon)->port() << std::endl;
+  std::cout << "moed listening on port " << (*daemon)->port() << ", metrics on port "
+            << (*daemon)->metrics_port() << std::endl;
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("moed: {} received: stopping workers (their jobs resume at the next start)",

@@ -1,9 +1,27 @@
 #include "server/worker_service.h"
 
+#include <chrono>
+
 #include "server/stream_pump.h"
 
 namespace moe::server {
 namespace {
+
+// Times a handler into moe_rpc_duration_seconds{method}.
+class RpcTimer {
+ public:
+  RpcTimer(CoordinatorMetrics& metrics, const char* method)
+      : metrics_(metrics), method_(method), start_(std::chrono::steady_clock::now()) {}
+  ~RpcTimer() {
+    metrics_.ObserveRpc(
+        method_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  }
+
+ private:
+  CoordinatorMetrics& metrics_;
+  const char* method_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
                                 const absl::StatusOr<bool>& stop, moe::v1::WorkerReply* response) {
@@ -18,18 +36,21 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterWorker(grpc::CallbackServerContext* context,
                                                             const moe::v1::WorkerRef* request,
                                                             moe::v1::WorkerReply* response) {
+  const RpcTimer timer(metrics_, "RegisterWorker");
   return Reply(context, coordinator_.Heartbeat(*request), response);
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::Heartbeat(grpc::CallbackServerContext* context,
                                                        const moe::v1::WorkerRef* request,
                                                        moe::v1::WorkerReply* response) {
+  const RpcTimer timer(metrics_, "Heartbeat");
   return Reply(context, coordinator_.Heartbeat(*request), response);
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReportSteps(grpc::CallbackServerContext* context,
                                                          const moe::v1::ReportStepsRequest* request,
                                                          moe::v1::WorkerReply* response) {
+  const RpcTimer timer(metrics_, "ReportSteps");
   const std::vector<moe::v1::StepMetrics> steps(request->steps().begin(), request->steps().end());
   return Reply(context, coordinator_.ReportSteps(request->worker(), steps), response);
 }
@@ -37,6 +58,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportSteps(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReportCheckpoint(
     grpc::CallbackServerContext* context, const moe::v1::ReportCheckpointRequest* request,
     moe::v1::WorkerReply* response) {
+  const RpcTimer timer(metrics_, "ReportCheckpoint");
   return Reply(context, coordinator_.ReportCheckpoint(request->worker(), request->checkpoint()),
                response);
 }

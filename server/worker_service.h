@@ -4,12 +4,14 @@
 
 #include "moe/v1/service.grpc.pb.h"
 #include "server/coordinator.h"
+#include "server/metrics.h"
 
 namespace moe::server {
 
 class WorkerServiceImpl final : public moe::v1::WorkerService::CallbackService {
  public:
-  explicit WorkerServiceImpl(Coordinator& coordinator) : coordinator_(coordinator) {}
+  WorkerServiceImpl(Coordinator& coordinator, CoordinatorMetrics& metrics)
+      : coordinator_(coordinator), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* RegisterWorker(grpc::CallbackServerContext* context,
                                            const moe::v1::WorkerRef* request,
@@ -26,6 +28,7 @@ class WorkerServiceImpl final : public moe::v1::WorkerService::CallbackService {
 
  private:
   Coordinator& coordinator_;
+  CoordinatorMetrics& metrics_;
 };
 
 }  // namespace moe::server

@@ -111,16 +111,29 @@ void CoordinatorReporter::OnStep(const StepReport& r) {
   m->set_grad_norm(r.grad_norm);
   m->set_tokens_per_second(r.tokens_per_second);
   for (double share : r.expert_share) m->add_expert_share(share);
+  m->set_samples_per_second(r.samples_per_second);
+  m->set_step_seconds(r.step_seconds);
+  for (const LayerReport& layer : r.layers) {
+    moe::v1::LayerMetrics* l = m->add_layers();
+    l->set_layer(layer.layer);
+    for (double share : layer.expert_share) l->add_expert_share(share);
+    l->set_dropped_fraction(layer.dropped_fraction);
+    l->set_load_balance_loss(layer.load_balance_loss);
+    l->set_z_loss(layer.z_loss);
+    l->set_router_entropy(layer.router_entropy);
+  }
   m->set_unix_s(UnixNow());
   rpc_->Call(&moe::v1::WorkerService::Stub::ReportSteps, request, "step report", &stop_requested_);
 }
 
-void CoordinatorReporter::OnCheckpoint(int64_t step, const std::string& dir) {
+void CoordinatorReporter::OnCheckpoint(const CheckpointReport& checkpoint) {
+  const std::string& dir = checkpoint.dir;
   if (rpc_->self.rank() != 0) return;
   moe::v1::ReportCheckpointRequest request;
   *request.mutable_worker() = rpc_->self;
   moe::v1::Checkpoint* c = request.mutable_checkpoint();
-  c->set_step(step);
+  c->set_step(checkpoint.step);
+  c->set_save_seconds(checkpoint.seconds);
   c->set_path(std::filesystem::absolute(dir).string());
   std::ifstream state_file(std::filesystem::path(dir) / "training_state.json");
   const auto state = nlohmann::json::parse(state_file, nullptr, /*allow_exceptions=*/false);
@@ -129,12 +142,7 @@ void CoordinatorReporter::OnCheckpoint(int64_t step, const std::string& dir) {
     c->set_data_position(state.value("data_position", uint64_t{0}));
     c->set_world_size(state.value("world_size", 0));
   }
-  uint64_t bytes = 0;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    bytes += entry.is_regular_file(ec) ? entry.file_size(ec) : 0;
-  }
-  c->set_bytes(bytes);
+  c->set_bytes(checkpoint.bytes);
   if (auto sha = common::Sha256File(std::filesystem::path(dir) / common::kManifestFile); sha.ok()) {
     c->set_manifest_sha256(*sha);
   }

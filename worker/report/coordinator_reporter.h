@@ -25,7 +25,7 @@ class CoordinatorReporter : public ProgressSink {
   ~CoordinatorReporter() override;  // stops heartbeating
 
   void OnStep(const StepReport& report) override;
-  void OnCheckpoint(int64_t step, const std::string& dir) override;
+  void OnCheckpoint(const CheckpointReport& checkpoint) override;
   void OnMessage(const std::string&) override {}
 
   // Whether moed asked this worker to stop (seen in any reply).

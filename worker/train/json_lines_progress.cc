@@ -19,23 +19,41 @@ absl::StatusOr<std::unique_ptr<JsonLinesProgress>> JsonLinesProgress::Open(
 }
 
 void JsonLinesProgress::OnStep(const StepReport& r) {
-  const nlohmann::json line = {{"event", "step"},
-                               {"step", r.step},
-                               {"total_steps", r.total_steps},
-                               {"batch", r.batch},
-                               {"total_batches", r.total_batches},
-                               {"epoch", r.epoch},
-                               {"loss", r.loss},
-                               {"aux_loss", r.aux_loss},
-                               {"lr", r.lr},
-                               {"grad_norm", r.grad_norm},
-                               {"tokens_per_second", r.tokens_per_second},
-                               {"expert_share", r.expert_share}};
+  nlohmann::json line = {{"event", "step"},
+                         {"step", r.step},
+                         {"total_steps", r.total_steps},
+                         {"batch", r.batch},
+                         {"total_batches", r.total_batches},
+                         {"epoch", r.epoch},
+                         {"loss", r.loss},
+                         {"aux_loss", r.aux_loss},
+                         {"lr", r.lr},
+                         {"grad_norm", r.grad_norm},
+                         {"tokens_per_second", r.tokens_per_second},
+                         {"expert_share", r.expert_share},
+                         {"samples_per_second", r.samples_per_second},
+                         {"step_seconds", r.step_seconds}};
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerReport& l : r.layers) {
+    layers.push_back({{"layer", l.layer},
+                      {"expert_share", l.expert_share},
+                      {"dropped_fraction", l.dropped_fraction},
+                      {"load_balance_loss", l.load_balance_loss},
+                      {"z_loss", l.z_loss},
+                      {"router_entropy", l.router_entropy}});
+  }
+  line["layers"] = layers;
   out_ << line.dump() << std::endl;
 }
 
-void JsonLinesProgress::OnCheckpoint(int64_t step, const std::string& dir) {
-  out_ << nlohmann::json{{"event", "checkpoint"}, {"step", step}, {"dir", dir}}.dump() << std::endl;
+void JsonLinesProgress::OnCheckpoint(const CheckpointReport& c) {
+  out_ << nlohmann::json{{"event", "checkpoint"},
+                         {"step", c.step},
+                         {"dir", c.dir},
+                         {"seconds", c.seconds},
+                         {"bytes", c.bytes}}
+              .dump()
+       << std::endl;
 }
 
 }  // namespace moe::worker

@@ -30,8 +30,9 @@ void TerminalProgress::OnStep(const StepReport& r) {
   spdlog::info("{}", line);
 }
 
-void TerminalProgress::OnCheckpoint(int64_t step, const std::string& dir) {
-  spdlog::info("checkpoint step {} committed: {}", step, dir);
+void TerminalProgress::OnCheckpoint(const CheckpointReport& c) {
+  spdlog::info("checkpoint step {} committed in {:.2f} s ({:.1f} MB): {}", c.step, c.seconds,
+               c.bytes / 1e6, c.dir);
 }
 
 void TerminalProgress::OnMessage(const std::string& message) { spdlog::info("{}", message); }

@@ -9,6 +9,16 @@
 
 namespace moe::worker {
 
+// One MoE layer over the steps since the last report (all ranks).
+struct LayerReport {
+  int32_t layer = 0;                 // block index
+  std::vector<double> expert_share;  // fraction of the layer's routed assignments per expert
+  double dropped_fraction = 0;       // assignments dropped for capacity
+  double load_balance_loss = 0;      // Switch loss, 1 at perfect balance (unweighted mean)
+  double z_loss = 0;                 // router z-loss (unweighted mean)
+  double router_entropy = 0;         // nats, mean
+};
+
 struct StepReport {
   int64_t step = 0, total_steps = 0;     // optimizer steps
   int64_t batch = 0, total_batches = 0;  // micro-batches (per rank)
@@ -19,13 +29,23 @@ struct StepReport {
   double grad_norm = 0;              // before clipping, of the last step
   double tokens_per_second = 0;      // non-padding tokens, all ranks
   std::vector<double> expert_share;  // fraction of routed tokens per expert
+  double samples_per_second = 0;     // all ranks
+  double step_seconds = 0;           // mean wall time of an optimizer step since the last report
+  std::vector<LayerReport> layers;   // MoE layers, in block order
+};
+
+struct CheckpointReport {
+  int64_t step = 0;
+  std::string dir;
+  double seconds = 0;  // to write and commit, all ranks
+  uint64_t bytes = 0;
 };
 
 class ProgressSink {
  public:
   virtual ~ProgressSink() = default;
   virtual void OnStep(const StepReport& report) = 0;
-  virtual void OnCheckpoint(int64_t step, const std::string& dir) = 0;
+  virtual void OnCheckpoint(const CheckpointReport& checkpoint) = 0;
   virtual void OnMessage(const std::string& message) = 0;
 };
 
@@ -35,7 +55,7 @@ class ProgressSink {
 class TerminalProgress : public ProgressSink {
  public:
   void OnStep(const StepReport& report) override;
-  void OnCheckpoint(int64_t step, const std::string& dir) override;
+  void OnCheckpoint(const CheckpointReport& checkpoint) override;
   void OnMessage(const std::string& message) override;
 };
 
@@ -46,8 +66,8 @@ class FanOutProgress : public ProgressSink {
   void OnStep(const StepReport& report) override {
     for (ProgressSink* sink : sinks_) sink->OnStep(report);
   }
-  void OnCheckpoint(int64_t step, const std::string& dir) override {
-    for (ProgressSink* sink : sinks_) sink->OnCheckpoint(step, dir);
+  void OnCheckpoint(const CheckpointReport& checkpoint) override {
+    for (ProgressSink* sink : sinks_) sink->OnCheckpoint(checkpoint);
   }
   void OnMessage(const std::string& message) override {
     for (ProgressSink* sink : sinks_) sink->OnMessage(message);

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "worker/model/hf_checkpoint.h"
+#include "worker/model/model_config.h"
 #include "worker/train/batch_tensors.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/grad_clip.h"
@@ -38,6 +39,19 @@ void Trainer::StepTotals::Add(const StepTotals& other) {
   loss_tokens += other.loss_tokens;
   tokens += other.tokens;
   micro_batches += other.micro_batches;
+  samples += other.samples;
+  steps += other.steps;
+  layers.resize(std::max(layers.size(), other.layers.size()));
+  for (size_t l = 0; l < other.layers.size(); ++l) {
+    LayerTotals& mine = layers[l];
+    const LayerTotals& theirs = other.layers[l];
+    mine.tokens.resize(std::max(mine.tokens.size(), theirs.tokens.size()), 0);
+    for (size_t e = 0; e < theirs.tokens.size(); ++e) mine.tokens[e] += theirs.tokens[e];
+    mine.dropped += theirs.dropped;
+    mine.load_balance_loss += theirs.load_balance_loss;
+    mine.z_loss += theirs.z_loss;
+    mine.router_entropy += theirs.router_entropy;
+  }
   expert_tokens.resize(std::max(expert_tokens.size(), other.expert_tokens.size()), 0);
   for (size_t e = 0; e < other.expert_tokens.size(); ++e)
     expert_tokens[e] += other.expert_tokens[e];
@@ -73,6 +87,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
                                     spec.resources().world_size(), ": gradient accumulation ",
                                     t->accumulation_, " (not ", spec.training().grad_accumulation(),
                                     ") keeps the global batch"));
+  }
+  for (uint32_t layer = 0; layer < spec.model().config().n_layers(); ++layer) {
+    if (IsMoeLayer(static_cast<int>(layer), spec.model().moe())) t->moe_layers_.push_back(layer);
   }
   t->flat_ = std::make_unique<FlatParameters>(*t->model_, 2 * comm.world_size());
   // ZeRO-2: rank r owns partition r of the padded flat buffer (optimizer state and gradient).
@@ -182,13 +199,25 @@ Trainer::StepTotals Trainer::ForwardBackward(const std::vector<Batch>& batches) 
     totals.ce_sum += ce.item<double>();
     totals.aux += out.aux_loss.item<double>();
     totals.tokens += b.tokens;
+    totals.samples += static_cast<int64_t>(b.samples.size());
     ++totals.micro_batches;
-    for (const MoeStats& layer : out.moe_stats) {
-      if (totals.expert_tokens.empty())
-        totals.expert_tokens.assign(layer.tokens_per_expert.size(0), 0);
-      for (size_t e = 0; e < totals.expert_tokens.size(); ++e) {
-        totals.expert_tokens[e] += layer.tokens_per_expert[e].item<int64_t>();
+    totals.layers.resize(out.moe_stats.size());
+    for (size_t l = 0; l < out.moe_stats.size(); ++l) {
+      const MoeStats& stats = out.moe_stats[l];
+      LayerTotals& layer = totals.layers[l];
+      const int64_t experts = stats.tokens_per_expert.size(0);
+      if (totals.expert_tokens.empty()) totals.expert_tokens.assign(experts, 0);
+      layer.tokens.resize(experts, 0);
+      const torch::Tensor counts = stats.tokens_per_expert.to(torch::kCPU);
+      for (int64_t e = 0; e < experts; ++e) {
+        const int64_t n = counts[e].item<int64_t>();
+        totals.expert_tokens[e] += n;
+        layer.tokens[e] += n;
       }
+      layer.dropped += stats.dropped;
+      layer.load_balance_loss += stats.load_balance_loss;
+      layer.z_loss += stats.z_loss;
+      layer.router_entropy += stats.router_entropy;
     }
   }
   // Plain data parallel: sum every rank's part of the global-mean gradient.
@@ -240,6 +269,7 @@ absl::Status Trainer::Loop() {
 
     ++state_.step;
     state_.batches += totals.micro_batches;
+    since_report_.steps += 1;
     state_.data_position = loader_->position();
     since_report_.Add(totals);
 
@@ -269,20 +299,41 @@ absl::Status Trainer::Loop() {
 void Trainer::Report(double lr, double grad_norm) {
   // One all_reduce of every counter, so the report is of the whole global batch.
   StepTotals& totals = since_report_;
-  totals.expert_tokens.resize(model_->moe_spec().experts_size(), 0);
-  std::vector<double> values = {totals.ce_sum, totals.aux, static_cast<double>(totals.loss_tokens),
+  const size_t experts = model_->moe_spec().experts_size();
+  totals.expert_tokens.resize(experts, 0);
+  totals.layers.resize(moe_layers_.size());
+  std::vector<double> values = {totals.ce_sum,
+                                totals.aux,
+                                static_cast<double>(totals.loss_tokens),
                                 static_cast<double>(totals.tokens),
-                                static_cast<double>(totals.micro_batches)};
+                                static_cast<double>(totals.micro_batches),
+                                static_cast<double>(totals.samples)};
   for (int64_t n : totals.expert_tokens) values.push_back(static_cast<double>(n));
-  torch::Tensor sums = torch::tensor(values, torch::kFloat64);
-  comm_.AllReduceSum(sums);
-  totals.ce_sum = sums[0].item<double>();
-  totals.aux = sums[1].item<double>();
-  totals.loss_tokens = sums[2].item<int64_t>();
-  totals.tokens = sums[3].item<int64_t>();
-  totals.micro_batches = sums[4].item<int64_t>();
-  for (size_t e = 0; e < totals.expert_tokens.size(); ++e)
-    totals.expert_tokens[e] = sums[5 + static_cast<int64_t>(e)].item<int64_t>();
+  for (LayerTotals& layer : totals.layers) {
+    layer.tokens.resize(experts, 0);
+    for (int64_t n : layer.tokens) values.push_back(static_cast<double>(n));
+    values.insert(values.end(), {static_cast<double>(layer.dropped), layer.load_balance_loss,
+                                 layer.z_loss, layer.router_entropy});
+  }
+  torch::Tensor reduced = torch::tensor(values, torch::kFloat64);
+  comm_.AllReduceSum(reduced);
+  const std::vector<double> sums(reduced.data_ptr<double>(),
+                                 reduced.data_ptr<double>() + reduced.numel());
+  size_t i = 0;
+  totals.ce_sum = sums[i++];
+  totals.aux = sums[i++];
+  totals.loss_tokens = static_cast<int64_t>(sums[i++]);
+  totals.tokens = static_cast<int64_t>(sums[i++]);
+  totals.micro_batches = static_cast<int64_t>(sums[i++]);
+  totals.samples = static_cast<int64_t>(sums[i++]);
+  for (int64_t& n : totals.expert_tokens) n = static_cast<int64_t>(sums[i++]);
+  for (LayerTotals& layer : totals.layers) {
+    for (int64_t& n : layer.tokens) n = static_cast<int64_t>(sums[i++]);
+    layer.dropped = static_cast<int64_t>(sums[i++]);
+    layer.load_balance_loss = sums[i++];
+    layer.z_loss = sums[i++];
+    layer.router_entropy = sums[i++];
+  }
 
   const double now = Now();
   StepReport r;
@@ -295,7 +346,28 @@ void Trainer::Report(double lr, double grad_norm) {
   r.aux_loss = since_report_.aux / std::max<int64_t>(since_report_.micro_batches, 1);
   r.lr = lr;
   r.grad_norm = grad_norm;
-  r.tokens_per_second = since_report_.tokens / std::max(now - report_started_, 1e-9);
+  const double elapsed = std::max(now - report_started_, 1e-9);
+  r.tokens_per_second = since_report_.tokens / elapsed;
+  r.samples_per_second = since_report_.samples / elapsed;
+  r.step_seconds = elapsed / std::max<int64_t>(since_report_.steps, 1);
+  // Per-layer means are over every rank's micro-batches.
+  const double micro_batches = std::max<int64_t>(since_report_.micro_batches, 1);
+  for (size_t l = 0; l < since_report_.layers.size(); ++l) {
+    const LayerTotals& t = since_report_.layers[l];
+    LayerReport layer;
+    layer.layer = moe_layers_[l];
+    int64_t assigned = t.dropped;
+    for (int64_t n : t.tokens) assigned += n;
+    for (int64_t n : t.tokens) {
+      layer.expert_share.push_back(assigned > 0 ? static_cast<double>(n) / (assigned - t.dropped)
+                                                : 0);
+    }
+    layer.dropped_fraction = assigned > 0 ? static_cast<double>(t.dropped) / assigned : 0;
+    layer.load_balance_loss = t.load_balance_loss / micro_batches;
+    layer.z_loss = t.z_loss / micro_batches;
+    layer.router_entropy = t.router_entropy / micro_batches;
+    r.layers.push_back(std::move(layer));
+  }
   int64_t routed = 0;
   for (int64_t n : since_report_.expert_tokens) routed += n;
   for (int64_t n : since_report_.expert_tokens)
@@ -323,11 +395,17 @@ void Trainer::GatherParameters() {
 
 absl::Status Trainer::Checkpoint() {
   // Every rank writes its optimizer partition, rank 0 the rest; committed once all are durable.
+  const double started = Now();
   ASSIGN_OR_RETURN(const std::filesystem::path dir,
                    SaveCheckpoint(spec_.checkpoint().output_dir(), state_, spec_, model_,
                                   *optimizer_, *flat_, comm_));
   if (comm_.rank() != 0) return absl::OkStatus();
-  progress_.OnCheckpoint(state_.step, dir.string());
+  CheckpointReport report{state_.step, dir.string(), Now() - started, 0};
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    report.bytes += entry.is_regular_file(ec) ? entry.file_size(ec) : 0;
+  }
+  progress_.OnCheckpoint(report);
   for (const auto& deleted : ApplyRetention(spec_.checkpoint().output_dir(),
                                             spec_.checkpoint().keep_last(), state_.step)) {
     progress_.OnMessage(absl::StrCat("retention: deleted ", deleted.string()));

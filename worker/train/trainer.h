@@ -70,11 +70,18 @@ class Trainer {
   MptForCausalLM& model() { return model_; }
 
  private:
+  // What the steps since the last report add up to, on this rank (Report sums over ranks).
+  struct LayerTotals {
+    std::vector<int64_t> tokens;  // per expert
+    int64_t dropped = 0;
+    double load_balance_loss = 0, z_loss = 0, router_entropy = 0;  // summed per micro-batch
+  };
   struct StepTotals {
     double ce_sum = 0;  // summed cross-entropy over answer tokens
     double aux = 0;     // summed weighted aux losses (per micro-batch)
-    int64_t loss_tokens = 0, tokens = 0, micro_batches = 0;
+    int64_t loss_tokens = 0, tokens = 0, micro_batches = 0, samples = 0, steps = 0;
     std::vector<int64_t> expert_tokens;
+    std::vector<LayerTotals> layers;  // per MoE layer
     void Add(const StepTotals& other);
   };
 
@@ -107,6 +114,7 @@ class Trainer {
   bool zero_ = false;                 // ZeRO-2: optimizer state and gradients partitioned
   std::unique_ptr<GradientBuckets> buckets_;  // ZeRO-2: reduces gradients during backward
   int64_t accumulation_ = 1;                  // micro-batches per optimizer step
+  std::vector<int32_t> moe_layers_;           // block indices of the MoE layers
   std::unique_ptr<LrSchedule> schedule_;
   TrainingState state_;
   int64_t total_batches_ = 0;

@@ -58,7 +58,7 @@ inline moe::v1::JobSpec SmallJob(const std::filesystem::path& output_dir) {
 class RecordingProgress : public ProgressSink {
  public:
   void OnStep(const StepReport& report) override { steps.push_back(report); }
-  void OnCheckpoint(int64_t step, const std::string& dir) override { checkpoints.push_back(dir); }
+  void OnCheckpoint(const CheckpointReport& c) override { checkpoints.push_back(c.dir); }
   void OnMessage(const std::string& message) override { messages.push_back(message); }
   std::vector<StepReport> steps;
   std::vector<std::string> checkpoints, messages;

@@ -57,6 +57,28 @@ TEST(Trainer, LossFallsOnTheSampleDataWithinAFewDozenSteps) {
   for (double s : progress.steps.back().expert_share) share += s;
   EXPECT_NEAR(share, 1.0, 1e-9);
   EXPECT_EQ(progress.steps.back().expert_share.size(), 4u);
+  // Per MoE layer (both blocks of the small model): shares add up, and the layers' routed
+  // tokens are the same tokens the whole-model shares count.
+  const StepReport& last_report = progress.steps.back();
+  ASSERT_EQ(last_report.layers.size(), 2u);
+  std::vector<double> mean_share(4, 0);
+  for (size_t l = 0; l < 2; ++l) {
+    const LayerReport& layer = last_report.layers[l];
+    EXPECT_EQ(layer.layer, static_cast<int>(l));
+    double sum = 0;
+    for (size_t e = 0; e < 4; ++e) {
+      sum += layer.expert_share[e];
+      mean_share[e] += layer.expert_share[e] / 2;
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-9);
+    EXPECT_EQ(layer.dropped_fraction, 0);  // dropless
+    EXPECT_GT(layer.router_entropy, 0);
+    EXPECT_LE(layer.router_entropy, std::log(4.0) + 1e-9);
+    EXPECT_GT(layer.load_balance_loss, 0);
+  }
+  for (size_t e = 0; e < 4; ++e) EXPECT_NEAR(mean_share[e], last_report.expert_share[e], 1e-9);
+  EXPECT_GT(last_report.samples_per_second, 0);
+  EXPECT_GT(last_report.step_seconds, 0);
 }
 
 TEST(GlobalBatch, AccumulationAdaptsToTheWorldSizeOrSaysWhyItCannot) {

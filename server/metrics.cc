@@ -1,0 +1,178 @@
+#include "server/metrics.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace moe::server {
+namespace {
+
+using prometheus::Labels;
+
+prometheus::Family<prometheus::Gauge>& Gauge(prometheus::Registry& registry, const char* name,
+                                             const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+}
+
+prometheus::Family<prometheus::Counter>& Counter(prometheus::Registry& registry, const char* name,
+                                                 const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+}
+
+prometheus::Family<prometheus::Histogram>& Histogram(prometheus::Registry& registry,
+                                                     const char* name, const char* help) {
+  return prometheus::BuildHistogram().Name(name).Help(help).Register(registry);
+}
+
+// Exponential buckets from `start`, `count` of them, each `factor` times the previous.
+prometheus::Histogram::BucketBoundaries Exponential(double start, double factor, int count) {
+  prometheus::Histogram::BucketBoundaries bounds;
+  for (double b = start; count-- > 0; b *= factor) bounds.push_back(b);
+  return bounds;
+}
+
+Labels Job(int64_t job) { return {{"job", std::to_string(job)}}; }
+
+Labels Layer(int64_t job, int32_t layer) {
+  return {{"job", std::to_string(job)}, {"layer", std::to_string(layer)}};
+}
+
+}  // namespace
+
+std::string CauseLabel(moe::v1::AttemptCause cause) {
+  return absl::AsciiStrToLower(
+      absl::StripPrefix(moe::v1::AttemptCause_Name(cause), "ATTEMPT_CAUSE_"));
+}
+
+CoordinatorMetrics::CoordinatorMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      loss_(Gauge(*registry_, "moe_train_loss",
+                  "Token-mean cross-entropy of the answer tokens since the previous report")),
+      aux_loss_(Gauge(*registry_, "moe_train_aux_loss",
+                      "Weighted MoE auxiliary loss, mean over micro-batches")),
+      learning_rate_(Gauge(*registry_, "moe_train_learning_rate", "Learning rate of the step")),
+      grad_norm_(Gauge(*registry_, "moe_train_grad_norm", "Global gradient norm before clipping")),
+      global_step_(Gauge(*registry_, "moe_train_global_step", "Optimizer steps done")),
+      total_steps_(Gauge(*registry_, "moe_train_total_steps", "Optimizer steps the job plans")),
+      epoch_(Gauge(*registry_, "moe_train_epoch", "Epoch of the data position")),
+      tokens_per_second_(Gauge(*registry_, "moe_train_tokens_per_second",
+                               "Non-padding tokens trained per second, all ranks")),
+      samples_per_second_(Gauge(*registry_, "moe_train_samples_per_second",
+                                "Samples trained per second, all ranks")),
+      step_duration_(Histogram(*registry_, "moe_train_step_duration_seconds",
+                               "Wall time of an optimizer step (mean over each report)")),
+      expert_share_(Gauge(*registry_, "moe_expert_token_share",
+                          "Fraction of a MoE layer's routed tokens each expert processed")),
+      dropped_ratio_(Gauge(*registry_, "moe_expert_dropped_token_ratio",
+                           "Fraction of a MoE layer's token assignments dropped for capacity")),
+      load_balance_loss_(Gauge(*registry_, "moe_router_load_balance_loss",
+                               "Switch load-balancing loss of a MoE layer (1 when balanced)")),
+      z_loss_(Gauge(*registry_, "moe_router_z_loss", "Router z-loss of a MoE layer")),
+      router_entropy_(Gauge(*registry_, "moe_router_entropy_nats",
+                            "Mean entropy of a MoE layer's router distribution")),
+      checkpoint_duration_(Histogram(*registry_, "moe_checkpoint_save_duration_seconds",
+                                     "Time to write and commit a checkpoint, all ranks")),
+      checkpoint_bytes_(Gauge(*registry_, "moe_checkpoint_bytes", "Size of the newest checkpoint")),
+      checkpoint_last_success_(Gauge(*registry_, "moe_checkpoint_last_success_timestamp_seconds",
+                                     "Unix time the newest checkpoint was committed")),
+      checkpoint_age_(Gauge(*registry_, "moe_checkpoint_age_seconds",
+                            "Seconds since the newest committed checkpoint")),
+      checkpoint_step_(Gauge(*registry_, "moe_checkpoint_step", "Step of the newest checkpoint")),
+      jobs_(Gauge(*registry_, "moe_jobs", "Jobs in the catalogue by state")),
+      attempts_(Counter(*registry_, "moe_attempts_total", "Attempts that ended, by cause")),
+      restarts_(Counter(*registry_, "moe_job_restarts_total",
+                        "Automatic restarts after a failed attempt, by cause")),
+      resume_duration_(Histogram(*registry_, "moe_resume_duration_seconds",
+                                 "From a resumed attempt's start to its first step report")),
+      heartbeat_age_(Gauge(*registry_, "moe_worker_heartbeat_age_seconds",
+                           "Seconds since a worker's last heartbeat or report")),
+      rpc_duration_(Histogram(*registry_, "moe_rpc_duration_seconds",
+                              "Time moed spends handling a gRPC call, by method")) {
+  // Series that exist before their first event, so dashboards and alerts see zeros, not gaps.
+  for (int c = moe::v1::ATTEMPT_CAUSE_COMPLETED; c <= moe::v1::ATTEMPT_CAUSE_INTERRUPTED; ++c) {
+    const Labels cause = {{"cause", CauseLabel(static_cast<moe::v1::AttemptCause>(c))}};
+    attempts_.Add(cause);
+    restarts_.Add(cause);
+  }
+  resume_duration_.Add({}, Exponential(0.25, 2, 12));
+}
+
+void CoordinatorMetrics::OnSteps(int64_t job, const std::vector<moe::v1::StepMetrics>& steps) {
+  if (steps.empty()) return;
+  const moe::v1::StepMetrics& s = steps.back();
+  const Labels labels = Job(job);
+  loss_.Add(labels).Set(s.loss());
+  aux_loss_.Add(labels).Set(s.aux_loss());
+  learning_rate_.Add(labels).Set(s.learning_rate());
+  grad_norm_.Add(labels).Set(s.grad_norm());
+  global_step_.Add(labels).Set(static_cast<double>(s.step()));
+  total_steps_.Add(labels).Set(static_cast<double>(s.total_steps()));
+  epoch_.Add(labels).Set(static_cast<double>(s.epoch()));
+  tokens_per_second_.Add(labels).Set(s.tokens_per_second());
+  samples_per_second_.Add(labels).Set(s.samples_per_second());
+  for (const moe::v1::StepMetrics& step : steps) {
+    if (step.step_seconds() > 0) {
+      step_duration_.Add(labels, Exponential(0.01, 2, 16)).Observe(step.step_seconds());
+    }
+  }
+  for (const moe::v1::LayerMetrics& layer : s.layers()) {
+    const Labels by_layer = Layer(job, layer.layer());
+    for (int e = 0; e < layer.expert_share_size(); ++e) {
+      Labels by_expert = by_layer;
+      by_expert["expert"] = std::to_string(e);
+      expert_share_.Add(by_expert).Set(layer.expert_share(e));
+    }
+    dropped_ratio_.Add(by_layer).Set(layer.dropped_fraction());
+    load_balance_loss_.Add(by_layer).Set(layer.load_balance_loss());
+    z_loss_.Add(by_layer).Set(layer.z_loss());
+    router_entropy_.Add(by_layer).Set(layer.router_entropy());
+  }
+}
+
+void CoordinatorMetrics::OnCheckpoint(int64_t job, const moe::v1::Checkpoint& checkpoint) {
+  const Labels labels = Job(job);
+  if (checkpoint.save_seconds() > 0) {
+    checkpoint_duration_.Add(labels, Exponential(0.05, 2, 14)).Observe(checkpoint.save_seconds());
+  }
+  checkpoint_bytes_.Add(labels).Set(static_cast<double>(checkpoint.bytes()));
+  checkpoint_last_success_.Add(labels).Set(checkpoint.committed_unix_s());
+  checkpoint_step_.Add(labels).Set(static_cast<double>(checkpoint.step()));
+  checkpoint_age_.Add(labels).Set(0);
+}
+
+void CoordinatorMetrics::SetCheckpointAge(int64_t job, double seconds) {
+  checkpoint_age_.Add(Job(job)).Set(seconds);
+}
+
+void CoordinatorMetrics::OnAttemptEnded(moe::v1::AttemptCause cause) {
+  attempts_.Add({{"cause", CauseLabel(cause)}}).Increment();
+}
+
+void CoordinatorMetrics::OnRestart(moe::v1::AttemptCause cause) {
+  restarts_.Add({{"cause", CauseLabel(cause)}}).Increment();
+}
+
+void CoordinatorMetrics::OnResumed(double seconds) {
+  resume_duration_.Add({}, Exponential(0.25, 2, 12)).Observe(seconds);
+}
+
+void CoordinatorMetrics::SetJobCounts(const std::map<moe::v1::JobState, int>& counts) {
+  for (int s = moe::v1::JOB_STATE_QUEUED; s <= moe::v1::JOB_STATE_INTERRUPTED; ++s) {
+    const auto state = static_cast<moe::v1::JobState>(s);
+    const auto it = counts.find(state);
+    jobs_
+        .Add({{"state", absl::AsciiStrToLower(
+                            absl::StripPrefix(moe::v1::JobState_Name(state), "JOB_STATE_"))}})
+        .Set(it == counts.end() ? 0 : it->second);
+  }
+}
+
+void CoordinatorMetrics::SetHeartbeatAge(int64_t job, int rank, double seconds) {
+  heartbeat_age_.Add({{"job", std::to_string(job)}, {"rank", std::to_string(rank)}}).Set(seconds);
+}
+
+void CoordinatorMetrics::ObserveRpc(const std::string& method, double seconds) {
+  rpc_duration_.Add({{"method", method}}, Exponential(1e-5, 4, 10)).Observe(seconds);
+}
+
+}  // namespace moe::server

@@ -1,0 +1,83 @@
+// Every metric moed exports, declared once, here. moed is the only Prometheus exporter: the
+// workers report to it and it turns the reports into series (prometheus-cpp; the exposer is
+// started by the Daemon on --metrics-listen, default 127.0.0.1:9464/metrics).
+//
+// Names follow Prometheus conventions: the moe_ prefix, base units (seconds, bytes, ratios),
+// _total for counters. Labels: job (the job id), rank, layer, expert, state, cause, method,
+// gpu — all bounded (nothing per step). The training series are those of the global batch as
+// rank 0 reports it.
+//
+// Thread-safe (prometheus-cpp metrics are).
+#ifndef MOE_SERVER_METRICS_H_
+#define MOE_SERVER_METRICS_H_
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "moe/v1/service.pb.h"
+
+namespace moe::server {
+
+class CoordinatorMetrics {
+ public:
+  CoordinatorMetrics();
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  // A step report of job `job` (the newest step of the batch sets the gauges).
+  void OnSteps(int64_t job, const std::vector<moe::v1::StepMetrics>& steps);
+  void OnCheckpoint(int64_t job, const moe::v1::Checkpoint& checkpoint);
+  // Seconds since job's newest committed checkpoint; call periodically.
+  void SetCheckpointAge(int64_t job, double seconds);
+  void OnAttemptEnded(moe::v1::AttemptCause cause);
+  void OnRestart(moe::v1::AttemptCause cause);
+  // Seconds from a resumed attempt's start to its first step report.
+  void OnResumed(double seconds);
+  void SetJobCounts(const std::map<moe::v1::JobState, int>& counts);
+  void SetHeartbeatAge(int64_t job, int rank, double seconds);
+  void ObserveRpc(const std::string& method, double seconds);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Gauge>& loss_;
+  prometheus::Family<prometheus::Gauge>& aux_loss_;
+  prometheus::Family<prometheus::Gauge>& learning_rate_;
+  prometheus::Family<prometheus::Gauge>& grad_norm_;
+  prometheus::Family<prometheus::Gauge>& global_step_;
+  prometheus::Family<prometheus::Gauge>& total_steps_;
+  prometheus::Family<prometheus::Gauge>& epoch_;
+  prometheus::Family<prometheus::Gauge>& tokens_per_second_;
+  prometheus::Family<prometheus::Gauge>& samples_per_second_;
+  prometheus::Family<prometheus::Histogram>& step_duration_;
+  prometheus::Family<prometheus::Gauge>& expert_share_;
+  prometheus::Family<prometheus::Gauge>& dropped_ratio_;
+  prometheus::Family<prometheus::Gauge>& load_balance_loss_;
+  prometheus::Family<prometheus::Gauge>& z_loss_;
+  prometheus::Family<prometheus::Gauge>& router_entropy_;
+  prometheus::Family<prometheus::Histogram>& checkpoint_duration_;
+  prometheus::Family<prometheus::Gauge>& checkpoint_bytes_;
+  prometheus::Family<prometheus::Gauge>& checkpoint_last_success_;
+  prometheus::Family<prometheus::Gauge>& checkpoint_age_;
+  prometheus::Family<prometheus::Gauge>& checkpoint_step_;
+  prometheus::Family<prometheus::Gauge>& jobs_;
+  prometheus::Family<prometheus::Counter>& attempts_;
+  prometheus::Family<prometheus::Counter>& restarts_;
+  prometheus::Family<prometheus::Histogram>& resume_duration_;
+  prometheus::Family<prometheus::Gauge>& heartbeat_age_;
+  prometheus::Family<prometheus::Histogram>& rpc_duration_;
+};
+
+// "crashed" for ATTEMPT_CAUSE_CRASHED: the cause label's value.
+std::string CauseLabel(moe::v1::AttemptCause cause);
+
+}  // namespace moe::server
+
+#endif  // MOE_SERVER_METRICS_H_
