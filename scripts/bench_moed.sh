@@ -5,7 +5,9 @@
 #     into the catalogue (moe_bench_moed_ingest);
 #  2. time from `moed` start to the first training step of a job it resumes after a vanished
 #     machine (moed and workers SIGKILLed after a checkpoint) vs from submit to the first step
-#     of the same job started fresh.
+#     of the same job started fresh;
+#  3. the demo job (2 ranks) trained by hand vs under moed (reports, heartbeats, metrics);
+#  4. a /metrics scrape with 8 x 32 layers x 8 experts of series, over HTTP vs serialised.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x build/bench/moe_bench_moed_ingest ] || scripts/build.sh > /dev/null
@@ -60,3 +62,27 @@ start_moed
 resumed=$(wait_first_step "$work/data/jobs/1/attempt-2/rank-0.log" "$t0")
 kill $moed; wait $moed || true
 echo "{\"fresh_submit_to_first_step_s\": $fresh, \"moed_start_to_resumed_first_step_s\": $resumed}"
+
+echo "== reporting overhead: the demo job on 2 ranks by hand vs under moed"
+for run in direct moed; do
+  sed -e "s|\.\./\.\./|$PWD/|" -e "s|^checkpoint:|checkpoint:\n  output_dir: $work/overhead-$run|" \
+    configs/jobs/tiny-cpu.yaml > "$work/$run.yaml"
+done
+t0=$(date +%s.%N)
+port=$(( 20000 + RANDOM % 20000 ))
+for rank in 0 1; do
+  WORLD_SIZE=2 RANK=$rank MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+    build/worker/moe-worker --log-level warn train --spec "$work/direct.yaml" &
+done
+wait
+direct=$(awk -v now="$(date +%s.%N)" -v start="$t0" 'BEGIN { printf "%.2f", now - start }')
+rm -rf "$work/data"
+start_moed
+t0=$(date +%s.%N)
+build/client/moectl submit "$work/moed.yaml" --watch > /dev/null
+under_moed=$(awk -v now="$(date +%s.%N)" -v start="$t0" 'BEGIN { printf "%.2f", now - start }')
+kill $moed; wait $moed || true
+echo "{\"by_hand_s\": $direct, \"under_moed_s\": $under_moed, \"ratio\": $(awk -v a="$under_moed" -v b="$direct" 'BEGIN { printf "%.3f", a / b }')}"
+
+echo "== /metrics scrape, 8 x 32 layers x 8 experts"
+build/bench/moe_bench_metrics_scrape

@@ -15,6 +15,9 @@ pkgs=(
   libspdlog-dev prometheus-cpp-dev libsqlite3-dev libssl-dev
   # formats and text
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev
+  # TensorBoard event files: CRC-32C from Boost.CRC (headers); python3-crc32c for the
+  # independent reference encoder in the tests
+  libboost-dev python3-crc32c
   # tests: GoogleTest; a real Prometheus server (and promtool) scraping moed; curl for its API
   libgtest-dev libgmock-dev prometheus libcurl4-openssl-dev
 )

@@ -33,6 +33,12 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   options.coordinator.data_dir = options.data_dir;
   const std::string host = std::vector<std::string>(absl::StrSplit(options.listen, ':'))[0];
   d->metrics_ = std::make_unique<CoordinatorMetrics>();
+  d->gpus_ = GpuMonitor::Open(options.nvml_library);
+  if (options.coordinator.slots == 0) {
+    options.coordinator.slots =
+        d->gpus_ ? d->gpus_->device_count()
+                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
   if (!options.metrics_listen.empty()) {
     try {
       d->exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_listen);
@@ -57,12 +63,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->coordinator_->SetWorkerAddress(
       absl::StrCat(host == "0.0.0.0" ? "127.0.0.1" : host, ":", d->port_));
   RETURN_IF_ERROR(d->coordinator_->Recover());
-  spdlog::info("moed: listening on {}:{}, metrics on port {}, data in {}", host, d->port_,
-               d->metrics_port_, options.data_dir.string());
+  spdlog::info("moed: listening on {}:{}, metrics on port {}, {} {} slots, data in {}", host,
+               d->port_, d->metrics_port_, options.coordinator.slots, d->gpus_ ? "GPU" : "CPU",
+               options.data_dir.string());
   Daemon* raw = d.get();
   d->supervisor_ = std::thread([raw] {
-    while (!raw->stopping_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+    for (int tick = 0; !raw->stopping_.WaitForNotificationWithTimeout(absl::Milliseconds(100));
+         ++tick) {
       raw->coordinator_->Tick();
+      if (raw->gpus_ && tick % 20 == 0) {  // every 2 s
+        for (const GpuReading& reading : raw->gpus_->Read()) raw->metrics_->SetGpu(reading);
+      }
     }
   });
   return d;

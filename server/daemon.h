@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "server/coordinator.h"
+#include "server/gpu_monitor.h"
 #include "server/job_service.h"
 #include "server/store.h"
 #include "server/stream_pump.h"
@@ -22,10 +23,12 @@
 namespace moe::server {
 
 struct DaemonOptions {
-  std::filesystem::path data_dir;                 // moed.db, jobs/
-  std::string listen = "127.0.0.1:50051";         // port 0: any free port
-  std::string metrics_listen = "127.0.0.1:9464";  // Prometheus /metrics; "" for none
-  CoordinatorOptions coordinator;                 // data_dir and worker_address are filled in
+  std::filesystem::path data_dir;                  // moed.db, jobs/
+  std::string listen = "127.0.0.1:50051";          // port 0: any free port
+  std::string metrics_listen = "127.0.0.1:9464";   // Prometheus /metrics; "" for none
+  std::string nvml_library = "libnvidia-ml.so.1";  // GPU metrics and inventory, when present
+  // coordinator.slots 0: one per GPU NVML sees, else one per CPU core.
+  CoordinatorOptions coordinator;  // data_dir and worker_address are filled in
 };
 
 class Daemon {
@@ -48,6 +51,7 @@ class Daemon {
   std::unique_ptr<Store> store_;
   std::unique_ptr<CoordinatorMetrics> metrics_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<GpuMonitor> gpus_;  // null without NVML or GPUs
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<StreamPump> pump_;
   std::unique_ptr<JobServiceImpl> job_service_;

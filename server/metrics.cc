@@ -87,7 +87,13 @@ CoordinatorMetrics::CoordinatorMetrics()
       heartbeat_age_(Gauge(*registry_, "moe_worker_heartbeat_age_seconds",
                            "Seconds since a worker's last heartbeat or report")),
       rpc_duration_(Histogram(*registry_, "moe_rpc_duration_seconds",
-                              "Time moed spends handling a gRPC call, by method")) {
+                              "Time moed spends handling a gRPC call, by method")),
+      gpu_utilization_(Gauge(*registry_, "moe_gpu_utilization_ratio",
+                             "Fraction of the last sample period a kernel ran (NVML)")),
+      gpu_memory_used_(Gauge(*registry_, "moe_gpu_memory_used_bytes", "GPU memory in use")),
+      gpu_memory_total_(Gauge(*registry_, "moe_gpu_memory_total_bytes", "GPU memory in all")),
+      gpu_temperature_(Gauge(*registry_, "moe_gpu_temperature_celsius", "GPU die temperature")),
+      gpu_power_(Gauge(*registry_, "moe_gpu_power_watts", "GPU power draw")) {
   // Series that exist before their first event, so dashboards and alerts see zeros, not gaps.
   for (int c = moe::v1::ATTEMPT_CAUSE_COMPLETED; c <= moe::v1::ATTEMPT_CAUSE_INTERRUPTED; ++c) {
     const Labels cause = {{"cause", CauseLabel(static_cast<moe::v1::AttemptCause>(c))}};
@@ -169,6 +175,15 @@ void CoordinatorMetrics::SetJobCounts(const std::map<moe::v1::JobState, int>& co
 
 void CoordinatorMetrics::SetHeartbeatAge(int64_t job, int rank, double seconds) {
   heartbeat_age_.Add({{"job", std::to_string(job)}, {"rank", std::to_string(rank)}}).Set(seconds);
+}
+
+void CoordinatorMetrics::SetGpu(const GpuReading& r) {
+  const Labels gpu = {{"gpu", std::to_string(r.index)}};
+  gpu_utilization_.Add(gpu).Set(r.utilization);
+  gpu_memory_used_.Add(gpu).Set(static_cast<double>(r.memory_used_bytes));
+  gpu_memory_total_.Add(gpu).Set(static_cast<double>(r.memory_total_bytes));
+  gpu_temperature_.Add(gpu).Set(r.temperature_celsius);
+  gpu_power_.Add(gpu).Set(r.power_watts);
 }
 
 void CoordinatorMetrics::ObserveRpc(const std::string& method, double seconds) {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "moe/v1/service.pb.h"
+#include "server/gpu_monitor.h"
 
 namespace moe::server {
 
@@ -44,6 +45,8 @@ class CoordinatorMetrics {
   void SetJobCounts(const std::map<moe::v1::JobState, int>& counts);
   void SetHeartbeatAge(int64_t job, int rank, double seconds);
   void ObserveRpc(const std::string& method, double seconds);
+  // A GPU's utilisation, memory, temperature and power (only where NVML sees GPUs).
+  void SetGpu(const GpuReading& reading);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -73,6 +76,11 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Histogram>& resume_duration_;
   prometheus::Family<prometheus::Gauge>& heartbeat_age_;
   prometheus::Family<prometheus::Histogram>& rpc_duration_;
+  prometheus::Family<prometheus::Gauge>& gpu_utilization_;
+  prometheus::Family<prometheus::Gauge>& gpu_memory_used_;
+  prometheus::Family<prometheus::Gauge>& gpu_memory_total_;
+  prometheus::Family<prometheus::Gauge>& gpu_temperature_;
+  prometheus::Family<prometheus::Gauge>& gpu_power_;
 };
 
 // "crashed" for ATTEMPT_CAUSE_CRASHED: the cause label's value.

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   moe::server::DaemonOptions options;
   options.data_dir = DefaultDataDir();
   options.coordinator.worker_binary = DefaultWorkerBinary();
-  options.coordinator.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  options.coordinator.slots = 0;  // the daemon's default: GPUs, else cores
   std::string data_dir = options.data_dir.string(), log_level = "info";
   app.add_option("--data-dir", data_dir, "Catalogue (moed.db), job specs and worker logs")
       ->capture_default_str();
@@ -52,9 +52,12 @@ int main(int argc, char** argv) {
                  "Prometheus /metrics address (port 0: any free port; empty: none)")
       ->capture_default_str();
   app.add_option("--slots", options.coordinator.slots,
-                 "Device slots to schedule on (CPU workers; one per GPU on GPU machines)")
-      ->capture_default_str()
+                 "Device slots to schedule on (default: one per GPU NVML sees, else one per CPU "
+                 "core)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--nvml-library", options.nvml_library,
+                 "NVML shared library for GPU inventory and metrics")
+      ->capture_default_str();
   app.add_option("--worker-bin", options.coordinator.worker_binary, "The moe-worker executable")
       ->capture_default_str();
   app.add_option("--heartbeat-timeout", options.coordinator.heartbeat_timeout_s,

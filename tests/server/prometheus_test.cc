@@ -76,7 +76,7 @@ class Observability : public ::testing::Test {
 TEST_F(Observability, PrometheusScrapesLossStepsAndExpertShares) {
   if (!fs::exists("/usr/bin/prometheus")) GTEST_SKIP() << "Debian package prometheus missing";
   const fs::path root = worker::testing::FreshDir("prometheus");
-  Moed moed(root / "data");
+  Moed moed(root / "data", "--nvml-library /nonexistent/libnvidia-ml.so.1");
   const int port = worker::testing::FreePort();
   std::ofstream(root / "prometheus.yml")
       << "global:\n  scrape_interval: 250ms\n  scrape_timeout: 200ms\n"
@@ -140,17 +140,23 @@ TEST_F(Observability, PrometheusScrapesLossStepsAndExpertShares) {
   }
   EXPECT_EQ(query("moe_jobs{state=\"completed\"}")[0]["value"][1], "1");
   EXPECT_FALSE(query("moe_checkpoint_save_duration_seconds_count" + job).empty());
-  kill(prometheus, SIGTERM);
-  waitpid(prometheus, nullptr, 0);
+  EXPECT_TRUE(query("moe_gpu_utilization_ratio").empty());  // no NVML: no GPU series, no error
 }
 
 TEST_F(Observability, ExpositionFollowsTheConventionsAndTheDashboardQueriesExist) {
+  // With the stand-in NVML (two GPUs), so the dashboard's GPU panels have series too.
   const fs::path root = worker::testing::FreshDir("exposition");
-  Moed moed(root / "data");
+  Moed moed(root / "data", absl::StrCat("--nvml-library ", FAKE_NVML));
   const int64_t id = Submit(moed, Job(root / "out", 10));
   moed.WaitForState(id, moe::v1::JOB_STATE_COMPLETED);
-  const std::string text = Exposition(moed);
+  std::string text = Exposition(moed);
+  for (int i = 0; i < 50 && text.find("moe_gpu_power_watts{gpu=\"1\"} 301") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    text = Exposition(moed);
+  }
   ASSERT_FALSE(text.empty());
+  EXPECT_NE(text.find("moe_gpu_utilization_ratio{gpu=\"1\"} 0.57"), std::string::npos) << text;
 
   // Prometheus' own lint, when installed: names, units, _total counters.
   if (fs::exists("/usr/bin/promtool")) {

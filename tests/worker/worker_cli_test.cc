@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -200,6 +201,34 @@ TEST(WorkerCli, TrainLogsBothCountersAndExpertLoadThenEvalPrintsJson) {
                        R"(experts \d+/\d+/\d+/\d+% \| grad \S+)"))
       << train.output;
   EXPECT_THAT(train.output, HasSubstr("checkpoint step 3 committed"));
+
+  // TensorBoard scalars with the original script's tags, read back by the independent reader
+  // (which also checks every record's CRCs).
+  std::vector<std::filesystem::path> event_files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "out/tensorboard")) {
+    event_files.push_back(entry.path());
+  }
+  ASSERT_EQ(event_files.size(), 1u);
+  const std::string events_json = (dir / "events.json").string();
+  ASSERT_EQ(
+      std::system(absl::StrCat("/usr/bin/python3 ",
+                               (kSource / "tests/worker/report/tfrecord_reference.py").string(),
+                               " read ", event_files[0].string(), " > ", events_json)
+                      .c_str()),
+      0);
+  std::ifstream events_in(events_json);
+  const nlohmann::json events = nlohmann::json::parse(events_in);
+  std::map<std::string, std::vector<int64_t>> steps_by_tag;
+  for (const auto& e : events) {
+    if (e.contains("tag")) steps_by_tag[e["tag"]].push_back(e["step"]);
+  }
+  for (const char* tag :
+       {"train/loss", "train/learning_rate", "train/epoch", "train/global_step", "train/grad_norm",
+        "moe/layer_0/expert_3_share", "moe/layer_0/router_entropy"}) {
+    EXPECT_EQ(steps_by_tag[tag], (std::vector<int64_t>{1, 2, 3})) << tag;
+  }
+  EXPECT_EQ(steps_by_tag["train/epoch_loss"], (std::vector<int64_t>{3}));  // the run's end
+  EXPECT_EQ(steps_by_tag["checkpoint/save_seconds"], (std::vector<int64_t>{3}));
 
   const Result eval = RunWorker(absl::StrCat(
       "eval --checkpoint ", (dir / "out/checkpoint-step-3").string(), " --data ",

@@ -16,6 +16,7 @@
 #include "worker/dist/communicator.h"
 #include "worker/dist/launch_env.h"
 #include "worker/report/coordinator_reporter.h"
+#include "worker/report/tensorboard_progress.h"
 #include "worker/train/json_lines_progress.h"
 #include "worker/train/progress.h"
 #include "worker/train/trainer.h"
@@ -58,6 +59,13 @@ absl::Status RunTrain(const TrainFlags& flags) {
   if (!flags.metrics_file.empty() && env.rank == 0) {
     ASSIGN_OR_RETURN(metrics, JsonLinesProgress::Open(flags.metrics_file));
     sinks.push_back(metrics.get());
+  }
+  std::unique_ptr<TensorBoardProgress> tensorboard;
+  if (job.spec.logging().tensorboard() && env.rank == 0) {
+    ASSIGN_OR_RETURN(tensorboard, TensorBoardProgress::Create(
+                                      std::filesystem::path(job.spec.checkpoint().output_dir()) /
+                                      "tensorboard"));
+    sinks.push_back(tensorboard.get());
   }
   FanOutProgress progress(sinks);
   ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,

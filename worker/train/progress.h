@@ -22,9 +22,10 @@ struct LayerReport {
 struct StepReport {
   int64_t step = 0, total_steps = 0;     // optimizer steps
   int64_t batch = 0, total_batches = 0;  // micro-batches (per rank)
-  int64_t epoch = 0;
-  double loss = 0;      // token-mean cross-entropy since the last report
-  double aux_loss = 0;  // mean weighted MoE loss since the last report
+  int64_t epoch = 0;                     // of the data position after the step
+  bool epoch_ended = false;  // the report's last step finished an epoch (always reported)
+  double loss = 0;           // token-mean cross-entropy since the last report
+  double aux_loss = 0;       // mean weighted MoE loss since the last report
   double lr = 0;
   double grad_norm = 0;              // before clipping, of the last step
   double tokens_per_second = 0;      // non-padding tokens, all ranks

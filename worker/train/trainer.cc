@@ -281,7 +281,9 @@ absl::Status Trainer::Loop() {
     }
     const bool last = state_.step == schedule_->total_steps();
     const bool stop = stop_at > 0 && state_.step >= stop_at;
-    if (state_.step % spec_.logging().logging_steps() == 0 || last || stop) Report(lr, norm);
+    if (state_.step % spec_.logging().logging_steps() == 0 || last || stop || epoch_ended) {
+      Report(lr, norm, epoch_ended);
+    }
     const uint32_t save_steps = spec_.checkpoint().save_steps();
     if ((save_steps > 0 && state_.step % save_steps == 0) ||
         (epoch_ended && spec_.checkpoint().save_at_epoch_end()) || last || stop) {
@@ -296,7 +298,7 @@ absl::Status Trainer::Loop() {
   return absl::OkStatus();
 }
 
-void Trainer::Report(double lr, double grad_norm) {
+void Trainer::Report(double lr, double grad_norm, bool epoch_ended) {
   // One all_reduce of every counter, so the report is of the whole global batch.
   StepTotals& totals = since_report_;
   const size_t experts = model_->moe_spec().experts_size();
@@ -342,6 +344,7 @@ void Trainer::Report(double lr, double grad_norm) {
   r.batch = state_.batches;
   r.total_batches = total_batches_;
   r.epoch = state_.epoch;
+  r.epoch_ended = epoch_ended;
   r.loss = since_report_.ce_sum / std::max<int64_t>(since_report_.loss_tokens, 1);
   r.aux_loss = since_report_.aux / std::max<int64_t>(since_report_.micro_batches, 1);
   r.lr = lr;

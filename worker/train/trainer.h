@@ -98,7 +98,7 @@ class Trainer {
   // Scores the held-out split (data.eval_fraction) and reports it.
   absl::Status RunEvaluation();
   // Collective: sums the step totals since the last report over ranks and reports them.
-  void Report(double lr, double grad_norm);
+  void Report(double lr, double grad_norm, bool epoch_ended);
 
   const moe::v1::JobSpec spec_;
   const TrainOptions options_;
