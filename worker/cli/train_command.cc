@@ -62,10 +62,15 @@ absl::Status RunTrain(const TrainFlags& flags) {
   }
   std::unique_ptr<TensorBoardProgress> tensorboard;
   if (job.spec.logging().tensorboard() && env.rank == 0) {
-    ASSIGN_OR_RETURN(tensorboard, TensorBoardProgress::Create(
-                                      std::filesystem::path(job.spec.checkpoint().output_dir()) /
-                                      "tensorboard"));
-    sinks.push_back(tensorboard.get());
+    // TensorBoard is a view: when its directory cannot be made, train without it.
+    auto created = TensorBoardProgress::Create(
+        std::filesystem::path(job.spec.checkpoint().output_dir()) / "tensorboard");
+    if (created.ok()) {
+      tensorboard = std::move(*created);
+      sinks.push_back(tensorboard.get());
+    } else {
+      spdlog::warn("no TensorBoard events: {}", created.status().message());
+    }
   }
   FanOutProgress progress(sinks);
   ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,
