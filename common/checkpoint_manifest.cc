@@ -24,18 +24,9 @@ using Json = nlohmann::json;
 constexpr char kPrefix[] = "checkpoint-step-";
 const char* const kRequired[] = {"config.json", "model.safetensors", "training_state.json"};
 
-absl::StatusOr<Json> ReadJson(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": missing"));
-  Json json = Json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded())
-    return absl::DataLossError(absl::StrCat(path.string(), ": not valid JSON"));
-  return json;
-}
-
 // VerifyCheckpoint's body; may throw nlohmann::json::exception on a wrongly typed manifest.
 absl::Status VerifyManifest(const fs::path& dir) {
-  ASSIGN_OR_RETURN(Json manifest, ReadJson(dir / kManifestFile));
+  ASSIGN_OR_RETURN(Json manifest, ReadJsonFile(dir / kManifestFile));
   if (!manifest.contains("files") || !manifest["files"].is_object()) {
     return absl::DataLossError(absl::StrCat(dir.string(), ": manifest has no file list"));
   }
@@ -71,6 +62,15 @@ absl::Status VerifyManifest(const fs::path& dir) {
 }
 
 }  // namespace
+
+absl::StatusOr<Json> ReadJsonFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": missing"));
+  Json json = Json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded())
+    return absl::DataLossError(absl::StrCat(path.string(), ": not valid JSON"));
+  return json;
+}
 
 std::string CheckpointName(int64_t step) { return absl::StrCat(kPrefix, step); }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 
 namespace moe::common {
 
@@ -30,6 +31,10 @@ std::vector<std::pair<int64_t, std::filesystem::path>> CheckpointDirs(
 
 // Rank `rank`'s optimizer shard in a checkpoint written by `world` ranks.
 std::string OptimizerShardName(int rank, int world);
+
+// A checkpoint's JSON file (manifest.json, training_state.json): NotFound when missing,
+// DataLoss when it is not JSON.
+absl::StatusOr<nlohmann::json> ReadJsonFile(const std::filesystem::path& path);
 
 // Lower-case hex SHA-256 of a file's contents; NotFound if it cannot be read.
 absl::StatusOr<std::string> Sha256File(const std::filesystem::path& path);

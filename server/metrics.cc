@@ -59,6 +59,10 @@ CoordinatorMetrics::CoordinatorMetrics()
                                "Non-padding tokens trained per second, all ranks")),
       samples_per_second_(Gauge(*registry_, "moe_train_samples_per_second",
                                 "Samples trained per second, all ranks")),
+      model_flops_(Gauge(*registry_, "moe_train_model_flops_per_second",
+                         "Model FLOPs per second: (6 N_active + 12 L d T) per token x tokens/s")),
+      mfu_(Gauge(*registry_, "moe_train_model_flops_utilization_ratio",
+                 "Model FLOPs per second over the devices' peak (when the peak is known)")),
       step_duration_(Histogram(*registry_, "moe_train_step_duration_seconds",
                                "Wall time of an optimizer step (mean over each report)")),
       expert_share_(Gauge(*registry_, "moe_expert_token_share",
@@ -116,6 +120,10 @@ void CoordinatorMetrics::OnSteps(int64_t job, const std::vector<moe::v1::StepMet
   epoch_.Add(labels).Set(static_cast<double>(s.epoch()));
   tokens_per_second_.Add(labels).Set(s.tokens_per_second());
   samples_per_second_.Add(labels).Set(s.samples_per_second());
+  model_flops_.Add(labels).Set(s.model_flops_per_second());
+  if (s.peak_flops_per_second() > 0) {
+    mfu_.Add(labels).Set(s.model_flops_per_second() / s.peak_flops_per_second());
+  }
   for (const moe::v1::StepMetrics& step : steps) {
     if (step.step_seconds() > 0) {
       step_duration_.Add(labels, Exponential(0.01, 2, 16)).Observe(step.step_seconds());

@@ -59,6 +59,8 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Gauge>& epoch_;
   prometheus::Family<prometheus::Gauge>& tokens_per_second_;
   prometheus::Family<prometheus::Gauge>& samples_per_second_;
+  prometheus::Family<prometheus::Gauge>& model_flops_;
+  prometheus::Family<prometheus::Gauge>& mfu_;
   prometheus::Family<prometheus::Histogram>& step_duration_;
   prometheus::Family<prometheus::Gauge>& expert_share_;
   prometheus::Family<prometheus::Gauge>& dropped_ratio_;

@@ -176,6 +176,17 @@ absl::StatusOr<moe::v1::Job> JobFrom(Statement& s) {
   return job;
 }
 
+// Every row of a job query.
+absl::StatusOr<std::vector<moe::v1::Job>> AllJobs(Statement& s) {
+  std::vector<moe::v1::Job> jobs;
+  while (s.Next()) {
+    ASSIGN_OR_RETURN(moe::v1::Job job, JobFrom(s));
+    jobs.push_back(std::move(job));
+  }
+  RETURN_IF_ERROR(s.status());
+  return jobs;
+}
+
 moe::v1::Attempt AttemptFrom(Statement& s) {
   moe::v1::Attempt a;
   a.set_id(s.Int(0));
@@ -318,26 +329,14 @@ absl::StatusOr<moe::v1::Job> Store::GetJob(int64_t id) {
 absl::StatusOr<std::vector<moe::v1::Job>> Store::ListJobs() {
   absl::MutexLock lock(&mu_);
   Statement s(db_, absl::StrCat("SELECT ", kJobColumns, " FROM jobs ORDER BY id"));
-  std::vector<moe::v1::Job> jobs;
-  while (s.Next()) {
-    ASSIGN_OR_RETURN(moe::v1::Job job, JobFrom(s));
-    jobs.push_back(std::move(job));
-  }
-  RETURN_IF_ERROR(s.status());
-  return jobs;
+  return AllJobs(s);
 }
 
 absl::StatusOr<std::vector<moe::v1::Job>> Store::JobsIn(JobState state) {
   absl::MutexLock lock(&mu_);
   Statement s(db_, absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE state = ? ORDER BY id"));
   s.Bind(int64_t{state});
-  std::vector<moe::v1::Job> jobs;
-  while (s.Next()) {
-    ASSIGN_OR_RETURN(moe::v1::Job job, JobFrom(s));
-    jobs.push_back(std::move(job));
-  }
-  RETURN_IF_ERROR(s.status());
-  return jobs;
+  return AllJobs(s);
 }
 
 absl::Status Store::SetState(int64_t id, JobState to, double now, const std::string& failure) {

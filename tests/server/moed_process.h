@@ -40,12 +40,14 @@ inline std::string ReadFile(const fs::path& path) {
 // A moed process; killed (SIGKILL) when destroyed if still running.
 class Moed {
  public:
-  explicit Moed(const fs::path& data_dir, const std::string& flags = "") {
+  // `env`: NAME=VALUE ... for moed (and so its workers).
+  explicit Moed(const fs::path& data_dir, const std::string& flags = "",
+                const std::string& env = "") {
     log_ = data_dir.string() + absl::StrCat(".moed", ++starts_, ".log");
-    const std::string line =
-        absl::StrCat("exec ", MOED_BIN, " --data-dir ", data_dir.string(),
-                     " --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --slots 2 ", flags, " > ",
-                     log_, " 2>&1");
+    const std::string line = absl::StrCat(
+        env, env.empty() ? "" : " ", "exec ", MOED_BIN, " --data-dir ", data_dir.string(),
+        " --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --slots 2 ", flags, " > ", log_,
+        " 2>&1");
     const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
     EXPECT_EQ(posix_spawn(&pid_, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ),
               0);

@@ -146,7 +146,8 @@ TEST_F(Observability, PrometheusScrapesLossStepsAndExpertShares) {
 TEST_F(Observability, ExpositionFollowsTheConventionsAndTheDashboardQueriesExist) {
   // With the stand-in NVML (two GPUs), so the dashboard's GPU panels have series too.
   const fs::path root = worker::testing::FreshDir("exposition");
-  Moed moed(root / "data", absl::StrCat("--nvml-library ", FAKE_NVML));
+  // A declared device peak of 1 GFLOP/s, so model FLOPs utilisation is exported too.
+  Moed moed(root / "data", absl::StrCat("--nvml-library ", FAKE_NVML), "MOE_PEAK_FLOPS=1e9");
   const int64_t id = Submit(moed, Job(root / "out", 10));
   moed.WaitForState(id, moe::v1::JOB_STATE_COMPLETED);
   std::string text = Exposition(moed);
@@ -157,6 +158,15 @@ TEST_F(Observability, ExpositionFollowsTheConventionsAndTheDashboardQueriesExist
   }
   ASSERT_FALSE(text.empty());
   EXPECT_NE(text.find("moe_gpu_utilization_ratio{gpu=\"1\"} 0.57"), std::string::npos) << text;
+  // MFU is the model FLOP rate over the peak of both workers.
+  const auto value = [&](const std::string& series) {
+    const size_t at = text.find(series + " ");
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + series.size() + 1));
+  };
+  const std::string job = absl::StrCat("{job=\"", id, "\"}");
+  const double flops = value("moe_train_model_flops_per_second" + job);
+  EXPECT_GT(flops, 0);
+  EXPECT_NEAR(value("moe_train_model_flops_utilization_ratio" + job), flops / 2e9, 1e-9 * flops);
 
   // Prometheus' own lint, when installed: names, units, _total counters.
   if (fs::exists("/usr/bin/promtool")) {

@@ -113,6 +113,8 @@ void CoordinatorReporter::OnStep(const StepReport& r) {
   for (double share : r.expert_share) m->add_expert_share(share);
   m->set_samples_per_second(r.samples_per_second);
   m->set_step_seconds(r.step_seconds);
+  m->set_model_flops_per_second(r.model_flops_per_second);
+  m->set_peak_flops_per_second(r.peak_flops_per_second);
   for (const LayerReport& layer : r.layers) {
     moe::v1::LayerMetrics* l = m->add_layers();
     l->set_layer(layer.layer);

@@ -41,6 +41,10 @@ void TensorBoardProgress::OnStep(const StepReport& r) {
   Scalar("train/aux_loss", r.step, r.aux_loss);
   Scalar("train/tokens_per_second", r.step, r.tokens_per_second);
   Scalar("train/samples_per_second", r.step, r.samples_per_second);
+  if (r.peak_flops_per_second > 0) {
+    Scalar("train/model_flops_utilization", r.step,
+           r.model_flops_per_second / r.peak_flops_per_second);
+  }
   for (const LayerReport& layer : r.layers) {
     const std::string prefix = absl::StrCat("moe/layer_", layer.layer, "/");
     for (size_t e = 0; e < layer.expert_share.size(); ++e) {

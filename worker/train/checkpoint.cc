@@ -30,6 +30,7 @@ namespace fs = std::filesystem;
 using common::CheckpointDirs;
 using common::kManifestFile;
 using common::OptimizerShardName;
+using common::ReadJsonFile;
 using common::Sha256File;
 using Json = nlohmann::json;
 
@@ -44,15 +45,6 @@ absl::Status Fsync(const fs::path& path) {
   const int rc = ::fsync(fd);
   ::close(fd);
   return rc == 0 ? absl::OkStatus() : Errno(path, "fsync");
-}
-
-absl::StatusOr<Json> ReadJsonFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": missing"));
-  Json json = Json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded())
-    return absl::DataLossError(absl::StrCat(path.string(), ": not valid JSON"));
-  return json;
 }
 
 absl::Status WriteJson(const fs::path& path, const Json& json) {

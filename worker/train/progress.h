@@ -32,7 +32,10 @@ struct StepReport {
   std::vector<double> expert_share;  // fraction of routed tokens per expert
   double samples_per_second = 0;     // all ranks
   double step_seconds = 0;           // mean wall time of an optimizer step since the last report
-  std::vector<LayerReport> layers;   // MoE layers, in block order
+  // Model FLOPs per second, (6 N_active + 12 L d T) per token, and the devices' peak (0 when
+  // unknown); their ratio is the model FLOPs utilisation.
+  double model_flops_per_second = 0, peak_flops_per_second = 0;
+  std::vector<LayerReport> layers;  // MoE layers, in block order
 };
 
 struct CheckpointReport {

@@ -1,7 +1,9 @@
 #include "worker/train/trainer.h"
 
 #include <chrono>
+#include <cstdlib>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "worker/model/hf_checkpoint.h"
@@ -31,6 +33,24 @@ absl::StatusOr<int64_t> GradAccumulationFor(const moe::v1::JobSpec& spec, int wo
         world_size, " ranks of ", micro, " rows: use a world size that divides ", global / micro));
   }
   return global / (micro * world_size);
+}
+
+double ModelFlopsPerToken(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe,
+                          int64_t seq_len) {
+  const ParameterCount count = CountParameters(config, moe);
+  return 6.0 * static_cast<double>(count.active_per_token) +
+         12.0 * config.n_layers() * config.d_model() * static_cast<double>(seq_len);
+}
+
+absl::StatusOr<double> DevicePeakFlops() {
+  const char* value = std::getenv("MOE_PEAK_FLOPS");
+  if (value == nullptr || *value == '\0') return 0.0;
+  double peak = 0;
+  if (!absl::SimpleAtod(value, &peak) || !(peak > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("environment variable MOE_PEAK_FLOPS='", value,
+                                                   "': expected FLOP/s > 0, e.g. 989e12"));
+  }
+  return peak;
 }
 
 void Trainer::StepTotals::Add(const StepTotals& other) {
@@ -91,6 +111,10 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   for (uint32_t layer = 0; layer < spec.model().config().n_layers(); ++layer) {
     if (IsMoeLayer(static_cast<int>(layer), spec.model().moe())) t->moe_layers_.push_back(layer);
   }
+  t->model_flops_per_token_ =
+      ModelFlopsPerToken(t->model_->config(), t->model_->moe_spec(), spec.data().max_seq_len());
+  ASSIGN_OR_RETURN(const double peak, DevicePeakFlops());
+  t->peak_flops_ = peak * comm.world_size();
   t->flat_ = std::make_unique<FlatParameters>(*t->model_, 2 * comm.world_size());
   // ZeRO-2: rank r owns partition r of the padded flat buffer (optimizer state and gradient).
   const int64_t padded = t->flat_->params().numel();
@@ -353,6 +377,8 @@ void Trainer::Report(double lr, double grad_norm, bool epoch_ended) {
   r.tokens_per_second = since_report_.tokens / elapsed;
   r.samples_per_second = since_report_.samples / elapsed;
   r.step_seconds = elapsed / std::max<int64_t>(since_report_.steps, 1);
+  r.model_flops_per_second = model_flops_per_token_ * r.tokens_per_second;
+  r.peak_flops_per_second = peak_flops_;
   // Per-layer means are over every rank's micro-batches.
   const double micro_batches = std::max<int64_t>(since_report_.micro_batches, 1);
   for (size_t l = 0; l < since_report_.layers.size(); ++l) {

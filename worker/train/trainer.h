@@ -53,6 +53,15 @@ struct TrainOptions {
 // InvalidArgument naming the numbers when it does not divide.
 absl::StatusOr<int64_t> GradAccumulationFor(const moe::v1::JobSpec& spec, int world_size);
 
+// Training FLOPs per token of the model (forward and backward, PaLM's convention):
+// 6 x active parameters per token + 12 x layers x d_model x sequence length.
+double ModelFlopsPerToken(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe,
+                          int64_t seq_len);
+
+// One device's peak FLOP/s for the training precision: MOE_PEAK_FLOPS when set, else 0
+// (unknown; the GPU issue adds the table of known devices).
+absl::StatusOr<double> DevicePeakFlops();
+
 class Trainer {
  public:
   // Loads the tokenizer and data, builds (or upcycles) the model, and restores a checkpoint if
@@ -115,6 +124,8 @@ class Trainer {
   std::unique_ptr<GradientBuckets> buckets_;  // ZeRO-2: reduces gradients during backward
   int64_t accumulation_ = 1;                  // micro-batches per optimizer step
   std::vector<int32_t> moe_layers_;           // block indices of the MoE layers
+  double model_flops_per_token_ = 0;          // 6 N_active + 12 L d T
+  double peak_flops_ = 0;                     // all devices; 0 when unknown
   std::unique_ptr<LrSchedule> schedule_;
   TrainingState state_;
   int64_t total_batches_ = 0;

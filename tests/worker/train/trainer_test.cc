@@ -81,6 +81,30 @@ TEST(Trainer, LossFallsOnTheSampleDataWithinAFewDozenSteps) {
   EXPECT_GT(last_report.step_seconds, 0);
 }
 
+TEST(ModelFlops, SixActiveParametersPlusAttentionPerToken) {
+  // The active parameters counted from the model's own tensors: every parameter, less the
+  // experts a token does not visit (E - k of E per MoE layer).
+  moe::v1::JobSpec spec = SmallJob(FreshDir("flops"));
+  spec.mutable_model()->mutable_moe()->set_top_k(2);
+  MptForCausalLM model(spec.model().config(), spec.model().moe());
+  const double experts = spec.model().moe().experts_size(), k = 2;
+  double active = 0;
+  for (const auto& p : model->named_parameters()) {
+    const bool expert = p.key().find(".experts.") != std::string::npos;
+    active += static_cast<double>(p.value().numel()) * (expert ? k / experts : 1.0);
+  }
+  const moe::v1::MptConfig& c = spec.model().config();
+  EXPECT_DOUBLE_EQ(ModelFlopsPerToken(c, spec.model().moe(), 128),
+                   6 * active + 12.0 * c.n_layers() * c.d_model() * 128);
+  setenv("MOE_PEAK_FLOPS", "989e12", 1);
+  EXPECT_DOUBLE_EQ(*DevicePeakFlops(), 989e12);
+  setenv("MOE_PEAK_FLOPS", "fast", 1);
+  EXPECT_THAT(std::string(DevicePeakFlops().status().message()),
+              HasSubstr("MOE_PEAK_FLOPS='fast'"));
+  unsetenv("MOE_PEAK_FLOPS");
+  EXPECT_EQ(*DevicePeakFlops(), 0);
+}
+
 TEST(GlobalBatch, AccumulationAdaptsToTheWorldSizeOrSaysWhyItCannot) {
   moe::v1::JobSpec spec = SmallJob(FreshDir("global_batch"));
   spec.mutable_training()->set_micro_batch_size(2);
