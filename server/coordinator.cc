@@ -161,6 +161,12 @@ absl::StatusOr<moe::v1::Job> Coordinator::Resume(int64_t job_id, int64_t from_st
                                                  int32_t world_size) {
   const double now = now_();
   ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
+  if (job.state() != moe::v1::JOB_STATE_FAILED && job.state() != moe::v1::JOB_STATE_CANCELLED &&
+      job.state() != moe::v1::JOB_STATE_INTERRUPTED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is ", moe::v1::JobState_Name(job.state()),
+                     ": only a failed, cancelled or interrupted job can be resumed"));
+  }
   if (world_size > options_.slots) {
     return absl::InvalidArgumentError(absl::StrCat(world_size, " workers asked, this moed has ",
                                                    options_.slots, " device slots"));

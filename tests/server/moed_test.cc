@@ -108,6 +108,9 @@ TEST(Moed, CancelStopsTheWorkers) {
   const int64_t id = Submit(moed, Job(root / "out", 100000));
   moed.WaitFor(id, [](const moe::v1::Job& j) { return j.step() > 0; });
   EXPECT_EQ(WorkerPids(root / "data", id).size(), 2u);
+  const auto running = moed.client().Resume(id, 0, 0);  // it is running: nothing to resume
+  EXPECT_EQ(running.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(running.status().message()), HasSubstr("JOB_STATE_RUNNING"));
   const auto asked = Clock::now();
   ASSERT_TRUE(moed.client().Cancel(id).ok());
   moed.WaitForState(id, moe::v1::JOB_STATE_CANCELLED, 30);
@@ -224,6 +227,8 @@ TEST(Moed, ACancelledJobResumesOnFewerWorkersKeepingTheGlobalBatch) {
   const auto last = moed.client().Checkpoints(id)->checkpoints(0);
   EXPECT_EQ(last.step(), 150);
   EXPECT_EQ(last.world_size(), 1);
+  EXPECT_EQ(moed.client().Resume(id, 0, 0).status().code(),
+            absl::StatusCode::kFailedPrecondition);  // COMPLETED is final
 }
 
 TEST(Moed, AJobThatAlwaysCrashesFailsAfterMaxRestartsWithItsCause) {
