@@ -91,6 +91,11 @@ TEST_F(Observability, PrometheusScrapesLossStepsAndExpertShares) {
   pid_t prometheus = -1;
   ASSERT_EQ(
       posix_spawn(&prometheus, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ), 0);
+  // Stopped however the test ends.
+  const std::unique_ptr<pid_t, void (*)(pid_t*)> stop(&prometheus, [](pid_t* pid) {
+    kill(*pid, SIGTERM);
+    waitpid(*pid, nullptr, 0);
+  });
   const std::string api = absl::StrCat("http://127.0.0.1:", port);
   // Ready, and scraping moed (Prometheus applies new targets every 5 s).
   for (int i = 0;
