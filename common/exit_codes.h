@@ -9,9 +9,10 @@ namespace moe::common {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;    // a crash or an infrastructure problem: retried
 inline constexpr int kExitUserError = 2;  // a bad spec, data or checkpoint: never retried
+inline constexpr int kExitStopped = 3;    // stopped on request with a checkpoint: resumable
 
 // kExitUserError for what only the user can fix (InvalidArgument, FailedPrecondition,
-// NotFound), kExitFailure for anything else.
+// NotFound), kExitStopped for a requested stop (Aborted), kExitFailure for anything else.
 inline int ExitCodeFor(const absl::Status& status) {
   if (status.ok()) return kExitOk;
   switch (status.code()) {
@@ -19,6 +20,8 @@ inline int ExitCodeFor(const absl::Status& status) {
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kNotFound:
       return kExitUserError;
+    case absl::StatusCode::kAborted:
+      return kExitStopped;
     default:
       return kExitFailure;
   }

@@ -386,6 +386,12 @@ AttemptCause Coordinator::Classify(const Running& run, int32_t* exit_code, int32
     return moe::v1::ATTEMPT_CAUSE_SIGNALED;
   }
   for (int status : run.wait_status) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitStopped) {
+      *exit_code = common::kExitStopped;  // stopped with a checkpoint by someone else's SIGTERM
+      return moe::v1::ATTEMPT_CAUSE_PREEMPTED;
+    }
+  }
+  for (int status : run.wait_status) {
     if (WIFEXITED(status) && WEXITSTATUS(status) != common::kExitOk) {
       *exit_code = WEXITSTATUS(status);
       return moe::v1::ATTEMPT_CAUSE_CRASHED;
@@ -417,6 +423,11 @@ void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
   } else if (cause == moe::v1::ATTEMPT_CAUSE_USER_ERROR) {
     status = store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
                              absl::StrCat(CauseName(cause), "; not retried"));
+  } else if (cause == moe::v1::ATTEMPT_CAUSE_PREEMPTED) {
+    // Not the job's fault: resume from the checkpoint it just wrote, without using the budget.
+    (void)store_.SetNextStart(job_id, "", now + options_.backoff_initial_s);
+    status = store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
+    Event(job_id, "preempted: resuming from the checkpoint it committed", now);
   } else if (job->restarts() < job->max_restarts()) {
     const double backoff = std::min(options_.backoff_max_s,
                                     options_.backoff_initial_s * std::pow(2.0, job->restarts()));

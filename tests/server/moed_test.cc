@@ -113,9 +113,13 @@ TEST(Moed, CancelStopsTheWorkers) {
   EXPECT_THAT(std::string(running.status().message()), HasSubstr("JOB_STATE_RUNNING"));
   const auto asked = Clock::now();
   ASSERT_TRUE(moed.client().Cancel(id).ok());
-  moed.WaitForState(id, moe::v1::JOB_STATE_CANCELLED, 30);
-  // SIGTERM ends the workers at once (moed's grace period before SIGKILL is 10 s).
+  const moe::v1::Job cancelled = moed.WaitForState(id, moe::v1::JOB_STATE_CANCELLED, 30);
+  // SIGTERM stops the workers at the next step (moed's grace period before SIGKILL is 10 s),
+  // with a checkpoint of that step.
   EXPECT_LT(Clock::now() - asked, std::chrono::seconds(5));
+  const auto checkpoints = moed.client().Checkpoints(id);
+  ASSERT_FALSE(checkpoints->checkpoints().empty());
+  EXPECT_EQ(checkpoints->checkpoints(0).step(), cancelled.step());
   EXPECT_TRUE(WorkerPids(root / "data", id).empty());
   const auto attempts = moed.client().Attempts(id);
   EXPECT_EQ(attempts->attempts(0).cause(), moe::v1::ATTEMPT_CAUSE_CANCELLED);

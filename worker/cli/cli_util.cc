@@ -10,8 +10,13 @@ namespace moe::worker {
 
 int ExitCode(const absl::Status& status) {
   if (status.ok()) return 0;
-  spdlog::error("{}", status.message());
-  return common::ExitCodeFor(status);
+  const int code = common::ExitCodeFor(status);
+  if (code == common::kExitStopped) {
+    spdlog::info("{}", status.message());
+  } else {
+    spdlog::error("{}", status.message());
+  }
+  return code;
 }
 
 absl::StatusOr<JobFiles> LoadJobFiles(const std::filesystem::path& path) {

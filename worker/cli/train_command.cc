@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <memory>
 #include <string>
 
@@ -24,6 +26,15 @@
 namespace moe::worker {
 namespace {
 
+// Set by SIGTERM / SIGINT (and by moed's stop request): training stops at the next step all
+// ranks agree on, with a checkpoint, and the process exits with kExitStopped.
+std::atomic<bool> stop_requested{false};
+
+void RequestStop(int signal) {
+  stop_requested = true;
+  std::signal(signal, SIG_DFL);  // a second one stops at once
+}
+
 struct TrainFlags {
   std::string spec;
   std::string metrics_file;
@@ -36,6 +47,11 @@ absl::Status RunTrain(const TrainFlags& flags) {
     torch::set_num_threads(static_cast<int>(threads));
   }
   TrainOptions options = flags.options;
+  options.stop_requested = &stop_requested;
+  struct sigaction action = {};
+  action.sa_handler = RequestStop;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
   if (options.resume_from.empty()) options.resume_from = job.spec.checkpoint().resume_from();
   // One process per device, launched as torchrun launches (RANK, WORLD_SIZE, MASTER_ADDR, ...).
   ASSIGN_OR_RETURN(const LaunchEnv env, LaunchEnvFromEnvironment());
@@ -47,7 +63,7 @@ absl::Status RunTrain(const TrainFlags& flags) {
   TerminalProgress terminal;
   std::vector<ProgressSink*> sinks = {&terminal};
   ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorReporter> coordinator,
-                   CoordinatorReporter::FromEnvironment(env.rank));
+                   CoordinatorReporter::FromEnvironment(env.rank, &stop_requested));
   if (coordinator != nullptr) {
     // Launched by moed: die with it (a machine that vanished takes its workers along; moed
     // resumes the job when it starts again).
@@ -85,7 +101,9 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "train",
       "Train a job in this process: to the end of its epochs (or max_steps), with "
-      "checkpoints every save_steps, at each epoch's end and at the end.");
+      "checkpoints every save_steps, at each epoch's end and at the end. SIGTERM or Ctrl-C "
+      "stops all ranks at the next step with a checkpoint (exit code 3; a second signal "
+      "stops at once).");
   cmd->add_option("--spec", flags->spec, "Job spec (YAML)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--resume-from", flags->options.resume_from,
                   "A checkpoint directory, or 'latest' (the newest one under output_dir whose "

@@ -49,7 +49,7 @@ struct CoordinatorReporter::Rpc {
 };
 
 absl::StatusOr<std::unique_ptr<CoordinatorReporter>> CoordinatorReporter::FromEnvironment(
-    int rank) {
+    int rank, std::atomic<bool>* stop) {
   const char* address = std::getenv("MOE_COORDINATOR");
   if (address == nullptr || *address == '\0') return nullptr;
   double heartbeat_seconds = 5;
@@ -78,11 +78,12 @@ absl::StatusOr<std::unique_ptr<CoordinatorReporter>> CoordinatorReporter::FromEn
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   rpc->self = std::move(self);
   return std::unique_ptr<CoordinatorReporter>(
-      new CoordinatorReporter(std::move(rpc), heartbeat_seconds));
+      new CoordinatorReporter(std::move(rpc), heartbeat_seconds, stop));
 }
 
-CoordinatorReporter::CoordinatorReporter(std::unique_ptr<Rpc> rpc, double heartbeat_seconds)
-    : rpc_(std::move(rpc)) {
+CoordinatorReporter::CoordinatorReporter(std::unique_ptr<Rpc> rpc, double heartbeat_seconds,
+                                         std::atomic<bool>* stop)
+    : rpc_(std::move(rpc)), stop_requested_(*stop) {
   using Stub = moe::v1::WorkerService::Stub;
   rpc_->Call(&Stub::RegisterWorker, rpc_->self, "register", &stop_requested_);
   heartbeat_ = std::thread([this, heartbeat_seconds] {

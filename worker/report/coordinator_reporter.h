@@ -21,22 +21,21 @@ class CoordinatorReporter : public ProgressSink {
   // nullptr when MOE_COORDINATOR is unset (not launched by moed); InvalidArgument naming the
   // variable when MOE_JOB_ID or MOE_ATTEMPT_ID is malformed. Heartbeats every MOE_HEARTBEAT_S
   // seconds (default 5).
-  static absl::StatusOr<std::unique_ptr<CoordinatorReporter>> FromEnvironment(int rank);
+  // A stop request in any of moed's replies sets *stop (which must outlive the reporter).
+  static absl::StatusOr<std::unique_ptr<CoordinatorReporter>> FromEnvironment(
+      int rank, std::atomic<bool>* stop);
   ~CoordinatorReporter() override;  // stops heartbeating
 
   void OnStep(const StepReport& report) override;
   void OnCheckpoint(const CheckpointReport& checkpoint) override;
   void OnMessage(const std::string&) override {}
 
-  // Whether moed asked this worker to stop (seen in any reply).
-  bool stop_requested() const { return stop_requested_; }
-
  private:
   struct Rpc;  // the gRPC stub and this worker's identity (gRPC stays out of this header)
-  CoordinatorReporter(std::unique_ptr<Rpc> rpc, double heartbeat_seconds);
+  CoordinatorReporter(std::unique_ptr<Rpc> rpc, double heartbeat_seconds, std::atomic<bool>* stop);
 
   std::unique_ptr<Rpc> rpc_;
-  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool>& stop_requested_;
   absl::Notification done_;
   std::thread heartbeat_;
 };

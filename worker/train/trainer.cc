@@ -304,7 +304,8 @@ absl::Status Trainer::Loop() {
       state_.data_position = 0;
     }
     const bool last = state_.step == schedule_->total_steps();
-    const bool stop = stop_at > 0 && state_.step >= stop_at;
+    const bool requested = StopRequested();
+    const bool stop = (stop_at > 0 && state_.step >= stop_at) || requested;
     if (state_.step % spec_.logging().logging_steps() == 0 || last || stop || epoch_ended) {
       Report(lr, norm, epoch_ended);
     }
@@ -317,9 +318,23 @@ absl::Status Trainer::Loop() {
         (state_.step % spec_.training().eval_every() == 0 || last)) {
       RETURN_IF_ERROR(RunEvaluation());
     }
+    if (requested && !last) {
+      return absl::AbortedError(absl::StrCat("stopped on request at step ", state_.step, " of ",
+                                             schedule_->total_steps(), "; ",
+                                             CheckpointName(state_.step), " is committed"));
+    }
     if (stop) return absl::OkStatus();
   }
   return absl::OkStatus();
+}
+
+bool Trainer::StopRequested() {
+  if (options_.stop_requested == nullptr) return false;
+  const bool mine = options_.stop_requested->load();
+  if (comm_.world_size() == 1) return mine;
+  torch::Tensor any = torch::tensor({mine ? 1.0f : 0.0f});
+  comm_.AllReduceSum(any);  // every rank stops at the same step
+  return any.item<float>() > 0;
 }
 
 void Trainer::Report(double lr, double grad_norm, bool epoch_ended) {

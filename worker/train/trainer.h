@@ -19,6 +19,7 @@
 #ifndef MOE_WORKER_TRAIN_TRAINER_H_
 #define MOE_WORKER_TRAIN_TRAINER_H_
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -46,6 +47,10 @@ struct TrainOptions {
   // > 0: return once this many steps are done, with a committed checkpoint of that step in
   // the output directory (written now if a resumed run starts there without one).
   int64_t stop_after_steps = 0;
+  // When set and it becomes true on any rank (SIGTERM, moed's stop request), all ranks agree
+  // on the next step to stop at (an all_reduce each step), commit a checkpoint of it, and Run
+  // returns Aborted saying so. Must outlive the trainer.
+  const std::atomic<bool>* stop_requested = nullptr;
 };
 
 // Micro-batches per optimizer step on `world_size` ranks that keep the spec's global batch
@@ -99,6 +104,8 @@ class Trainer {
   absl::Status Restore(const std::string& resume_from);
   // Run's body; LibTorch exceptions escape it and Run turns them into a status.
   absl::Status Loop();
+  // Whether any rank was asked to stop (collective when options_.stop_requested is set).
+  bool StopRequested();
   std::vector<Batch> NextBatches();
   StepTotals ForwardBackward(const std::vector<Batch>& batches);
   absl::Status Checkpoint();

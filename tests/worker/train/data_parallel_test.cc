@@ -303,6 +303,43 @@ TEST(ZeroTwo, ARankThatDiesStopsTheOthersInsteadOfHanging) {
   EXPECT_LT(std::chrono::steady_clock::now() - killed, std::chrono::seconds(40));
 }
 
+TEST(ZeroTwo, SigtermStopsEveryRankAtOneStepWithACheckpointThatResumesExactly) {
+  const fs::path root = testing::FreshDir("zero_sigterm");
+  auto respec = [](const JobRun& run) {
+    auto spec = common::LoadJobSpec(run.spec);
+    ASSERT_TRUE(spec.ok());
+    spec->mutable_training()->set_grad_accumulation(1);
+    spec->mutable_training()->set_max_steps(40);
+    spec->mutable_checkpoint()->set_save_steps(0);
+    std::ofstream(run.spec) << common::MessageToYaml(*spec);
+  };
+  const JobRun whole = WriteSpec(root, "whole"), first = WriteSpec(root, "first", 2, "cut"),
+               rest = WriteSpec(root, "rest", 2, "cut");
+  for (const JobRun* run : {&whole, &first, &rest}) respec(*run);
+  ASSERT_TRUE(Train(2, whole));
+  const auto ranks =
+      testing::LaunchRanks(absl::StrCat(MOE_WORKER_BIN, " train --spec ", first.spec.string(),
+                                        " --metrics-file ", first.metrics.string()),
+                           2, {0, 1}, testing::FreePort(), /*timeout_s=*/60);
+  for (int i = 0; i < 600 && Steps(first).size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(ranks[1].pid, SIGTERM);  // one rank is told; both stop at the step they agree on
+  for (const auto& rank : ranks) {
+    EXPECT_EQ(testing::WaitExit(rank), 3) << testing::Output(rank);
+  }
+  EXPECT_THAT(testing::Output(ranks[0]), HasSubstr("stopped on request at step "));
+  const auto latest = LatestCheckpoint(first.output);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  const int64_t stopped = ReadTrainingState(*latest)->step;
+  EXPECT_GE(stopped, 2);
+  EXPECT_LT(stopped, 40);
+  ASSERT_TRUE(Train(2, rest, "--resume-from latest"));
+  const std::string last = CheckpointName(40);
+  EXPECT_TRUE(SameBytes(whole.output / last / "model.safetensors",
+                        rest.output / last / "model.safetensors"));
+}
+
 TEST(ZeroTwo, ACheckpointOneRankCannotWriteFailsOnEveryRank) {
   // The output directory is a file: rank 0 cannot prepare the checkpoint. The other rank must
   // learn it at once (not wait at a barrier for the timeout) and nothing is committed.
