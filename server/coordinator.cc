@@ -323,11 +323,7 @@ void Coordinator::Tick() {
 
 void Coordinator::UpdateGauges(double now) {
   gauges_updated_ = now;
-  if (const auto jobs = store_.ListJobs(); jobs.ok()) {
-    std::map<moe::v1::JobState, int> counts;
-    for (const moe::v1::Job& job : *jobs) ++counts[job.state()];
-    metrics_.SetJobCounts(counts);
-  }
+  if (const auto counts = store_.CountJobsByState(); counts.ok()) metrics_.SetJobCounts(*counts);
   for (const auto& [job_id, run] : running_) {
     for (size_t rank = 0; rank < run.last_heartbeat.size(); ++rank) {
       const double last = run.last_heartbeat[rank] > 0 ? run.last_heartbeat[rank] : run.started;

@@ -332,6 +332,15 @@ absl::StatusOr<std::vector<moe::v1::Job>> Store::ListJobs() {
   return AllJobs(s);
 }
 
+absl::StatusOr<std::map<JobState, int>> Store::CountJobsByState() {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  std::map<JobState, int> counts;
+  while (s.Next()) counts[static_cast<JobState>(s.Int(0))] = static_cast<int>(s.Int(1));
+  RETURN_IF_ERROR(s.status());
+  return counts;
+}
+
 absl::StatusOr<std::vector<moe::v1::Job>> Store::JobsIn(JobState state) {
   absl::MutexLock lock(&mu_);
   Statement s(db_, absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE state = ? ORDER BY id"));

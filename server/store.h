@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,8 @@ class Store {
                                     double now);
   absl::StatusOr<moe::v1::Job> GetJob(int64_t id);
   absl::StatusOr<std::vector<moe::v1::Job>> ListJobs();
+  // How many jobs are in each state (states without jobs are absent).
+  absl::StatusOr<std::map<moe::v1::JobState, int>> CountJobsByState();
   // Jobs in `state`, oldest first.
   absl::StatusOr<std::vector<moe::v1::Job>> JobsIn(moe::v1::JobState state);
   // Moves job `id` to `to`, atomically, if AllowedTransition(its state, to); FailedPrecondition

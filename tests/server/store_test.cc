@@ -86,6 +86,10 @@ TEST(Store, JobsRoundTripAndFollowTheStateMachine) {
   EXPECT_FALSE(AllowedTransition(moe::v1::JOB_STATE_CANCELLED, moe::v1::JOB_STATE_RUNNING));
 
   const int64_t other = *store->CreateJob(Spec("second"), "/jobs/2", 20.0);
+  const auto counts = store->CountJobsByState();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (std::map<JobState, int>{{moe::v1::JOB_STATE_QUEUED, 1},
+                                              {moe::v1::JOB_STATE_COMPLETED, 1}}));
   const auto queued = store->JobsIn(moe::v1::JOB_STATE_QUEUED);
   ASSERT_EQ(queued->size(), 1u);
   EXPECT_EQ(queued->at(0).id(), other);

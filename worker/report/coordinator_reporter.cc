@@ -6,14 +6,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/checkpoint_manifest.h"
 #include "common/logging.h"
 #include "moe/v1/service.grpc.pb.h"
-#include "nlohmann/json.hpp"
 
 namespace moe::worker {
 namespace {
@@ -138,13 +136,9 @@ void CoordinatorReporter::OnCheckpoint(const CheckpointReport& checkpoint) {
   c->set_step(checkpoint.step);
   c->set_save_seconds(checkpoint.seconds);
   c->set_path(std::filesystem::absolute(dir).string());
-  std::ifstream state_file(std::filesystem::path(dir) / "training_state.json");
-  const auto state = nlohmann::json::parse(state_file, nullptr, /*allow_exceptions=*/false);
-  if (state.is_object()) {
-    c->set_epoch(state.value("epoch", int64_t{0}));
-    c->set_data_position(state.value("data_position", uint64_t{0}));
-    c->set_world_size(state.value("world_size", 0));
-  }
+  c->set_epoch(checkpoint.epoch);
+  c->set_data_position(checkpoint.data_position);
+  c->set_world_size(checkpoint.world_size);
   c->set_bytes(checkpoint.bytes);
   if (auto sha = common::Sha256File(std::filesystem::path(dir) / common::kManifestFile); sha.ok()) {
     c->set_manifest_sha256(*sha);

@@ -43,6 +43,9 @@ struct CheckpointReport {
   std::string dir;
   double seconds = 0;  // to write and commit, all ranks
   uint64_t bytes = 0;
+  int64_t epoch = 0;  // the training state it holds
+  uint64_t data_position = 0;
+  int32_t world_size = 1;
 };
 
 class ProgressSink {

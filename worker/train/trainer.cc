@@ -72,9 +72,6 @@ void Trainer::StepTotals::Add(const StepTotals& other) {
     mine.z_loss += theirs.z_loss;
     mine.router_entropy += theirs.router_entropy;
   }
-  expert_tokens.resize(std::max(expert_tokens.size(), other.expert_tokens.size()), 0);
-  for (size_t e = 0; e < other.expert_tokens.size(); ++e)
-    expert_tokens[e] += other.expert_tokens[e];
 }
 
 torch::Tensor SummedCrossEntropy(const torch::Tensor& logits_BTV, const torch::Tensor& labels_BT) {
@@ -230,14 +227,11 @@ Trainer::StepTotals Trainer::ForwardBackward(const std::vector<Batch>& batches) 
       const MoeStats& stats = out.moe_stats[l];
       LayerTotals& layer = totals.layers[l];
       const int64_t experts = stats.tokens_per_expert.size(0);
-      if (totals.expert_tokens.empty()) totals.expert_tokens.assign(experts, 0);
       layer.tokens.resize(experts, 0);
-      const torch::Tensor counts = stats.tokens_per_expert.to(torch::kCPU);
-      for (int64_t e = 0; e < experts; ++e) {
-        const int64_t n = counts[e].item<int64_t>();
-        totals.expert_tokens[e] += n;
-        layer.tokens[e] += n;
-      }
+      const torch::Tensor counts =
+          stats.tokens_per_expert.to(torch::kCPU, torch::kInt64).contiguous();
+      const int64_t* n = counts.data_ptr<int64_t>();
+      for (int64_t e = 0; e < experts; ++e) layer.tokens[e] += n[e];
       layer.dropped += stats.dropped;
       layer.load_balance_loss += stats.load_balance_loss;
       layer.z_loss += stats.z_loss;
@@ -341,7 +335,6 @@ void Trainer::Report(double lr, double grad_norm, bool epoch_ended) {
   // One all_reduce of every counter, so the report is of the whole global batch.
   StepTotals& totals = since_report_;
   const size_t experts = model_->moe_spec().experts_size();
-  totals.expert_tokens.resize(experts, 0);
   totals.layers.resize(moe_layers_.size());
   std::vector<double> values = {totals.ce_sum,
                                 totals.aux,
@@ -349,7 +342,6 @@ void Trainer::Report(double lr, double grad_norm, bool epoch_ended) {
                                 static_cast<double>(totals.tokens),
                                 static_cast<double>(totals.micro_batches),
                                 static_cast<double>(totals.samples)};
-  for (int64_t n : totals.expert_tokens) values.push_back(static_cast<double>(n));
   for (LayerTotals& layer : totals.layers) {
     layer.tokens.resize(experts, 0);
     for (int64_t n : layer.tokens) values.push_back(static_cast<double>(n));
@@ -367,7 +359,6 @@ void Trainer::Report(double lr, double grad_norm, bool epoch_ended) {
   totals.tokens = static_cast<int64_t>(sums[i++]);
   totals.micro_batches = static_cast<int64_t>(sums[i++]);
   totals.samples = static_cast<int64_t>(sums[i++]);
-  for (int64_t& n : totals.expert_tokens) n = static_cast<int64_t>(sums[i++]);
   for (LayerTotals& layer : totals.layers) {
     for (int64_t& n : layer.tokens) n = static_cast<int64_t>(sums[i++]);
     layer.dropped = static_cast<int64_t>(sums[i++]);
@@ -412,9 +403,14 @@ void Trainer::Report(double lr, double grad_norm, bool epoch_ended) {
     layer.router_entropy = t.router_entropy / micro_batches;
     r.layers.push_back(std::move(layer));
   }
+  // The whole model's shares: every MoE layer's routed tokens together.
+  std::vector<int64_t> routed_by_expert(experts, 0);
   int64_t routed = 0;
-  for (int64_t n : since_report_.expert_tokens) routed += n;
-  for (int64_t n : since_report_.expert_tokens)
+  for (const LayerTotals& t : since_report_.layers) {
+    for (size_t e = 0; e < experts; ++e) routed_by_expert[e] += t.tokens[e];
+  }
+  for (int64_t n : routed_by_expert) routed += n;
+  for (int64_t n : routed_by_expert)
     r.expert_share.push_back(routed > 0 ? static_cast<double>(n) / routed : 0);
   progress_.OnStep(r);
   since_report_ = StepTotals();
@@ -445,6 +441,9 @@ absl::Status Trainer::Checkpoint() {
                                   *optimizer_, *flat_, comm_));
   if (comm_.rank() != 0) return absl::OkStatus();
   CheckpointReport report{state_.step, dir.string(), Now() - started, 0};
+  report.epoch = state_.epoch;
+  report.data_position = state_.data_position;
+  report.world_size = state_.world_size;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     report.bytes += entry.is_regular_file(ec) ? entry.file_size(ec) : 0;

@@ -94,7 +94,6 @@ class Trainer {
     double ce_sum = 0;  // summed cross-entropy over answer tokens
     double aux = 0;     // summed weighted aux losses (per micro-batch)
     int64_t loss_tokens = 0, tokens = 0, micro_batches = 0, samples = 0, steps = 0;
-    std::vector<int64_t> expert_tokens;
     std::vector<LayerTotals> layers;  // per MoE layer
     void Add(const StepTotals& other);
   };
