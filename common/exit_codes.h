@@ -10,9 +10,16 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;    // a crash or an infrastructure problem: retried
 inline constexpr int kExitUserError = 2;  // a bad spec, data or checkpoint: never retried
 inline constexpr int kExitStopped = 3;    // stopped on request with a checkpoint: resumable
+// Stopped on request, but the grace period ended before the stop step's checkpoint committed:
+// nothing of it was committed, the previous checkpoint stands (resumable, not a crash).
+inline constexpr int kExitStopTimedOut = 4;
+// The checkpoint to resume from fails its manifest (damaged after it was committed): moed
+// sets it aside and resumes from the one before (not a crash).
+inline constexpr int kExitBadCheckpoint = 5;
 
 // kExitUserError for what only the user can fix (InvalidArgument, FailedPrecondition,
-// NotFound), kExitStopped for a requested stop (Aborted), kExitFailure for anything else.
+// NotFound), kExitStopped for a requested stop (Aborted), kExitBadCheckpoint for a resume
+// checkpoint that does not verify (DataLoss), kExitFailure for anything else.
 inline int ExitCodeFor(const absl::Status& status) {
   if (status.ok()) return kExitOk;
   switch (status.code()) {
@@ -22,6 +29,8 @@ inline int ExitCodeFor(const absl::Status& status) {
       return kExitUserError;
     case absl::StatusCode::kAborted:
       return kExitStopped;
+    case absl::StatusCode::kDataLoss:
+      return kExitBadCheckpoint;
     default:
       return kExitFailure;
   }

@@ -43,6 +43,8 @@ const char* CauseName(AttemptCause cause) {
       return "cancelled";
     case moe::v1::ATTEMPT_CAUSE_INTERRUPTED:
       return "moed or the machine went away";
+    case moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT:
+      return "the checkpoint it resumed from failed verification";
     default:
       return "unknown";
   }
@@ -92,30 +94,33 @@ absl::Status Coordinator::Recover() {
     if (job.state() == moe::v1::JOB_STATE_RUNNING) {
       RETURN_IF_ERROR(store_.SetState(job.id(), moe::v1::JOB_STATE_INTERRUPTED, now));
     }
-    // Adopt checkpoints committed after the last one the catalogue heard of (moed died
-    // between the rename and the report), if they verify.
-    ASSIGN_OR_RETURN(const auto known, store_.ListCheckpoints(job.id()));
-    const int64_t newest = known.empty() ? 0 : known.front().step();
-    for (const auto& [step, dir] : common::CheckpointDirs(job.spec().checkpoint().output_dir())) {
-      if (step <= newest) break;
-      const absl::Status verified = common::VerifyCheckpoint(dir);
-      if (!verified.ok()) {
-        Event(job.id(),
-              absl::StrCat("ignoring unrecorded ", dir.string(), ": ", verified.message()), now);
-        continue;
-      }
-      moe::v1::Checkpoint c;
-      c.set_job_id(job.id());
-      c.set_step(step);
-      c.set_path(dir.string());
-      c.set_committed_unix_s(now);
-      RETURN_IF_ERROR(store_.AddCheckpoint(c));
-      Event(job.id(), absl::StrCat("adopted unrecorded checkpoint ", dir.string()), now);
-      break;
-    }
+    RETURN_IF_ERROR(AdoptUnrecorded(job, now));
     RETURN_IF_ERROR(store_.SetNextStart(job.id(), "", now));
     RETURN_IF_ERROR(store_.SetState(job.id(), moe::v1::JOB_STATE_QUEUED, now));
     Event(job.id(), "interrupted (moed restarted): resuming from the newest checkpoint", now);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
+  ASSIGN_OR_RETURN(const auto known, store_.ListCheckpoints(job.id()));
+  const int64_t newest = known.empty() ? 0 : known.front().step();
+  for (const auto& [step, dir] : common::CheckpointDirs(job.spec().checkpoint().output_dir())) {
+    if (step <= newest) break;
+    const absl::Status verified = common::VerifyCheckpoint(dir);
+    if (!verified.ok()) {
+      Event(job.id(), absl::StrCat("ignoring unrecorded ", dir.string(), ": ", verified.message()),
+            now);
+      continue;
+    }
+    moe::v1::Checkpoint c;
+    c.set_job_id(job.id());
+    c.set_step(step);
+    c.set_path(dir.string());
+    c.set_committed_unix_s(now);
+    RETURN_IF_ERROR(store_.AddCheckpoint(c));
+    Event(job.id(), absl::StrCat("adopted unrecorded checkpoint ", dir.string()), now);
+    break;
   }
   return absl::OkStatus();
 }
@@ -266,6 +271,23 @@ absl::StatusOr<bool> Coordinator::ReportCheckpoint(const moe::v1::WorkerRef& wor
   return run->stopping;
 }
 
+absl::StatusOr<bool> Coordinator::ReportCheckpointFailure(const moe::v1::WorkerRef& worker,
+                                                          int64_t step, const std::string& error) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker));
+  const double now = now_();
+  run->last_heartbeat[worker.rank()] = now;
+  metrics_.OnCheckpointFailed(worker.job_id(), "save");
+  Event(worker.job_id(),
+        absl::StrCat("checkpoint of step ", step,
+                     " FAILED (training goes on from the previous "
+                     "one): ",
+                     error),
+        now);
+  ++version_;
+  return run->stopping;
+}
+
 void Coordinator::ApplyRetention(int64_t job_id) {
   const auto job = store_.GetJob(job_id);
   const auto checkpoints = store_.ListCheckpoints(job_id);
@@ -288,6 +310,12 @@ void Coordinator::ApplyRetention(int64_t job_id) {
 void Coordinator::Tick() {
   const double now = now_();
   absl::MutexLock lock(&mu_);
+  Supervise(now);
+  if (!shutting_down_) Schedule(now);
+  if (now - gauges_updated_ >= 1) UpdateGauges(now);
+}
+
+void Coordinator::Supervise(double now) {
   std::vector<int64_t> finished;
   for (auto& [job_id, run] : running_) {
     Reap(job_id, run, now);
@@ -317,8 +345,6 @@ void Coordinator::Tick() {
     running_.erase(job_id);
     ++version_;
   }
-  Schedule(now);
-  if (now - gauges_updated_ >= 1) UpdateGauges(now);
 }
 
 void Coordinator::UpdateGauges(double now) {
@@ -382,8 +408,17 @@ AttemptCause Coordinator::Classify(const Running& run, int32_t* exit_code, int32
     return moe::v1::ATTEMPT_CAUSE_SIGNALED;
   }
   for (int status : run.wait_status) {
-    if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitStopped) {
-      *exit_code = common::kExitStopped;  // stopped with a checkpoint by someone else's SIGTERM
+    if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitBadCheckpoint) {
+      *exit_code = common::kExitBadCheckpoint;
+      return moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT;
+    }
+  }
+  for (int status : run.wait_status) {
+    // Stopped by someone else's SIGTERM (a spot VM going down), with a checkpoint or, past
+    // the grace period, without one.
+    if (WIFEXITED(status) && (WEXITSTATUS(status) == common::kExitStopped ||
+                              WEXITSTATUS(status) == common::kExitStopTimedOut)) {
+      *exit_code = WEXITSTATUS(status);
       return moe::v1::ATTEMPT_CAUSE_PREEMPTED;
     }
   }
@@ -409,6 +444,12 @@ void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
   const auto job = store_.GetJob(job_id);
   if (!job.ok()) return;
   Event(job_id, absl::StrCat("attempt ", run.attempt_id, " ended: ", CauseName(cause)), now);
+  if (cause != moe::v1::ATTEMPT_CAUSE_COMPLETED) {
+    // A worker killed between committing a checkpoint and reporting it leaves one behind.
+    if (const absl::Status adopted = AdoptUnrecorded(*job, now); !adopted.ok()) {
+      spdlog::error("job {}: {}", job_id, adopted.message());
+    }
+  }
   absl::Status status;
   if (cause == moe::v1::ATTEMPT_CAUSE_COMPLETED) {
     status = store_.SetState(job_id, moe::v1::JOB_STATE_COMPLETED, now);
@@ -419,6 +460,8 @@ void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
   } else if (cause == moe::v1::ATTEMPT_CAUSE_USER_ERROR) {
     status = store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
                              absl::StrCat(CauseName(cause), "; not retried"));
+  } else if (cause == moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT) {
+    status = SetAsideDamaged(job_id, run.resume_from, now);
   } else if (cause == moe::v1::ATTEMPT_CAUSE_PREEMPTED) {
     // Not the job's fault: resume from the checkpoint it just wrote, without using the budget.
     (void)store_.SetNextStart(job_id, "", now + options_.backoff_initial_s);
@@ -441,6 +484,25 @@ void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
                                           " restarts (resources.max_restarts)"));
   }
   if (!status.ok()) spdlog::error("job {}: {}", job_id, status.message());
+}
+
+absl::Status Coordinator::SetAsideDamaged(int64_t job_id, const std::string& path, double now) {
+  ASSIGN_OR_RETURN(const auto checkpoints, store_.ListCheckpoints(job_id));
+  for (const moe::v1::Checkpoint& c : checkpoints) {
+    if (c.path() != path) continue;
+    RETURN_IF_ERROR(store_.MarkCheckpointDamaged(job_id, c.step(), "failed verification"));
+    metrics_.OnCheckpointFailed(job_id, "damaged");
+    Event(job_id,
+          absl::StrCat("checkpoint ", path, " failed verification (see the rank logs): set aside, ",
+                       checkpoints.size() > 1 ? "resuming from the one before"
+                                              : "no older one: starting from step 0"),
+          now);
+    RETURN_IF_ERROR(store_.SetNextStart(job_id, "", now));
+    return store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
+  }
+  // Not a checkpoint moed chose: nothing to fall back on without guessing.
+  return store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
+                         absl::StrCat(path, " failed verification; not retried"));
 }
 
 void Coordinator::Schedule(double now) {
@@ -471,8 +533,18 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   ASSIGN_OR_RETURN(const Store::NextStart next, store_.GetNextStart(job.id()));
   std::string resume_from = next.resume_from;
   if (resume_from.empty()) {
+    // The newest usable checkpoint; one whose directory is gone is set aside at once (its
+    // manifest is verified by the workers, which read it anyway).
     ASSIGN_OR_RETURN(const auto checkpoints, store_.ListCheckpoints(job.id()));
-    if (!checkpoints.empty()) resume_from = checkpoints.front().path();
+    for (const moe::v1::Checkpoint& c : checkpoints) {
+      std::error_code ec;
+      if (fs::is_directory(c.path(), ec)) {
+        resume_from = c.path();
+        break;
+      }
+      RETURN_IF_ERROR(store_.MarkCheckpointDamaged(job.id(), c.step(), "directory missing"));
+      Event(job.id(), absl::StrCat("checkpoint ", c.path(), " is missing: set aside"), now);
+    }
   }
   ASSIGN_OR_RETURN(const int64_t attempt_id,
                    store_.StartAttempt(job.id(), job.world_size(), resume_from, now));
@@ -488,6 +560,9 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   request.extra_env = options_.worker_env;
   // Four heartbeats per timeout, so one lost call is no alarm.
   request.extra_env.push_back(absl::StrCat("MOE_HEARTBEAT_S=", options_.heartbeat_timeout_s / 4));
+  // The workers' own deadline ends before moed's SIGKILL, so they exit by themselves.
+  request.extra_env.push_back(absl::StrCat(
+      "MOE_STOP_GRACE_S=", options_.stop_grace_s - std::min(5.0, options_.stop_grace_s / 5)));
   const auto launched = LaunchWorkers(request);
   if (!launched.ok()) {
     (void)store_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now);
@@ -504,6 +579,7 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   run.last_heartbeat.assign(run.pids.size(), 0);
   run.started = now;
   run.resumed = !resume_from.empty();
+  run.resume_from = resume_from;
   Event(job.id(),
         absl::StrCat("attempt ", attempt_id, " started on ", job.world_size(), " workers",
                      resume_from.empty() ? "" : ", resuming from " + resume_from),
@@ -511,28 +587,28 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   return absl::OkStatus();
 }
 
-void Coordinator::Shutdown() {
-  const double now = now_();
-  absl::MutexLock lock(&mu_);
-  for (auto& [job_id, run] : running_) {
-    run.shutdown = true;
-    Stop(run, moe::v1::ATTEMPT_CAUSE_INTERRUPTED, now);
-  }
-  // Wait (bounded by the grace period) for the workers to go.
-  for (auto& [job_id, run] : running_) {
-    for (pid_t& pid : run.pids) {
-      if (pid < 0) continue;
-      for (int i = 0; i < options_.stop_grace_s * 10 && waitpid(pid, nullptr, WNOHANG) == 0; ++i) {
-        absl::SleepFor(absl::Milliseconds(100));
-      }
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      pid = -1;
-      run.killed = true;
+void Coordinator::Shutdown(AttemptCause cause) {
+  {
+    absl::MutexLock lock(&mu_);
+    shutting_down_ = true;
+    const double now = now_();
+    for (auto& [job_id, run] : running_) {
+      run.shutdown = true;
+      Event(job_id, "moed is stopping: stopping the workers at a step with a checkpoint", now);
+      Stop(run, cause, now);
     }
-    Finish(job_id, run, now);
   }
-  running_.clear();
+  // Supervise until every worker is gone (SIGKILL after the grace period), with the lock free
+  // between rounds so the workers can still report their stop checkpoints.
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      Supervise(now_());
+      if (running_.empty()) break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  absl::MutexLock lock(&mu_);
   ++version_;
 }
 

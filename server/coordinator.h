@@ -40,8 +40,9 @@ struct CoordinatorOptions {
   double heartbeat_timeout_s = 60;  // a registered worker silent this long is hung
   double startup_timeout_s = 600;   // a worker that never registers within this is hung
   double backoff_initial_s = 1, backoff_max_s = 60;  // doubled per restart
-  double stop_grace_s = 10;                          // SIGTERM, then SIGKILL after this
-  std::vector<std::string> worker_env;               // extra NAME=VALUE for workers
+  // SIGTERM, then SIGKILL after this; workers get a little less to commit their checkpoint.
+  double stop_grace_s = 30;
+  std::vector<std::string> worker_env;  // extra NAME=VALUE for workers
 };
 
 class Coordinator {
@@ -75,11 +76,17 @@ class Coordinator {
                                    const std::vector<moe::v1::StepMetrics>& steps);
   absl::StatusOr<bool> ReportCheckpoint(const moe::v1::WorkerRef& worker,
                                         moe::v1::Checkpoint checkpoint);
+  // A save that failed (the job trains on from its previous checkpoint): an event and a metric.
+  absl::StatusOr<bool> ReportCheckpointFailure(const moe::v1::WorkerRef& worker, int64_t step,
+                                               const std::string& error);
 
   // --- supervision ----------------------------------------------------------------------------
   void Tick();
-  // moed is going away: stops every attempt and marks its job INTERRUPTED (resumed on start).
-  void Shutdown();
+  // moed is going away: stops every attempt gracefully (each worker commits a checkpoint of
+  // the step they agree on, within the grace period), records it with `cause` (PREEMPTED for
+  // SIGTERM or a spot notice), marks its job INTERRUPTED (resumed at the next start) and
+  // returns once every worker is gone. Nothing is scheduled afterwards.
+  void Shutdown(moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_PREEMPTED);
   // Bumped on every change a watcher may want (state, steps, checkpoints).
   int64_t version() const;
 
@@ -92,18 +99,21 @@ class Coordinator {
     pid_t process_group = 0;
     std::vector<double> last_heartbeat;  // by rank; 0 before it registered
     double started = 0;
-    bool stopping = false;  // SIGTERM sent
-    double kill_at = 0;     // SIGKILL after this
-    bool killed = false;    // SIGKILL sent
-    bool resumed = false;   // started from a checkpoint
-    bool reported = false;  // a step report arrived
-    bool cancel = false;    // a user asked
-    bool shutdown = false;  // moed is going away
+    bool stopping = false;    // SIGTERM sent
+    double kill_at = 0;       // SIGKILL after this
+    bool killed = false;      // SIGKILL sent
+    bool resumed = false;     // started from a checkpoint
+    std::string resume_from;  // that checkpoint's directory
+    bool reported = false;    // a step report arrived
+    bool cancel = false;      // a user asked
+    bool shutdown = false;    // moed is going away
     // Set when moed ended the attempt (cancel, hang, shutdown); otherwise the workers' exit
     // statuses tell.
     moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
   };
 
+  // Reaps workers, catches silent ones, escalates to SIGKILL and finishes ended attempts.
+  void Supervise(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reap(int64_t job_id, Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Stop(Running& run, moe::v1::AttemptCause cause, double now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -112,7 +122,14 @@ class Coordinator {
   // The attempt is over (every worker reaped): record it and decide the job's next state.
   void Finish(int64_t job_id, const Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Schedule(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The attempt could not resume from `path` (it failed verification): marks it damaged and
+  // queues the job from the newest checkpoint before it; fails the job if moed did not pick it.
+  absl::Status SetAsideDamaged(int64_t job_id, const std::string& path, double now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Start(const moe::v1::Job& job, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records the newest checkpoint in the job's output directory that is newer than every one
+  // the catalogue knows and verifies (committed, but its report never arrived).
+  absl::Status AdoptUnrecorded(const moe::v1::Job& job, double now);
   // Deletes committed checkpoints beyond the spec's keep_last (never the newest).
   void ApplyRetention(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<Running*> RunningAttempt(const moe::v1::WorkerRef& worker)
@@ -132,6 +149,7 @@ class Coordinator {
   std::string worker_address_ ABSL_GUARDED_BY(mu_);
   int64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   double gauges_updated_ ABSL_GUARDED_BY(mu_) = 0;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace moe::server

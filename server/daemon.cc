@@ -67,6 +67,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
                d->port_, d->metrics_port_, options.coordinator.slots, d->gpus_ ? "GPU" : "CPU",
                options.data_dir.string());
   Daemon* raw = d.get();
+  // The workers are this thread's children (it starts them in Tick), and they die with the
+  // thread that started them (PR_SET_PDEATHSIG), so it is also the thread that stops them.
   d->supervisor_ = std::thread([raw] {
     for (int tick = 0; !raw->stopping_.WaitForNotificationWithTimeout(absl::Milliseconds(100));
          ++tick) {
@@ -75,18 +77,19 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
         for (const GpuReading& reading : raw->gpus_->Read()) raw->metrics_->SetGpu(reading);
       }
     }
+    raw->coordinator_->Shutdown(raw->stop_cause_);
   });
   return d;
 }
 
 Daemon::~Daemon() { Stop(); }
 
-void Daemon::Stop() {
+void Daemon::Stop(moe::v1::AttemptCause cause) {
   if (stopped_) return;
   stopped_ = true;
+  stop_cause_ = cause;  // read by the supervisor once notified
   stopping_.Notify();
   if (supervisor_.joinable()) supervisor_.join();
-  if (coordinator_) coordinator_->Shutdown();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   pump_.reset();
 }

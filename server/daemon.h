@@ -41,9 +41,10 @@ class Daemon {
   // The ports the gRPC server and the metrics exposer listen on (0: no exposer).
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
-  // Stops every attempt (their jobs become INTERRUPTED, resumed at the next start) and the
-  // server. Idempotent.
-  void Stop();
+  // Stops every attempt gracefully, recorded with `cause` (their jobs become INTERRUPTED,
+  // resumed at the next start), then the server. Returns once the workers are gone.
+  // Idempotent.
+  void Stop(moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_PREEMPTED);
 
  private:
   Daemon() = default;
@@ -59,6 +60,7 @@ class Daemon {
   std::unique_ptr<grpc::Server> server_;
   std::thread supervisor_;
   absl::Notification stopping_;
+  moe::v1::AttemptCause stop_cause_ = moe::v1::ATTEMPT_CAUSE_PREEMPTED;  // set before stopping_
   bool stopped_ = false;
   int port_ = 0, metrics_port_ = 0;
 };

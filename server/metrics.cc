@@ -82,6 +82,9 @@ CoordinatorMetrics::CoordinatorMetrics()
       checkpoint_age_(Gauge(*registry_, "moe_checkpoint_age_seconds",
                             "Seconds since the newest committed checkpoint")),
       checkpoint_step_(Gauge(*registry_, "moe_checkpoint_step", "Step of the newest checkpoint")),
+      checkpoint_failures_(Counter(*registry_, "moe_checkpoint_failures_total",
+                                   "Checkpoints that failed to save, or failed verification "
+                                   "when a resume tried them (kind: save, damaged)")),
       jobs_(Gauge(*registry_, "moe_jobs", "Jobs in the catalogue by state")),
       attempts_(Counter(*registry_, "moe_attempts_total", "Attempts that ended, by cause")),
       restarts_(Counter(*registry_, "moe_job_restarts_total",
@@ -99,7 +102,7 @@ CoordinatorMetrics::CoordinatorMetrics()
       gpu_temperature_(Gauge(*registry_, "moe_gpu_temperature_celsius", "GPU die temperature")),
       gpu_power_(Gauge(*registry_, "moe_gpu_power_watts", "GPU power draw")) {
   // Series that exist before their first event, so dashboards and alerts see zeros, not gaps.
-  for (int c = moe::v1::ATTEMPT_CAUSE_COMPLETED; c <= moe::v1::ATTEMPT_CAUSE_INTERRUPTED; ++c) {
+  for (int c = moe::v1::ATTEMPT_CAUSE_COMPLETED; c <= moe::v1::AttemptCause_MAX; ++c) {
     const Labels cause = {{"cause", CauseLabel(static_cast<moe::v1::AttemptCause>(c))}};
     attempts_.Add(cause);
     restarts_.Add(cause);
@@ -152,6 +155,12 @@ void CoordinatorMetrics::OnCheckpoint(int64_t job, const moe::v1::Checkpoint& ch
   checkpoint_last_success_.Add(labels).Set(checkpoint.committed_unix_s());
   checkpoint_step_.Add(labels).Set(static_cast<double>(checkpoint.step()));
   checkpoint_age_.Add(labels).Set(0);
+}
+
+void CoordinatorMetrics::OnCheckpointFailed(int64_t job, const std::string& kind) {
+  Labels labels = Job(job);
+  labels["kind"] = kind;
+  checkpoint_failures_.Add(labels).Increment();
 }
 
 void CoordinatorMetrics::SetCheckpointAge(int64_t job, double seconds) {

@@ -36,6 +36,9 @@ class CoordinatorMetrics {
   // A step report of job `job` (the newest step of the batch sets the gauges).
   void OnSteps(int64_t job, const std::vector<moe::v1::StepMetrics>& steps);
   void OnCheckpoint(int64_t job, const moe::v1::Checkpoint& checkpoint);
+  // A checkpoint that could not be used: `kind` "save" (a save failed, training went on from
+  // the previous one) or "damaged" (it failed verification when a resume tried it).
+  void OnCheckpointFailed(int64_t job, const std::string& kind);
   // Seconds since job's newest committed checkpoint; call periodically.
   void SetCheckpointAge(int64_t job, double seconds);
   void OnAttemptEnded(moe::v1::AttemptCause cause);
@@ -72,6 +75,7 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Gauge>& checkpoint_last_success_;
   prometheus::Family<prometheus::Gauge>& checkpoint_age_;
   prometheus::Family<prometheus::Gauge>& checkpoint_step_;
+  prometheus::Family<prometheus::Counter>& checkpoint_failures_;
   prometheus::Family<prometheus::Gauge>& jobs_;
   prometheus::Family<prometheus::Counter>& attempts_;
   prometheus::Family<prometheus::Counter>& restarts_;

@@ -8,8 +8,11 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/logging.h"
 #include "server/daemon.h"
+#include "server/preemption_notice.h"
 
 namespace {
 
@@ -31,6 +34,21 @@ std::string DefaultDataDir() {
   return std::string(home != nullptr ? home : ".") + "/.local/state/moetrain";
 }
 
+// Why moed is stopping: the first signal or preemption notice. Static: the signal thread
+// outlives main.
+struct StopRequest {
+  absl::Mutex mu;
+  std::string why ABSL_GUARDED_BY(mu);
+  absl::Notification requested;
+
+  void Request(const std::string& reason) {
+    absl::MutexLock lock(&mu);
+    if (requested.HasBeenNotified()) return;
+    why = reason;
+    requested.Notify();
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -43,7 +61,9 @@ int main(int argc, char** argv) {
   options.data_dir = DefaultDataDir();
   options.coordinator.worker_binary = DefaultWorkerBinary();
   options.coordinator.slots = 0;  // the daemon's default: GPUs, else cores
-  std::string data_dir = options.data_dir.string(), log_level = "info";
+  std::string data_dir = options.data_dir.string(), log_level = "info", metadata_url;
+  std::vector<std::string> notices;
+  double notice_poll_s = 5;
   app.add_option("--data-dir", data_dir, "Catalogue (moed.db), job specs and worker logs")
       ->capture_default_str();
   app.add_option("--listen", options.listen, "gRPC address (port 0: any free port)")
@@ -67,6 +87,22 @@ int main(int argc, char** argv) {
   app.add_option("--backoff-max", options.coordinator.backoff_max_s,
                  "Longest wait, in seconds, before restarting a crashed job (doubles from 1)")
       ->capture_default_str();
+  app.add_option("--stop-grace", options.coordinator.stop_grace_s,
+                 "Seconds the workers get to stop at a step with a checkpoint (cancel, SIGTERM, a "
+                 "preemption notice) before SIGKILL; they give up on the checkpoint a little "
+                 "earlier (the previous one stands)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--preemption-notice", notices,
+                 "Watch for the machine going away and stop as for SIGTERM: aws (EC2 spot "
+                 "instance-action, IMDSv2), gcp (GCE instance/preempted) or file:PATH (a file that "
+                 "appears, e.g. from a Kubernetes preStop hook); repeatable");
+  app.add_option("--metadata-url", metadata_url,
+                 "Base URL of the cloud metadata service for aws/gcp notices (default: the "
+                 "cloud's own, http://169.254.169.254 or http://metadata.google.internal)");
+  app.add_option("--notice-poll", notice_poll_s, "Seconds between preemption-notice polls")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -75,6 +111,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.data_dir = data_dir;
+  std::vector<moe::server::NoticeSource> sources;
+  for (const std::string& text : notices) {
+    auto source = moe::server::ParseNoticeSource(text, metadata_url);
+    if (!source.ok()) {
+      std::cerr << "moed: " << source.status().message() << std::endl;
+      return 2;
+    }
+    sources.push_back(*std::move(source));
+  }
 
   // Signals are taken synchronously by this thread; every other thread inherits the mask.
   sigset_t signals;
@@ -90,10 +135,23 @@ int main(int argc, char** argv) {
   }
   std::cout << "moed listening on port " << (*daemon)->port() << ", metrics on port "
             << (*daemon)->metrics_port() << std::endl;
-  int signal = 0;
-  sigwait(&signals, &signal);
-  spdlog::info("moed: {} received: stopping workers (their jobs resume at the next start)",
-               strsignal(signal));
-  (*daemon)->Stop();
+  static StopRequest stop;
+  std::thread([signals] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    stop.Request(strsignal(signal));
+  }).detach();
+  const moe::server::PreemptionWatcher watcher(
+      sources, notice_poll_s, [](const std::string& notice) { stop.Request(notice); });
+  stop.requested.WaitForNotification();
+  {
+    absl::MutexLock lock(&stop.mu);
+    spdlog::info(
+        "moed: {}: stopping the workers at a step with a checkpoint (their jobs resume at the "
+        "next start)",
+        stop.why);
+  }
+  (*daemon)->Stop(moe::v1::ATTEMPT_CAUSE_PREEMPTED);
+  spdlog::info("moed: stopped");
   return 0;
 }

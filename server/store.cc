@@ -73,6 +73,10 @@ CREATE TABLE events (
   time REAL NOT NULL,
   text TEXT NOT NULL);
 )sql",
+    // 2: checkpoints that failed verification when a resume tried them, and why.
+    R"sql(
+ALTER TABLE checkpoints ADD COLUMN damaged TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
@@ -472,9 +476,10 @@ absl::Status Store::AddCheckpoint(const moe::v1::Checkpoint& c) {
 
 absl::StatusOr<std::vector<moe::v1::Checkpoint>> Store::ListCheckpoints(int64_t job_id) {
   absl::MutexLock lock(&mu_);
-  Statement s(db_, absl::StrCat("SELECT ", kCheckpointColumns,
-                                " FROM checkpoints WHERE job_id = ? AND deleted = 0 "
-                                "ORDER BY step DESC"));
+  Statement s(db_,
+              absl::StrCat("SELECT ", kCheckpointColumns,
+                           " FROM checkpoints WHERE job_id = ? AND deleted = 0 AND damaged = '' "
+                           "ORDER BY step DESC"));
   s.Bind(job_id);
   std::vector<moe::v1::Checkpoint> checkpoints;
   while (s.Next()) checkpoints.push_back(CheckpointFrom(s));
@@ -486,6 +491,13 @@ absl::Status Store::MarkCheckpointDeleted(int64_t job_id, int64_t step) {
   absl::MutexLock lock(&mu_);
   Statement s(db_, "UPDATE checkpoints SET deleted = 1 WHERE job_id = ? AND step = ?");
   s.Bind(job_id).Bind(step);
+  return s.Run();
+}
+
+absl::Status Store::MarkCheckpointDamaged(int64_t job_id, int64_t step, const std::string& why) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "UPDATE checkpoints SET damaged = ? WHERE job_id = ? AND step = ?");
+  s.Bind(why.empty() ? std::string("damaged") : why).Bind(job_id).Bind(step);
   return s.Run();
 }
 

@@ -30,7 +30,7 @@ class Store {
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
   ~Store();
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   absl::StatusOr<int> SchemaVersion();
 
   // --- jobs -----------------------------------------------------------------------------------
@@ -72,9 +72,13 @@ class Store {
   // Records a committed checkpoint (idempotent for the same job and step: the newer report
   // wins). Durable when this returns.
   absl::Status AddCheckpoint(const moe::v1::Checkpoint& checkpoint);
-  // The job's committed checkpoints that retention has not deleted, newest step first.
+  // The job's usable checkpoints: committed, not deleted by retention and not found damaged,
+  // newest step first.
   absl::StatusOr<std::vector<moe::v1::Checkpoint>> ListCheckpoints(int64_t job_id);
   absl::Status MarkCheckpointDeleted(int64_t job_id, int64_t step);
+  // Sets aside a checkpoint that failed verification when a resume tried it (its files stay,
+  // for inspection). A later commit of the same step (AddCheckpoint) makes it usable again.
+  absl::Status MarkCheckpointDamaged(int64_t job_id, int64_t step, const std::string& why);
 
   // --- steps and events -----------------------------------------------------------------------
   // Appends step metrics in one transaction, and the job's last step / total steps.

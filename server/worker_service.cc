@@ -63,4 +63,14 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportCheckpoint(
                response);
 }
 
+grpc::ServerUnaryReactor* WorkerServiceImpl::ReportCheckpointFailure(
+    grpc::CallbackServerContext* context, const moe::v1::ReportCheckpointFailureRequest* request,
+    moe::v1::WorkerReply* response) {
+  const RpcTimer timer(metrics_, "ReportCheckpointFailure");
+  return Reply(
+      context,
+      coordinator_.ReportCheckpointFailure(request->worker(), request->step(), request->error()),
+      response);
+}
+
 }  // namespace moe::server

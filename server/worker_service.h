@@ -25,6 +25,9 @@ class WorkerServiceImpl final : public moe::v1::WorkerService::CallbackService {
   grpc::ServerUnaryReactor* ReportCheckpoint(grpc::CallbackServerContext* context,
                                              const moe::v1::ReportCheckpointRequest* request,
                                              moe::v1::WorkerReply* response) override;
+  grpc::ServerUnaryReactor* ReportCheckpointFailure(
+      grpc::CallbackServerContext* context, const moe::v1::ReportCheckpointFailureRequest* request,
+      moe::v1::WorkerReply* response) override;
 
  private:
   Coordinator& coordinator_;

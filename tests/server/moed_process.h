@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/job_client.h"
@@ -71,9 +73,14 @@ class Moed {
   int metrics_port() const { return metrics_port_; }
   client::JobClient& client() { return *client_; }
   std::string log() const { return ReadFile(log_); }
+  pid_t pid() const { return pid_; }
   // Sends `signal` and waits for moed to exit; returns its wait status.
   int Kill(int signal) {
     kill(pid_, signal);
+    return Wait();
+  }
+  // Waits for moed to exit by itself; returns its wait status.
+  int Wait() {
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;
@@ -124,6 +131,29 @@ inline moe::v1::JobSpec Job(const fs::path& output, int steps) {
   spec.mutable_checkpoint()->set_save_at_epoch_end(false);
   spec.mutable_logging()->set_logging_steps(1);
   return spec;
+}
+
+// The bytes of the final model of a job made by Job().
+inline std::string FinalModel(const moe::v1::JobSpec& spec) {
+  return ReadFile(fs::path(spec.checkpoint().output_dir()) /
+                  absl::StrCat("checkpoint-step-", spec.training().max_steps()) /
+                  "model.safetensors");
+}
+
+// The pids of job `id`'s workers (their command line names the job's spec).
+inline std::vector<pid_t> WorkerPids(const fs::path& data_dir, int64_t id) {
+  const std::string spec = (data_dir / "jobs" / std::to_string(id) / "job.yaml").string();
+  std::vector<pid_t> pids;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = ReadFile(entry.path() / "cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find("moe-worker train --spec " + spec) != std::string::npos) {
+      pids.push_back(std::stoi(name));
+    }
+  }
+  return pids;
 }
 
 inline int64_t Submit(Moed& moed, const moe::v1::JobSpec& spec) {

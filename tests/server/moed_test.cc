@@ -28,33 +28,13 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::Clock;
+using testing::FinalModel;
 using ::testing::HasSubstr;
 using testing::Job;
 using testing::Moed;
 using testing::ReadFile;
 using testing::Submit;
-
-std::string FinalModel(const moe::v1::JobSpec& spec) {
-  return ReadFile(fs::path(spec.checkpoint().output_dir()) /
-                  absl::StrCat("checkpoint-step-", spec.training().max_steps()) /
-                  "model.safetensors");
-}
-
-// The pids of job `id`'s workers (their command line names the job's spec).
-std::vector<pid_t> WorkerPids(const fs::path& data_dir, int64_t id) {
-  const std::string spec = (data_dir / "jobs" / std::to_string(id) / "job.yaml").string();
-  std::vector<pid_t> pids;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmdline = ReadFile(entry.path() / "cmdline");
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (cmdline.find("moe-worker train --spec " + spec) != std::string::npos) {
-      pids.push_back(std::stoi(name));
-    }
-  }
-  return pids;
-}
+using testing::WorkerPids;
 
 TEST(Moed, RunsAJobToCompletionAndCataloguesItsCheckpoints) {
   const fs::path root = worker::testing::FreshDir("moed_complete");

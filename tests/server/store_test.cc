@@ -135,6 +135,26 @@ TEST(Store, ListsCommittedCheckpointsNewestFirstWithoutDeletedOnes) {
   EXPECT_TRUE(store->ListCheckpoints(job + 1)->empty());
 }
 
+TEST(Store, ADamagedCheckpointIsSetAsideUntilItsStepIsCommittedAgain) {
+  auto store = *Store::Open(":memory:");
+  const int64_t job = *store->CreateJob(Spec("a"), "/j", 1);
+  moe::v1::Checkpoint c;
+  c.set_job_id(job);
+  for (int step : {5, 10}) {
+    c.set_step(step);
+    c.set_path("/out/checkpoint-step-" + std::to_string(step));
+    ASSERT_TRUE(store->AddCheckpoint(c).ok());
+  }
+  ASSERT_TRUE(store->MarkCheckpointDamaged(job, 10, "failed verification").ok());
+  auto listed = store->ListCheckpoints(job);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0).step(), 5);         // the newest usable one
+  ASSERT_TRUE(store->AddCheckpoint(c).ok());  // step 10 written and committed anew
+  listed = store->ListCheckpoints(job);
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ(listed->at(0).step(), 10);
+}
+
 TEST(Store, StepsOfARepeatedStepComeFromTheNewestAttempt) {
   auto store = *Store::Open(":memory:");
   const int64_t job = *store->CreateJob(Spec("a"), "/j", 1);

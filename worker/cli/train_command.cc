@@ -21,6 +21,7 @@
 #include "worker/report/tensorboard_progress.h"
 #include "worker/train/json_lines_progress.h"
 #include "worker/train/progress.h"
+#include "worker/train/stop_deadline.h"
 #include "worker/train/trainer.h"
 
 namespace moe::worker {
@@ -38,6 +39,7 @@ void RequestStop(int signal) {
 struct TrainFlags {
   std::string spec;
   std::string metrics_file;
+  double stop_grace_s = -1;  // < 0: MOE_STOP_GRACE_S, else none
   TrainOptions options;
 };
 
@@ -52,6 +54,11 @@ absl::Status RunTrain(const TrainFlags& flags) {
   action.sa_handler = RequestStop;
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
+  double grace = flags.stop_grace_s;
+  if (grace < 0) {
+    ASSIGN_OR_RETURN(grace, StopGraceFromEnvironment());
+  }
+  const StopDeadline deadline(stop_requested, grace);
   if (options.resume_from.empty()) options.resume_from = job.spec.checkpoint().resume_from();
   // One process per device, launched as torchrun launches (RANK, WORLD_SIZE, MASTER_ADDR, ...).
   ASSIGN_OR_RETURN(const LaunchEnv env, LaunchEnvFromEnvironment());
@@ -103,7 +110,7 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
       "Train a job in this process: to the end of its epochs (or max_steps), with "
       "checkpoints every save_steps, at each epoch's end and at the end. SIGTERM or Ctrl-C "
       "stops all ranks at the next step with a checkpoint (exit code 3; a second signal "
-      "stops at once).");
+      "stops at once; exit code 4 when --stop-grace ends first, nothing of it committed).");
   cmd->add_option("--spec", flags->spec, "Job spec (YAML)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--resume-from", flags->options.resume_from,
                   "A checkpoint directory, or 'latest' (the newest one under output_dir whose "
@@ -111,6 +118,11 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--stop-after-steps", flags->options.stop_after_steps,
                   "Checkpoint after this many optimizer steps and exit 0 (to test interruption)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--stop-grace", flags->stop_grace_s,
+                  "Seconds a requested stop may take to reach its checkpoint; past them the "
+                  "worker exits without committing it (default: MOE_STOP_GRACE_S, which moed "
+                  "sets, else no limit)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--metrics-file", flags->metrics_file,
                   "Also append each progress report and checkpoint as a JSON line to this file "
                   "(rank 0; full precision)");

@@ -181,6 +181,7 @@ absl::Status WriteSafetensors(const std::filesystem::path& path,
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // align the data section to 8 bytes
+  errno = 0;  // the failing write(2) leaves its reason here (e.g. ENOSPC)
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   uint64_t n = text.size();
   char length[8];
@@ -192,7 +193,10 @@ absl::Status WriteSafetensors(const std::filesystem::path& path,
               static_cast<std::streamsize>(t.numel() * t.element_size()));
   }
   out.close();
-  if (!out) return absl::InternalError(absl::StrCat(path.string(), ": write failed"));
+  if (!out) {
+    return absl::InternalError(absl::StrCat(
+        path.string(), ": write failed: ", errno != 0 ? std::strerror(errno) : "unknown error"));
+  }
   return absl::OkStatus();
 }
 

@@ -147,4 +147,14 @@ void CoordinatorReporter::OnCheckpoint(const CheckpointReport& checkpoint) {
              &stop_requested_);
 }
 
+void CoordinatorReporter::OnCheckpointFailed(int64_t step, const std::string& error) {
+  if (rpc_->self.rank() != 0) return;
+  moe::v1::ReportCheckpointFailureRequest request;
+  *request.mutable_worker() = rpc_->self;
+  request.set_step(step);
+  request.set_error(error);
+  rpc_->Call(&moe::v1::WorkerService::Stub::ReportCheckpointFailure, request,
+             "checkpoint failure report", &stop_requested_);
+}
+
 }  // namespace moe::worker

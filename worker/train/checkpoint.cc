@@ -48,11 +48,13 @@ absl::Status Fsync(const fs::path& path) {
 }
 
 absl::Status WriteJson(const fs::path& path, const Json& json) {
+  errno = 0;
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << json.dump(2) << '\n';
   out.close();
   return out ? absl::OkStatus()
-             : absl::InternalError(absl::StrCat(path.string(), ": write failed"));
+             : absl::InternalError(absl::StrCat(path.string(), ": write failed: ",
+                                                errno != 0 ? std::strerror(errno) : "unknown"));
 }
 
 // Writes the optimizer's state over its range, each parameter's part under its name.

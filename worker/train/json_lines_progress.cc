@@ -56,4 +56,9 @@ void JsonLinesProgress::OnCheckpoint(const CheckpointReport& c) {
        << std::endl;
 }
 
+void JsonLinesProgress::OnCheckpointFailed(int64_t step, const std::string& error) {
+  out_ << nlohmann::json{{"event", "checkpoint_failed"}, {"step", step}, {"error", error}}.dump()
+       << std::endl;
+}
+
 }  // namespace moe::worker

@@ -25,6 +25,7 @@ class JsonLinesProgress : public ProgressSink {
 
   void OnStep(const StepReport& report) override;
   void OnCheckpoint(const CheckpointReport& checkpoint) override;
+  void OnCheckpointFailed(int64_t step, const std::string& error) override;
   void OnMessage(const std::string&) override {}
 
  private:

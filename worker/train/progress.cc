@@ -35,6 +35,11 @@ void TerminalProgress::OnCheckpoint(const CheckpointReport& c) {
                c.bytes / 1e6, c.dir);
 }
 
+void TerminalProgress::OnCheckpointFailed(int64_t step, const std::string& error) {
+  spdlog::error("checkpoint step {} FAILED, training goes on from the previous one: {}", step,
+                error);
+}
+
 void TerminalProgress::OnMessage(const std::string& message) { spdlog::info("{}", message); }
 
 }  // namespace moe::worker

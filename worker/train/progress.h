@@ -53,6 +53,9 @@ class ProgressSink {
   virtual ~ProgressSink() = default;
   virtual void OnStep(const StepReport& report) = 0;
   virtual void OnCheckpoint(const CheckpointReport& checkpoint) = 0;
+  // A checkpoint of `step` could not be written (`error`: which file, why); training goes on
+  // from the previous one. Sinks that do not track checkpoints ignore it.
+  virtual void OnCheckpointFailed(int64_t step, const std::string& error) {}
   virtual void OnMessage(const std::string& message) = 0;
 };
 
@@ -63,6 +66,7 @@ class TerminalProgress : public ProgressSink {
  public:
   void OnStep(const StepReport& report) override;
   void OnCheckpoint(const CheckpointReport& checkpoint) override;
+  void OnCheckpointFailed(int64_t step, const std::string& error) override;
   void OnMessage(const std::string& message) override;
 };
 
@@ -75,6 +79,9 @@ class FanOutProgress : public ProgressSink {
   }
   void OnCheckpoint(const CheckpointReport& checkpoint) override {
     for (ProgressSink* sink : sinks_) sink->OnCheckpoint(checkpoint);
+  }
+  void OnCheckpointFailed(int64_t step, const std::string& error) override {
+    for (ProgressSink* sink : sinks_) sink->OnCheckpointFailed(step, error);
   }
   void OnMessage(const std::string& message) override {
     for (ProgressSink* sink : sinks_) sink->OnMessage(message);

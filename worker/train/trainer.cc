@@ -171,9 +171,15 @@ absl::Status Trainer::Restore(const std::string& resume_from) {
   if (resume_from == "latest") {
     ASSIGN_OR_RETURN(dir, LatestCheckpoint(spec_.checkpoint().output_dir()));
   } else {
+    if (!std::filesystem::is_directory(dir)) {
+      return absl::NotFoundError(
+          absl::StrCat("cannot resume from ", dir.string(), ": no such checkpoint directory"));
+    }
+    // A checkpoint that exists but does not verify was damaged after its commit: DataLoss
+    // (exit code kExitBadCheckpoint), so moed sets it aside and resumes from the one before.
     const absl::Status verified = VerifyCheckpoint(dir);
     if (!verified.ok()) {
-      return absl::FailedPreconditionError(
+      return absl::DataLossError(
           absl::StrCat("cannot resume from ", dir.string(), ": ", verified.message()));
     }
   }
@@ -304,9 +310,15 @@ absl::Status Trainer::Loop() {
       Report(lr, norm, epoch_ended);
     }
     const uint32_t save_steps = spec_.checkpoint().save_steps();
-    if ((save_steps > 0 && state_.step % save_steps == 0) ||
-        (epoch_ended && spec_.checkpoint().save_at_epoch_end()) || last || stop) {
-      RETURN_IF_ERROR(Checkpoint());
+    if (last || stop) {
+      RETURN_IF_ERROR(Checkpoint());  // the run's end depends on it
+    } else if ((save_steps > 0 && state_.step % save_steps == 0) ||
+               (epoch_ended && spec_.checkpoint().save_at_epoch_end())) {
+      // A periodic save that fails (disk full, permissions) fails loudly, on every rank alike,
+      // and training goes on: the previous checkpoint stays the newest committed one.
+      if (const absl::Status saved = Checkpoint(); !saved.ok()) {
+        progress_.OnCheckpointFailed(state_.step, std::string(saved.message()));
+      }
     }
     if (spec_.training().eval_every() > 0 &&
         (state_.step % spec_.training().eval_every() == 0 || last)) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/proto_yaml.h"
 #include "gmock/gmock.h"
@@ -338,6 +339,132 @@ TEST(ZeroTwo, SigtermStopsEveryRankAtOneStepWithACheckpointThatResumesExactly) {
   const std::string last = CheckpointName(40);
   EXPECT_TRUE(SameBytes(whole.output / last / "model.safetensors",
                         rest.output / last / "model.safetensors"));
+}
+
+TEST(ZeroTwo, AStopThatCannotCommitWithinItsGraceExitsWithoutCommitting) {
+  // Rank 1 is frozen (SIGSTOP), so rank 0, told to stop, cannot agree on a stop step with it:
+  // past its grace period it exits with code 4 and commits nothing; the checkpoint before
+  // stands and still verifies.
+  const fs::path root = testing::FreshDir("zero_stop_grace");
+  const JobRun run = WriteSpec(root, "run");
+  auto spec = common::LoadJobSpec(run.spec);
+  ASSERT_TRUE(spec.ok());
+  spec->mutable_training()->set_grad_accumulation(1);
+  spec->mutable_training()->set_max_steps(100000);
+  spec->mutable_training()->set_epochs(1000);
+  spec->mutable_checkpoint()->set_save_steps(2);
+  std::ofstream(run.spec) << common::MessageToYaml(*spec);
+  const auto ranks = testing::LaunchRanks(
+      absl::StrCat(MOE_WORKER_BIN, " train --stop-grace 1 --spec ", run.spec.string(),
+                   " --metrics-file ", run.metrics.string()),
+      2, {0, 1}, testing::FreePort(), /*timeout_s=*/60);
+  for (int i = 0; i < 600 && !LatestCheckpoint(run.output).ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(ranks[1].pid, SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto before = LatestCheckpoint(run.output);
+  ASSERT_TRUE(before.ok()) << before.status();
+  const auto told = std::chrono::steady_clock::now();
+  kill(ranks[0].pid, SIGTERM);
+  EXPECT_EQ(testing::WaitExit(ranks[0]), 4) << testing::Output(ranks[0]);
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - told).count();
+  EXPECT_GE(took, 1.0);
+  EXPECT_LT(took, 10.0);
+  EXPECT_THAT(testing::Output(ranks[0]), HasSubstr("the previous checkpoint stands"));
+  kill(ranks[1].pid, SIGKILL);
+  kill(ranks[1].pid, SIGCONT);
+  testing::WaitExit(ranks[1]);
+  const auto after = LatestCheckpoint(run.output);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, *before);
+}
+
+// A small tmpfs mounted for one test (a real disk that fills up); unmounted when destroyed.
+class SmallDisk {
+ public:
+  explicit SmallDisk(const fs::path& dir) : dir_(dir) {
+    fs::create_directories(dir);
+    mounted_ =
+        std::system(absl::StrCat("mount -t tmpfs -o size=16m tmpfs ", dir.string(), " 2>/dev/null")
+                        .c_str()) == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) (void)std::system(absl::StrCat("umount -l ", dir_.string()).c_str());
+  }
+  bool mounted() const { return mounted_; }
+  // Writes `path` until the disk is full.
+  static void Fill(const fs::path& path) {
+    std::ofstream out(path, std::ios::binary);
+    const std::string chunk(1 << 16, 'x');
+    while (out.write(chunk.data(), chunk.size())) {
+    }
+  }
+
+ private:
+  fs::path dir_;
+  bool mounted_ = false;
+};
+
+TEST(ZeroTwo, ADiskFullSaveFailsLoudlyAndTrainingGoesOnFromThePreviousCheckpoint) {
+  const fs::path root = testing::FreshDir("zero_disk_full");
+  SmallDisk disk(root / "disk");
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  const JobRun reference = WriteSpec(root, "reference");
+  const JobRun run = WriteSpec(root, "run", 2, "disk/out");
+  for (const JobRun* r : {&reference, &run}) {
+    auto spec = common::LoadJobSpec(r->spec);
+    ASSERT_TRUE(spec.ok());
+    spec->mutable_training()->set_grad_accumulation(1);
+    spec->mutable_training()->set_max_steps(150);
+    spec->mutable_training()->set_epochs(100);
+    spec->mutable_checkpoint()->set_save_steps(2);
+    spec->mutable_checkpoint()->set_keep_last(2);
+    spec->mutable_logging()->set_tensorboard(false);
+    std::ofstream(r->spec) << common::MessageToYaml(*spec);
+  }
+  ASSERT_TRUE(Train(2, reference));
+  const auto ranks =
+      testing::LaunchRanks(absl::StrCat(MOE_WORKER_BIN, " train --spec ", run.spec.string(),
+                                        " --metrics-file ", run.metrics.string()),
+                           2, {0, 1}, testing::FreePort(), /*timeout_s=*/60);
+  for (int i = 0; i < 1000 && !LatestCheckpoint(run.output).ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const fs::path filler = root / "disk" / "filler";
+  SmallDisk::Fill(filler);
+  auto failures = [&] {
+    std::vector<nlohmann::json> failed;
+    std::ifstream in(run.metrics);
+    for (std::string line; std::getline(in, line);) {
+      const auto json = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (json.is_object() && json["event"] == "checkpoint_failed") failed.push_back(json);
+    }
+    return failed;
+  };
+  for (int i = 0; i < 1000 && failures().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const int64_t steps_at_failure = Steps(run).empty() ? 0 : Steps(run).back().step;
+  fs::remove(filler);  // space again: the next save succeeds
+  for (const auto& rank : ranks) EXPECT_EQ(testing::WaitExit(rank), 0) << testing::Output(rank);
+  const auto failed = failures();
+  ASSERT_FALSE(failed.empty()) << "no save failed";
+  EXPECT_LT(steps_at_failure, 150) << "the disk filled too late to test anything";
+  EXPECT_THAT(failed[0]["error"].get<std::string>(), HasSubstr("No space left on device"));
+  EXPECT_THAT(testing::Output(ranks[0]), HasSubstr("FAILED, training goes on"));
+  // The failed save left nothing behind, every checkpoint there verifies, and the run ends as
+  // the one that never ran out of space.
+  for (const auto& entry : fs::directory_iterator(run.output)) {
+    EXPECT_FALSE(absl::EndsWith(entry.path().string(), ".tmp")) << entry.path();
+  }
+  for (const auto& [step, dir] : common::CheckpointDirs(run.output)) {
+    EXPECT_TRUE(VerifyCheckpoint(dir).ok()) << dir;
+  }
+  const std::string last = CheckpointName(150);
+  EXPECT_TRUE(SameBytes(reference.output / last / "model.safetensors",
+                        run.output / last / "model.safetensors"));
 }
 
 TEST(ZeroTwo, ACheckpointOneRankCannotWriteFailsOnEveryRank) {

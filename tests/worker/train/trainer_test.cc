@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "common/exit_codes.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/worker/train/train_test_util.h"
@@ -185,10 +186,15 @@ TEST(Checkpoint, DamagedCheckpointsAreNeverLoaded) {
   fs::remove(s2 / "manifest.json");
   EXPECT_EQ(VerifyCheckpoint(s2).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(LatestCheckpoint(out).status().code(), absl::StatusCode::kNotFound);
-  // Asked for by name, a damaged checkpoint is refused before anything is loaded.
+  // Asked for by name, a damaged checkpoint is refused before anything is loaded, as DataLoss
+  // (exit code 5: moed sets it aside and resumes from the one before); a missing one is the
+  // user's NotFound.
   const absl::Status resumed = Train(spec, {s4.string(), 0});
-  EXPECT_EQ(resumed.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(resumed.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(common::ExitCodeFor(resumed), common::kExitBadCheckpoint);
   EXPECT_THAT(std::string(resumed.message()), HasSubstr("checksum differs"));
+  EXPECT_EQ(Train(spec, {(out / "checkpoint-step-99").string(), 0}).code(),
+            absl::StatusCode::kNotFound);
   // A torn write (only the .tmp directory) is invisible.
   fs::create_directories(out / (CheckpointName(8) + ".tmp"));
   EXPECT_EQ(LatestCheckpoint(out).status().code(), absl::StatusCode::kNotFound);
