@@ -42,10 +42,10 @@ moe::v1::JobRef Ref(int64_t id) {
 
 }  // namespace
 
-JobClient::JobClient(const std::string& address)
+JobClient::JobClient(const std::string& address, const common::ClientSecurity& security)
     : address_(address),
       stub_(moe::v1::JobService::NewStub(
-          grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+          grpc::CreateChannel(address, common::ChannelCredentialsFor(security)))) {}
 
 using Stub = moe::v1::JobService::Stub;
 

@@ -8,13 +8,15 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/rpc_security.h"
 #include "moe/v1/service.grpc.pb.h"
 
 namespace moe::client {
 
 class JobClient {
  public:
-  explicit JobClient(const std::string& address);
+  // `security`: the bearer token and TLS CA moed asks for (none by default).
+  explicit JobClient(const std::string& address, const common::ClientSecurity& security = {});
 
   absl::StatusOr<moe::v1::Job> Submit(const moe::v1::JobSpec& spec);
   absl::StatusOr<moe::v1::Job> Get(int64_t id);

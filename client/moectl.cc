@@ -19,6 +19,7 @@ namespace {
 
 struct Flags {
   std::string server = "127.0.0.1:50051";
+  std::string token_file, tls_ca;
   std::string output = "text";
   bool json() const { return output == "json"; }
 };
@@ -105,13 +106,27 @@ int RunMoectl(int argc, char** argv) {
   }
   app.add_option("--server", flags.server, "moed's address (or MOECTL_SERVER)")
       ->capture_default_str();
+  app.add_option("--token-file", flags.token_file,
+                 "File whose first line is moed's bearer token (or MOECTL_TOKEN_FILE)")
+      ->envname("MOECTL_TOKEN_FILE");
+  app.add_option("--tls-ca", flags.tls_ca,
+                 "CA certificate (PEM) to check moed's TLS certificate against; turns TLS on "
+                 "(or MOECTL_TLS_CA)")
+      ->envname("MOECTL_TLS_CA");
   app.add_option("--output,-o", flags.output, "text or json (read commands)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   int code = 0;
   std::unique_ptr<JobClient> client;
   auto connect = [&]() -> JobClient& {
-    if (!client) client = std::make_unique<JobClient>(flags.server);
+    if (!client) {
+      const auto security = common::LoadClientSecurity(flags.token_file, flags.tls_ca);
+      if (!security.ok()) {
+        std::cerr << "moectl: " << security.status().message() << std::endl;
+        std::exit(2);
+      }
+      client = std::make_unique<JobClient>(flags.server, *security);
+    }
     return *client;
   };
 

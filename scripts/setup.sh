@@ -7,6 +7,10 @@ set -euo pipefail
 pkgs=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git clang-format
+  # fuzzing: clang with libFuzzer and the sanitizer runtimes (scripts/fuzz.sh)
+  clang libclang-rt-dev
+  # tests: openssl makes the TLS certificates of the security tests
+  openssl
   # training: LibTorch (CPU, with c10d; libgloo-dev has the Gloo headers c10d's include) and
   # a fast BLAS for it; python3-torch is the reference implementation inside tests and benchmarks
   libtorch-dev libgloo-dev libopenblas0-openmp python3-torch python3-numpy

@@ -54,7 +54,11 @@ const char* CauseName(AttemptCause cause) {
 
 Coordinator::Coordinator(Store& store, CoordinatorMetrics& metrics, CoordinatorOptions options,
                          std::function<double()> now)
-    : store_(store), metrics_(metrics), options_(std::move(options)), now_(std::move(now)) {}
+    : store_(store),
+      metrics_(metrics),
+      options_(std::move(options)),
+      now_(std::move(now)),
+      paths_(options_.allowed_roots) {}
 
 Coordinator::~Coordinator() {
   absl::MutexLock lock(&mu_);
@@ -126,6 +130,7 @@ absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
 }
 
 absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec) {
+  RETURN_IF_ERROR(paths_.Check(spec));
   const int world = static_cast<int>(spec.resources().world_size());
   if (world > options_.slots) {
     return absl::InvalidArgumentError(absl::StrCat(

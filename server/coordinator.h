@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "moe/v1/service.pb.h"
 #include "server/metrics.h"
+#include "server/path_policy.h"
 #include "server/store.h"
 
 namespace moe::server {
@@ -43,6 +44,8 @@ struct CoordinatorOptions {
   // SIGTERM, then SIGKILL after this; workers get a little less to commit their checkpoint.
   double stop_grace_s = 30;
   std::vector<std::string> worker_env;  // extra NAME=VALUE for workers
+  // Job specs may name paths under these only (none: anywhere).
+  std::vector<std::filesystem::path> allowed_roots;
 };
 
 class Coordinator {
@@ -59,7 +62,8 @@ class Coordinator {
   absl::Status Recover();
 
   // --- JobService -----------------------------------------------------------------------------
-  // Queues a validated spec (paths absolute). InvalidArgument if it cannot ever be scheduled.
+  // Queues a validated spec (paths absolute). InvalidArgument if it cannot ever be scheduled,
+  // PermissionDenied if it names a path outside the allowed roots.
   absl::StatusOr<moe::v1::Job> Submit(const moe::v1::JobSpec& spec);
   absl::StatusOr<moe::v1::Job> Cancel(int64_t job_id);
   // Queues a FAILED, CANCELLED or INTERRUPTED job again, from the checkpoint of `from_step` (0:
@@ -143,6 +147,7 @@ class Coordinator {
   CoordinatorMetrics& metrics_;
   const CoordinatorOptions options_;
   const std::function<double()> now_;
+  const PathPolicy paths_;
 
   mutable absl::Mutex mu_;
   std::map<int64_t, Running> running_ ABSL_GUARDED_BY(mu_);  // by job id

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
@@ -29,9 +30,28 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
 
   d->pump_ = std::make_unique<StreamPump>();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &d->port_);
+  const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  const bool loopback = host == "localhost" || absl::StartsWith(host, "127.") || host == "[::1]";
+  if (!loopback && options.security.token.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--listen ", options.listen,
+                     " is reachable from other machines: give moed a bearer "
+                     "token (--token-file) and preferably TLS (--tls-cert, --tls-key)"));
+  }
+  builder.AddListeningPort(options.listen, common::ServerCredentialsFor(options.security),
+                           &d->port_);
   options.coordinator.data_dir = options.data_dir;
-  const std::string host = std::vector<std::string>(absl::StrSplit(options.listen, ':'))[0];
+  // How the workers reach moed: the same token and TLS (in their environment, never logged).
+  if (!options.security.token.empty()) {
+    options.coordinator.worker_env.push_back("MOE_TOKEN=" + options.security.token);
+  }
+  if (options.security.tls()) {
+    options.coordinator.worker_env.push_back("MOE_TLS_CA=" + options.worker_tls_ca_file);
+    if (!options.security.tls_client_ca.empty()) {
+      options.coordinator.worker_env.push_back("MOE_TLS_CERT=" + options.worker_tls_cert_file);
+      options.coordinator.worker_env.push_back("MOE_TLS_KEY=" + options.worker_tls_key_file);
+    }
+  }
   d->metrics_ = std::make_unique<CoordinatorMetrics>();
   d->gpus_ = GpuMonitor::Open(options.nvml_library);
   if (options.coordinator.slots == 0) {

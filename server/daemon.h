@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "common/rpc_security.h"
 #include "server/coordinator.h"
 #include "server/gpu_monitor.h"
 #include "server/job_service.h"
@@ -29,6 +30,12 @@ struct DaemonOptions {
   std::string nvml_library = "libnvidia-ml.so.1";  // GPU metrics and inventory, when present
   // coordinator.slots 0: one per GPU NVML sees, else one per CPU core.
   CoordinatorOptions coordinator;  // data_dir and worker_address are filled in
+  // Bearer token and TLS (common/rpc_security.h). A non-loopback `listen` needs a token.
+  common::ServerSecurity security;
+  // Files the workers use to reach moed under TLS: the CA that signed moed's certificate
+  // (default: --tls-cert, right for a self-signed one) and, when moed requires client
+  // certificates, theirs (default: moed's own certificate and key).
+  std::string worker_tls_ca_file, worker_tls_cert_file, worker_tls_key_file;
 };
 
 class Daemon {

@@ -1,4 +1,5 @@
-// moed: the coordinator daemon. Flags, logging, the daemon, and a wait for SIGINT/SIGTERM.
+// moed: the coordinator daemon. Flags, logging, security, the daemon, and a wait for
+// SIGINT/SIGTERM or a preemption notice, either of which stops it gracefully.
 #include <signal.h>
 #include <unistd.h>
 
@@ -62,7 +63,8 @@ int main(int argc, char** argv) {
   options.coordinator.worker_binary = DefaultWorkerBinary();
   options.coordinator.slots = 0;  // the daemon's default: GPUs, else cores
   std::string data_dir = options.data_dir.string(), log_level = "info", metadata_url;
-  std::vector<std::string> notices;
+  std::vector<std::string> notices, allowed_roots;
+  std::string token_file, tls_cert, tls_key, tls_client_ca;
   double notice_poll_s = 5;
   app.add_option("--data-dir", data_dir, "Catalogue (moed.db), job specs and worker logs")
       ->capture_default_str();
@@ -103,6 +105,24 @@ int main(int argc, char** argv) {
   app.add_option("--notice-poll", notice_poll_s, "Seconds between preemption-notice polls")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--token-file", token_file,
+                 "File whose first line is the bearer token every client (moectl, workers) must "
+                 "send; required for a --listen address other machines can reach")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-cert", tls_cert, "TLS certificate chain (PEM) to serve gRPC with")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls_key, "Private key (PEM) of --tls-cert")->check(CLI::ExistingFile);
+  app.add_option("--tls-client-ca", tls_client_ca,
+                 "Require client certificates signed by this CA (PEM); the workers present "
+                 "moed's own certificate")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-worker-ca", options.worker_tls_ca_file,
+                 "CA (PEM) the workers check moed's certificate against (default: --tls-cert, "
+                 "right for a self-signed certificate)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--allowed-root", allowed_roots,
+                 "Job specs may only name paths (model, tokenizer, data, output and resume "
+                 "directories) under these directories; repeatable (default: anywhere)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -111,6 +131,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.data_dir = data_dir;
+  auto security = moe::common::LoadServerSecurity(token_file, tls_cert, tls_key, tls_client_ca);
+  if (!security.ok()) {
+    std::cerr << "moed: " << security.status().message() << std::endl;
+    return 2;
+  }
+  options.security = *std::move(security);
+  if (options.worker_tls_ca_file.empty()) options.worker_tls_ca_file = tls_cert;
+  options.worker_tls_cert_file = tls_cert;
+  options.worker_tls_key_file = tls_key;
+  for (const std::string& root : allowed_roots) options.coordinator.allowed_roots.push_back(root);
   std::vector<moe::server::NoticeSource> sources;
   for (const std::string& text : notices) {
     auto source = moe::server::ParseNoticeSource(text, metadata_url);
@@ -131,7 +161,7 @@ int main(int argc, char** argv) {
   auto daemon = moe::server::Daemon::Start(options);
   if (!daemon.ok()) {
     spdlog::error("moed: {}", daemon.status().message());
-    return 1;
+    return daemon.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   std::cout << "moed listening on port " << (*daemon)->port() << ", metrics on port "
             << (*daemon)->metrics_port() << std::endl;

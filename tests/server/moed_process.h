@@ -42,9 +42,9 @@ inline std::string ReadFile(const fs::path& path) {
 // A moed process; killed (SIGKILL) when destroyed if still running.
 class Moed {
  public:
-  // `env`: NAME=VALUE ... for moed (and so its workers).
+  // `env`: NAME=VALUE ... for moed (and so its workers); `security`: what client() sends.
   explicit Moed(const fs::path& data_dir, const std::string& flags = "",
-                const std::string& env = "") {
+                const std::string& env = "", const common::ClientSecurity& security = {}) {
     log_ = data_dir.string() + absl::StrCat(".moed", ++starts_, ".log");
     const std::string line = absl::StrCat(
         env, env.empty() ? "" : " ", "exec ", MOED_BIN, " --data-dir ", data_dir.string(),
@@ -64,7 +64,7 @@ class Moed {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     EXPECT_NE(port_, 0) << ReadFile(log_);
-    client_ = std::make_unique<client::JobClient>(address());
+    client_ = std::make_unique<client::JobClient>(address(), security);
   }
   ~Moed() {
     if (pid_ > 0) Kill(SIGKILL);

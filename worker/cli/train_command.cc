@@ -72,8 +72,8 @@ absl::Status RunTrain(const TrainFlags& flags) {
   ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorReporter> coordinator,
                    CoordinatorReporter::FromEnvironment(env.rank, &stop_requested));
   if (coordinator != nullptr) {
-    // Launched by moed: die with it (a machine that vanished takes its workers along; moed
-    // resumes the job when it starts again).
+    // Launched by moed: die with it, or rather with the moed thread that started us (a
+    // machine that vanished takes its workers along; moed resumes the job when it starts).
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1) return absl::AbortedError("moed went away before training started");
     sinks.push_back(coordinator.get());

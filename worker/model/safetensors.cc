@@ -169,8 +169,9 @@ absl::Status WriteSafetensors(const std::filesystem::path& path,
   size_t offset = 0;
   for (const auto& [name, t] : sorted) {
     const auto& names = DtypeNames();
+    const torch::ScalarType dtype = t.scalar_type();  // (a lambda cannot capture a binding)
     const auto it = std::find_if(names.begin(), names.end(),
-                                 [&](const auto& p) { return p.second == t.scalar_type(); });
+                                 [dtype](const auto& p) { return p.second == dtype; });
     if (it == names.end())
       return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': dtype not supported"));
     const size_t bytes = t.numel() * t.element_size();

@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/checkpoint_manifest.h"
 #include "common/logging.h"
+#include "common/rpc_security.h"
+#include "common/status_macros.h"
 #include "moe/v1/service.grpc.pb.h"
 
 namespace moe::worker {
@@ -71,9 +73,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorReporter>> CoordinatorReporter::FromEn
   }
   self.set_rank(rank);
   self.set_pid(getpid());
+  ASSIGN_OR_RETURN(const common::ClientSecurity security, common::ClientSecurityFromEnvironment());
   auto rpc = std::make_unique<Rpc>();
   rpc->stub = moe::v1::WorkerService::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(address, common::ChannelCredentialsFor(security)));
   rpc->self = std::move(self);
   return std::unique_ptr<CoordinatorReporter>(
       new CoordinatorReporter(std::move(rpc), heartbeat_seconds, stop));
