@@ -16,10 +16,14 @@ inline constexpr int kExitStopTimedOut = 4;
 // The checkpoint to resume from fails its manifest (damaged after it was committed): moed
 // sets it aside and resumes from the one before (not a crash).
 inline constexpr int kExitBadCheckpoint = 5;
+// The device or host ran out of memory (ResourceExhausted): retried once, not twice at the
+// same start.
+inline constexpr int kExitOutOfMemory = 6;
 
 // kExitUserError for what only the user can fix (InvalidArgument, FailedPrecondition,
 // NotFound), kExitStopped for a requested stop (Aborted), kExitBadCheckpoint for a resume
-// checkpoint that does not verify (DataLoss), kExitFailure for anything else.
+// checkpoint that does not verify (DataLoss), kExitOutOfMemory (ResourceExhausted),
+// kExitFailure for anything else.
 inline int ExitCodeFor(const absl::Status& status) {
   if (status.ok()) return kExitOk;
   switch (status.code()) {
@@ -31,6 +35,8 @@ inline int ExitCodeFor(const absl::Status& status) {
       return kExitStopped;
     case absl::StatusCode::kDataLoss:
       return kExitBadCheckpoint;
+    case absl::StatusCode::kResourceExhausted:
+      return kExitOutOfMemory;
     default:
       return kExitFailure;
   }

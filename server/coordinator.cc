@@ -15,6 +15,7 @@
 #include "common/proto_yaml.h"
 #include "common/status_macros.h"
 #include "server/launcher.h"
+#include "server/oom_kills.h"
 
 namespace moe::server {
 namespace {
@@ -393,7 +394,8 @@ void Coordinator::Stop(Running& run, AttemptCause cause, double now) {
   kill(-run.process_group, SIGTERM);
 }
 
-AttemptCause Coordinator::Classify(const Running& run, int32_t* exit_code, int32_t* signal) {
+AttemptCause Coordinator::Classify(const Running& run, bool oom_killer_struck, int32_t* exit_code,
+                                   int32_t* signal) {
   *exit_code = 0;
   *signal = 0;
   // The root cause outranks its echoes: a user error, then a signal moed did not send (the
@@ -406,11 +408,18 @@ AttemptCause Coordinator::Classify(const Running& run, int32_t* exit_code, int32
     }
   }
   for (int status : run.wait_status) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitOutOfMemory) {
+      *exit_code = common::kExitOutOfMemory;  // the worker's own allocator gave up
+      return moe::v1::ATTEMPT_CAUSE_OOM_KILLED;
+    }
+  }
+  for (int status : run.wait_status) {
     if (!WIFSIGNALED(status)) continue;
     const int sig = WTERMSIG(status);
     if ((sig == SIGTERM && run.stopping) || (sig == SIGKILL && run.killed)) continue;
     *signal = sig;
-    return moe::v1::ATTEMPT_CAUSE_SIGNALED;
+    return sig == SIGKILL && oom_killer_struck ? moe::v1::ATTEMPT_CAUSE_OOM_KILLED
+                                               : moe::v1::ATTEMPT_CAUSE_SIGNALED;
   }
   for (int status : run.wait_status) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitBadCheckpoint) {
@@ -442,7 +451,9 @@ AttemptCause Coordinator::Classify(const Running& run, int32_t* exit_code, int32
 
 void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
   int32_t exit_code = 0, signal = 0;
-  AttemptCause cause = Classify(run, &exit_code, &signal);
+  const std::optional<int64_t> oom_kills = OomKills();
+  AttemptCause cause =
+      Classify(run, oom_kills && run.oom_kills && *oom_kills > *run.oom_kills, &exit_code, &signal);
   if (run.cause != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED) cause = run.cause;  // moed's own reason
   (void)store_.EndAttempt(run.attempt_id, exit_code, signal, cause, now);
   metrics_.OnAttemptEnded(cause);
@@ -472,6 +483,13 @@ void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
     (void)store_.SetNextStart(job_id, "", now + options_.backoff_initial_s);
     status = store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
     Event(job_id, "preempted: resuming from the checkpoint it committed", now);
+  } else if (cause == moe::v1::ATTEMPT_CAUSE_OOM_KILLED && OutOfMemoryAgain(job_id, run)) {
+    status = store_.SetState(
+        job_id, moe::v1::JOB_STATE_FAILED, now,
+        absl::StrCat("out of memory twice from the same start (",
+                     run.resume_from.empty() ? "step 0" : run.resume_from,
+                     "); not retried: lower training.micro_batch_size, turn on activation "
+                     "checkpointing or use more devices"));
   } else if (job->restarts() < job->max_restarts()) {
     const double backoff = std::min(options_.backoff_max_s,
                                     options_.backoff_initial_s * std::pow(2.0, job->restarts()));
@@ -508,6 +526,14 @@ absl::Status Coordinator::SetAsideDamaged(int64_t job_id, const std::string& pat
   // Not a checkpoint moed chose: nothing to fall back on without guessing.
   return store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
                          absl::StrCat(path, " failed verification; not retried"));
+}
+
+bool Coordinator::OutOfMemoryAgain(int64_t job_id, const Running& run) {
+  const auto attempts = store_.ListAttempts(job_id);  // oldest first; this one is the last
+  if (!attempts.ok() || attempts->size() < 2) return false;
+  const moe::v1::Attempt& before = attempts->at(attempts->size() - 2);
+  return before.cause() == moe::v1::ATTEMPT_CAUSE_OOM_KILLED &&
+         before.resume_from() == run.resume_from;
 }
 
 void Coordinator::Schedule(double now) {
@@ -585,6 +611,7 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   run.started = now;
   run.resumed = !resume_from.empty();
   run.resume_from = resume_from;
+  run.oom_kills = OomKills();
   Event(job.id(),
         absl::StrCat("attempt ", attempt_id, " started on ", job.world_size(), " workers",
                      resume_from.empty() ? "" : ", resuming from " + resume_from),

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -103,14 +104,15 @@ class Coordinator {
     pid_t process_group = 0;
     std::vector<double> last_heartbeat;  // by rank; 0 before it registered
     double started = 0;
-    bool stopping = false;    // SIGTERM sent
-    double kill_at = 0;       // SIGKILL after this
-    bool killed = false;      // SIGKILL sent
-    bool resumed = false;     // started from a checkpoint
-    std::string resume_from;  // that checkpoint's directory
-    bool reported = false;    // a step report arrived
-    bool cancel = false;      // a user asked
-    bool shutdown = false;    // moed is going away
+    bool stopping = false;             // SIGTERM sent
+    double kill_at = 0;                // SIGKILL after this
+    bool killed = false;               // SIGKILL sent
+    bool resumed = false;              // started from a checkpoint
+    std::string resume_from;           // that checkpoint's directory
+    std::optional<int64_t> oom_kills;  // the kernel's OOM kills in moed's cgroup at the start
+    bool reported = false;             // a step report arrived
+    bool cancel = false;               // a user asked
+    bool shutdown = false;             // moed is going away
     // Set when moed ended the attempt (cancel, hang, shutdown); otherwise the workers' exit
     // statuses tell.
     moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
@@ -122,7 +124,12 @@ class Coordinator {
   void Stop(Running& run, moe::v1::AttemptCause cause, double now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Why an attempt whose workers are all reaped ended, and the exit code or signal to blame.
-  static moe::v1::AttemptCause Classify(const Running& run, int32_t* exit_code, int32_t* signal);
+  // `oom_killer_struck`: the kernel's OOM killer killed something in moed's cgroup meanwhile.
+  static moe::v1::AttemptCause Classify(const Running& run, bool oom_killer_struck,
+                                        int32_t* exit_code, int32_t* signal);
+  // An attempt that ran out of memory from the same start as the one before it, which did too:
+  // retrying cannot help.
+  bool OutOfMemoryAgain(int64_t job_id, const Running& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The attempt is over (every worker reaped): record it and decide the job's next state.
   void Finish(int64_t job_id, const Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Schedule(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -253,8 +254,13 @@ absl::Status Trainer::Run() {
   try {
     return Loop();
   } catch (const c10::Error& e) {  // LibTorch: out of memory, a shape error, ...
-    return absl::InternalError(
-        absl::StrCat("training step ", state_.step + 1, ": ", e.what_without_backtrace()));
+    const std::string what = e.what_without_backtrace();
+    const std::string message = absl::StrCat("training step ", state_.step + 1, ": ", what);
+    // CUDA's allocator says "CUDA out of memory"; CPU's "DefaultCPUAllocator: not enough memory".
+    if (absl::StrContains(what, "out of memory") || absl::StrContains(what, "not enough memory")) {
+      return absl::ResourceExhaustedError(message);
+    }
+    return absl::InternalError(message);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
         absl::StrCat("training step ", state_.step + 1, ": out of memory"));
