@@ -10,8 +10,9 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;    // a crash or an infrastructure problem: retried
 inline constexpr int kExitUserError = 2;  // a bad spec, data or checkpoint: never retried
 inline constexpr int kExitStopped = 3;    // stopped on request with a checkpoint: resumable
-// Stopped on request, but the grace period ended before the stop step's checkpoint committed:
-// nothing of it was committed, the previous checkpoint stands (resumable, not a crash).
+// Stopped on request, but the grace period ended before the stop step's checkpoint was known
+// to be committed: it is whole or absent (one rename), else the previous one stands
+// (resumable, not a crash).
 inline constexpr int kExitStopTimedOut = 4;
 // The checkpoint to resume from fails its manifest (damaged after it was committed): moed
 // sets it aside and resumes from the one before (not a crash).

@@ -267,6 +267,16 @@ absl::StatusOr<bool> Coordinator::ReportCheckpoint(const moe::v1::WorkerRef& wor
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker));
   run->last_heartbeat[worker.rank()] = now_();
+  // Only the job's own checkpoint directory: retention deletes what is recorded here.
+  ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(worker.job_id()));
+  const fs::path expected =
+      (fs::path(job.spec().checkpoint().output_dir()) / common::CheckpointName(checkpoint.step()))
+          .lexically_normal();
+  if (fs::path(checkpoint.path()).lexically_normal() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint of step ", checkpoint.step(),
+                                                   " reported at ", checkpoint.path(), ", not at ",
+                                                   expected.string()));
+  }
   checkpoint.set_job_id(worker.job_id());
   checkpoint.set_attempt_id(worker.attempt_id());
   checkpoint.set_committed_unix_s(now_());
@@ -398,8 +408,9 @@ AttemptCause Coordinator::Classify(const Running& run, bool oom_killer_struck, i
                                    int32_t* signal) {
   *exit_code = 0;
   *signal = 0;
-  // The root cause outranks its echoes: a user error, then a signal moed did not send (the
-  // peers of a killed worker fail in their collectives and exit with errors), then an error.
+  // The root cause outranks its echoes: a user error, running out of memory, a signal moed
+  // did not send (the peers of a killed worker fail in their collectives and exit with
+  // errors), a damaged resume checkpoint, an error exit, and last a stop on request.
   AttemptCause cause = moe::v1::ATTEMPT_CAUSE_COMPLETED;
   for (int status : run.wait_status) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitUserError) {
@@ -427,6 +438,16 @@ AttemptCause Coordinator::Classify(const Running& run, bool oom_killer_struck, i
       return moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT;
     }
   }
+  // An error exit outranks the stops it caused: moed SIGTERMs a crashed worker's peers, which
+  // then stop with (or, hung on the dead peer, without) a checkpoint.
+  for (int status : run.wait_status) {
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+    if (code != common::kExitOk && code != common::kExitStopped &&
+        code != common::kExitStopTimedOut) {
+      *exit_code = code;
+      return moe::v1::ATTEMPT_CAUSE_CRASHED;
+    }
+  }
   for (int status : run.wait_status) {
     // Stopped by someone else's SIGTERM (a spot VM going down), with a checkpoint or, past
     // the grace period, without one.
@@ -437,10 +458,6 @@ AttemptCause Coordinator::Classify(const Running& run, bool oom_killer_struck, i
     }
   }
   for (int status : run.wait_status) {
-    if (WIFEXITED(status) && WEXITSTATUS(status) != common::kExitOk) {
-      *exit_code = WEXITSTATUS(status);
-      return moe::v1::ATTEMPT_CAUSE_CRASHED;
-    }
     if (WIFSIGNALED(status) && cause == moe::v1::ATTEMPT_CAUSE_COMPLETED) {
       *signal = WTERMSIG(status);
       cause = moe::v1::ATTEMPT_CAUSE_SIGNALED;
@@ -515,12 +532,20 @@ absl::Status Coordinator::SetAsideDamaged(int64_t job_id, const std::string& pat
     if (c.path() != path) continue;
     RETURN_IF_ERROR(store_.MarkCheckpointDamaged(job_id, c.step(), "failed verification"));
     metrics_.OnCheckpointFailed(job_id, "damaged");
+    // The newest one before it (newest first), not the newest of all: a resume from an older
+    // step asked for that step.
+    std::string before;
+    for (const moe::v1::Checkpoint& older : checkpoints) {
+      if (older.step() < c.step()) {
+        before = older.path();
+        break;
+      }
+    }
     Event(job_id,
           absl::StrCat("checkpoint ", path, " failed verification (see the rank logs): set aside, ",
-                       checkpoints.size() > 1 ? "resuming from the one before"
-                                              : "no older one: starting from step 0"),
+                       before.empty() ? "no older one" : "resuming from " + before),
           now);
-    RETURN_IF_ERROR(store_.SetNextStart(job_id, "", now));
+    RETURN_IF_ERROR(store_.SetNextStart(job_id, before, now));  // "": the newest usable one
     return store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
   }
   // Not a checkpoint moed chose: nothing to fall back on without guessing.
@@ -569,7 +594,9 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
     ASSIGN_OR_RETURN(const auto checkpoints, store_.ListCheckpoints(job.id()));
     for (const moe::v1::Checkpoint& c : checkpoints) {
       std::error_code ec;
-      if (fs::is_directory(c.path(), ec)) {
+      // Only a directory that is surely gone is set aside; one that cannot be looked at now
+      // (permissions, a disk not mounted yet) is tried, and the workers say why it fails.
+      if (fs::exists(c.path(), ec) || ec) {
         resume_from = c.path();
         break;
       }
@@ -594,6 +621,7 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   // The workers' own deadline ends before moed's SIGKILL, so they exit by themselves.
   request.extra_env.push_back(absl::StrCat(
       "MOE_STOP_GRACE_S=", options_.stop_grace_s - std::min(5.0, options_.stop_grace_s / 5)));
+  const std::optional<int64_t> oom_kills = OomKills();  // before any worker can be killed
   const auto launched = LaunchWorkers(request);
   if (!launched.ok()) {
     (void)store_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now);
@@ -611,7 +639,7 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   run.started = now;
   run.resumed = !resume_from.empty();
   run.resume_from = resume_from;
-  run.oom_kills = OomKills();
+  run.oom_kills = oom_kills;
   Event(job.id(),
         absl::StrCat("attempt ", attempt_id, " started on ", job.world_size(), " workers",
                      resume_from.empty() ? "" : ", resuming from " + resume_from),

@@ -32,11 +32,12 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   grpc::ServerBuilder builder;
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   const bool loopback = host == "localhost" || absl::StartsWith(host, "127.") || host == "[::1]";
-  if (!loopback && options.security.token.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--listen ", options.listen,
-                     " is reachable from other machines: give moed a bearer "
-                     "token (--token-file) and preferably TLS (--tls-cert, --tls-key)"));
+  if (!loopback && options.security.token.empty() && options.security.tls_client_ca.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen ", options.listen,
+        " is reachable from other machines: give moed a bearer "
+        "token (--token-file) and TLS (--tls-cert, --tls-key; without TLS only loopback "
+        "clients get in), or client certificates (--tls-client-ca)"));
   }
   builder.AddListeningPort(options.listen, common::ServerCredentialsFor(options.security),
                            &d->port_);

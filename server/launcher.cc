@@ -9,7 +9,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 extern char** environ;
@@ -40,18 +42,28 @@ absl::StatusOr<LaunchedAttempt> LaunchWorkers(const LaunchRequest& request) {
     if (!request.resume_from.empty()) {
       args.insert(args.end(), {"--resume-from", request.resume_from});
     }
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
-    for (const std::string& var :
-         std::vector<std::string>{absl::StrCat("RANK=", rank), absl::StrCat("LOCAL_RANK=", rank),
-                                  absl::StrCat("WORLD_SIZE=", request.world_size),
-                                  "MASTER_ADDR=127.0.0.1", absl::StrCat("MASTER_PORT=", port),
-                                  absl::StrCat("MOE_COORDINATOR=", request.coordinator),
-                                  absl::StrCat("MOE_JOB_ID=", request.job_id),
-                                  absl::StrCat("MOE_ATTEMPT_ID=", request.attempt_id)}) {
-      env.push_back(var);
-    }
+    std::vector<std::string> env = {absl::StrCat("RANK=", rank),
+                                    absl::StrCat("LOCAL_RANK=", rank),
+                                    absl::StrCat("WORLD_SIZE=", request.world_size),
+                                    "MASTER_ADDR=127.0.0.1",
+                                    absl::StrCat("MASTER_PORT=", port),
+                                    absl::StrCat("MOE_COORDINATOR=", request.coordinator),
+                                    absl::StrCat("MOE_JOB_ID=", request.job_id),
+                                    absl::StrCat("MOE_ATTEMPT_ID=", request.attempt_id)};
     env.insert(env.end(), request.extra_env.begin(), request.extra_env.end());
+    // Then moed's own environment, without the variables set above (getenv takes the first,
+    // so an inherited RANK or MOE_STOP_GRACE_S would be ambiguous) and without any inherited
+    // MOE_TOKEN or MOE_TLS_*: only moed's own security reaches the workers.
+    std::set<std::string> names;
+    for (const std::string& var : env) names.insert(var.substr(0, var.find('=')));
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string var = *e;
+      const std::string name = var.substr(0, var.find('='));
+      if (names.count(name) == 0 &&
+          !(absl::StartsWith(name, "MOE_TOKEN") || absl::StartsWith(name, "MOE_TLS_"))) {
+        env.push_back(var);
+      }
+    }
     std::vector<char*> argv, envp;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

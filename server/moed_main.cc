@@ -170,6 +170,10 @@ int main(int argc, char** argv) {
     int signal = 0;
     sigwait(&signals, &signal);
     stop.Request(strsignal(signal));
+    sigwait(&signals, &signal);  // a second one: at once (the workers die with moed)
+    spdlog::warn("moed: {} again: exiting now; jobs resume from their newest checkpoints",
+                 strsignal(signal));
+    _exit(1);
   }).detach();
   const moe::server::PreemptionWatcher watcher(
       sources, notice_poll_s, [](const std::string& notice) { stop.Request(notice); });

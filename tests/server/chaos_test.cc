@@ -24,6 +24,7 @@
 #include "absl/strings/str_format.h"
 #include "common/checkpoint_manifest.h"
 #include "gtest/gtest.h"
+#include "server/store.h"
 #include "tests/server/moed_process.h"
 #include "tests/worker/train/train_test_util.h"
 
@@ -169,13 +170,20 @@ class Chaos {
         Restart();
         break;
       case Fault::kDamageNewest: {
-        const auto newest = moed_->client().Checkpoints(id_);
         moed_->Kill(SIGKILL);
         for (pid_t pid : workers) kill(pid, SIGKILL);
         AwaitWorkersGone();
-        if (newest.ok() && newest->checkpoints_size() > 0) {
-          FlipAByte(fs::path(newest->checkpoints(0).path()) / "model.safetensors");
-          damaged_.insert(newest->checkpoints(0).step());
+        // The newest checkpoint the catalogue holds, and any newer one committed but never
+        // reported (moed would adopt it instead).
+        auto store = Store::Open((data_ / "moed.db").string());
+        ASSERT_TRUE(store.ok()) << store.status();
+        const auto known = (*store)->ListCheckpoints(id_);
+        const int64_t newest = known.ok() && !known->empty() ? known->front().step() : 0;
+        store->reset();
+        for (const auto& [step, dir] : common::CheckpointDirs(spec_.checkpoint().output_dir())) {
+          if (step < newest) break;
+          FlipAByte(dir / "model.safetensors");
+          damaged_.insert(step);
         }
         Restart();
         break;

@@ -140,10 +140,11 @@ TEST(Preemption, ADamagedNewestCheckpointIsSetAsideAndTheOneBeforeResumes) {
     ASSERT_TRUE(store.ok()) << store.status();
     newest = (*store)->ListCheckpoints(id)->front();
   }
-  // ...and its disk lost a byte of the newest checkpoint's model.
-  {
-    std::fstream model(fs::path(newest.path()) / "model.safetensors",
-                       std::ios::in | std::ios::out | std::ios::binary);
+  // ...and its disk lost a byte of the newest catalogued checkpoint's model (and of any newer
+  // one committed but never reported, which moed would otherwise adopt).
+  for (const auto& [step, dir] : common::CheckpointDirs(interrupted.checkpoint().output_dir())) {
+    if (step < newest.step()) break;
+    std::fstream model(dir / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
     model.seekg(-8, std::ios::end);
     char byte = 0;
     model.read(&byte, 1);

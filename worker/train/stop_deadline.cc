@@ -34,8 +34,8 @@ void StopDeadline::Watch() {
     return;
   }
   spdlog::error(
-      "stop: the grace period of {} s ended before the stop step's checkpoint committed; "
-      "exiting without it (the previous checkpoint stands)",
+      "stop: the grace period of {} s ended before the stop step's checkpoint was known to be "
+      "committed; exiting (unless it was, the previous checkpoint stands)",
       grace_s_);
   spdlog::default_logger()->flush();
   _exit(common::kExitStopTimedOut);
