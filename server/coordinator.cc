@@ -1,6 +1,7 @@
 #include "server/coordinator.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -112,6 +113,12 @@ absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
   const int64_t newest = known.empty() ? 0 : known.front().step();
   for (const auto& [step, dir] : common::CheckpointDirs(job.spec().checkpoint().output_dir())) {
     if (step <= newest) break;
+    // Committed before the job existed: another run's, in a reused output directory.
+    struct stat st {};
+    if (::stat((dir / common::kManifestFile).c_str(), &st) == 0 &&
+        st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9 < job.submitted_unix_s()) {
+      continue;
+    }
     const absl::Status verified = common::VerifyCheckpoint(dir);
     if (!verified.ok()) {
       Event(job.id(), absl::StrCat("ignoring unrecorded ", dir.string(), ": ", verified.message()),

@@ -139,7 +139,8 @@ class Coordinator {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Start(const moe::v1::Job& job, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records the newest checkpoint in the job's output directory that is newer than every one
-  // the catalogue knows and verifies (committed, but its report never arrived).
+  // the catalogue knows, was committed after the job was submitted, and verifies (committed,
+  // but its report never arrived).
   absl::Status AdoptUnrecorded(const moe::v1::Job& job, double now);
   // Deletes committed checkpoints beyond the spec's keep_last (never the newest).
   void ApplyRetention(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -131,6 +131,28 @@ TEST(Moed, AKilledWorkerRestartsTheJobFromItsNewestCheckpointWithTheSameResult) 
   EXPECT_TRUE(FinalModel(reference) == FinalModel(interrupted)) << "final weights differ";
 }
 
+TEST(Moed, AnEarlierRunsCheckpointInTheSameOutputDirectoryIsNotAdopted) {
+  const fs::path root = worker::testing::FreshDir("moed_reused_output");
+  Moed moed(root / "data");
+  moed.WaitForState(Submit(moed, Job(root / "out", 10)), moe::v1::JOB_STATE_COMPLETED);
+  ASSERT_TRUE(fs::exists(root / "out" / "checkpoint-step-10"));
+  // A second job in the same directory, with no checkpoint of its own when a worker dies.
+  moe::v1::JobSpec again = Job(root / "out", 100000);
+  again.mutable_checkpoint()->set_save_steps(0);
+  const int64_t id = Submit(moed, again);
+  moed.WaitFor(id, [](const moe::v1::Job& j) { return j.step() >= 2; });
+  const std::vector<pid_t> workers = WorkerPids(root / "data", id);
+  ASSERT_EQ(workers.size(), 2u);
+  kill(workers[0], SIGKILL);
+  moed.WaitFor(
+      id, [&](const moe::v1::Job&) { return moed.client().Attempts(id)->attempts_size() >= 2; });
+  const auto attempts = moed.client().Attempts(id);
+  EXPECT_EQ(attempts->attempts(1).resume_from(), "") << "resumed from the earlier run's checkpoint";
+  EXPECT_TRUE(moed.client().Checkpoints(id)->checkpoints().empty());
+  ASSERT_TRUE(moed.client().Cancel(id).ok());
+  moed.WaitForState(id, moe::v1::JOB_STATE_CANCELLED, 60);
+}
+
 TEST(Moed, AHungWorkerIsDetectedByItsSilenceAndTheJobRestarts) {
   const fs::path root = worker::testing::FreshDir("moed_hang");
   Moed moed(root / "data", "--heartbeat-timeout 2");
