@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
@@ -24,7 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "common/checkpoint_manifest.h"
 #include "gtest/gtest.h"
-#include "server/store.h"
+#include "tests/server/damage_checkpoints.h"
 #include "tests/server/moed_process.h"
 #include "tests/worker/train/train_test_util.h"
 
@@ -173,16 +172,8 @@ class Chaos {
         moed_->Kill(SIGKILL);
         for (pid_t pid : workers) kill(pid, SIGKILL);
         AwaitWorkersGone();
-        // The newest checkpoint the catalogue holds, and any newer one committed but never
-        // reported (moed would adopt it instead).
-        auto store = Store::Open((data_ / "moed.db").string());
-        ASSERT_TRUE(store.ok()) << store.status();
-        const auto known = (*store)->ListCheckpoints(id_);
-        const int64_t newest = known.ok() && !known->empty() ? known->front().step() : 0;
-        store->reset();
-        for (const auto& [step, dir] : common::CheckpointDirs(spec_.checkpoint().output_dir())) {
-          if (step < newest) break;
-          FlipAByte(dir / "model.safetensors");
+        for (int64_t step :
+             testing::DamageNewestCheckpoints(data_, id_, spec_.checkpoint().output_dir()).steps) {
           damaged_.insert(step);
         }
         Restart();
@@ -210,16 +201,6 @@ class Chaos {
     AwaitWorkersGone();
     moed_ = std::make_unique<Moed>(data_, kMoedFlags);
   }
-  static void FlipAByte(const fs::path& path) {
-    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
-    file.seekg(-16, std::ios::end);
-    char byte = 0;
-    file.read(&byte, 1);
-    byte = static_cast<char>(byte ^ 0x20);
-    file.seekp(-16, std::ios::end);
-    file.write(&byte, 1);
-  }
-
   const fs::path data_;
   const moe::v1::JobSpec spec_;
   std::unique_ptr<Moed> moed_;

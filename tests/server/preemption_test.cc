@@ -6,7 +6,6 @@
 #include <sys/wait.h>
 
 #include <chrono>
-#include <fstream>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/store.h"
+#include "tests/server/damage_checkpoints.h"
 #include "tests/server/fake_metadata_server.h"
 #include "tests/server/moed_process.h"
 #include "tests/worker/train/train_test_util.h"
@@ -135,23 +135,11 @@ TEST(Preemption, ADamagedNewestCheckpointIsSetAsideAndTheOneBeforeResumes) {
   for (int i = 0; i < 100 && !WorkerPids(root / "data", id).empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  {
-    auto store = Store::Open((root / "data" / "moed.db").string());
-    ASSERT_TRUE(store.ok()) << store.status();
-    newest = (*store)->ListCheckpoints(id)->front();
-  }
-  // ...and its disk lost a byte of the newest catalogued checkpoint's model (and of any newer
-  // one committed but never reported, which moed would otherwise adopt).
-  for (const auto& [step, dir] : common::CheckpointDirs(interrupted.checkpoint().output_dir())) {
-    if (step < newest.step()) break;
-    std::fstream model(dir / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
-    model.seekg(-8, std::ios::end);
-    char byte = 0;
-    model.read(&byte, 1);
-    model.seekp(-8, std::ios::end);
-    byte = static_cast<char>(byte ^ 0x40);
-    model.write(&byte, 1);
-  }
+  // ...and its disk lost a byte of the newest checkpoint's model.
+  newest =
+      testing::DamageNewestCheckpoints(root / "data", id, interrupted.checkpoint().output_dir())
+          .newest;
+  ASSERT_GT(newest.step(), 0);
   Moed again(root / "data");
   const moe::v1::Job done = again.WaitForState(id, moe::v1::JOB_STATE_COMPLETED);
   EXPECT_EQ(done.restarts(), 0) << "a damaged checkpoint is not the job's crash";
