@@ -24,6 +24,9 @@ pkgs=(
   libboost-dev python3-crc32c
   # tests: GoogleTest; a real Prometheus server (and promtool) scraping moed; curl for its API
   libgtest-dev libgmock-dev prometheus libcurl4-openssl-dev
+  # the Slurm launcher: sbatch/srun/squeue, and a single-node cluster for its tests
+  # (scripts/slurm_cluster.sh)
+  slurm-client slurmctld slurmd munge
 )
 
 missing=()

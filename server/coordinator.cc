@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/checkpoint_manifest.h"
@@ -15,7 +16,6 @@
 #include "common/logging.h"
 #include "common/proto_yaml.h"
 #include "common/status_macros.h"
-#include "server/launcher.h"
 #include "server/oom_kills.h"
 
 namespace moe::server {
@@ -47,6 +47,10 @@ const char* CauseName(AttemptCause cause) {
       return "moed or the machine went away";
     case moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT:
       return "the checkpoint it resumed from failed verification";
+    case moe::v1::ATTEMPT_CAUSE_SCHEDULER_CANCELLED:
+      return "cancelled in the scheduler (scancel) by someone other than moed";
+    case moe::v1::ATTEMPT_CAUSE_NODE_FAILED:
+      return "a node of its allocation failed";
     default:
       return "unknown";
   }
@@ -60,18 +64,34 @@ Coordinator::Coordinator(Store& store, CoordinatorMetrics& metrics, CoordinatorO
       metrics_(metrics),
       options_(std::move(options)),
       now_(std::move(now)),
-      paths_(options_.allowed_roots) {}
+      paths_(options_.allowed_roots),
+      slurm_launcher_(options_.slurm) {}
 
 Coordinator::~Coordinator() {
   absl::MutexLock lock(&mu_);
   for (auto& [job_id, run] : running_) {
-    if (run.process_group > 0) kill(-run.process_group, SIGKILL);
+    // Workers that outlive moed (a Slurm job) are left to run: the next moed re-attaches.
+    if (run.workers->handle().empty()) run.workers->Signal(SIGKILL);
   }
 }
 
-void Coordinator::SetWorkerAddress(const std::string& address) {
+void Coordinator::SetWorkerAddress(const std::string& local, const std::string& remote) {
   absl::MutexLock lock(&mu_);
-  worker_address_ = address;
+  worker_address_ = local;
+  remote_worker_address_ = remote;
+}
+
+Launcher& Coordinator::LauncherFor(const moe::v1::JobSpec& spec) {
+  const moe::v1::Launcher kind = spec.resources().launcher() == moe::v1::LAUNCHER_UNSPECIFIED
+                                     ? options_.default_launcher
+                                     : spec.resources().launcher();
+  if (kind == moe::v1::LAUNCHER_SLURM) return slurm_launcher_;
+  return local_launcher_;
+}
+
+Launcher& Coordinator::LauncherFor(const std::string& handle) {
+  if (absl::StartsWith(handle, "slurm:")) return slurm_launcher_;
+  return local_launcher_;
 }
 
 int64_t Coordinator::version() const {
@@ -91,6 +111,10 @@ absl::Status Coordinator::Recover() {
   std::vector<moe::v1::Job> resume = running;
   resume.insert(resume.end(), interrupted.begin(), interrupted.end());
   for (const moe::v1::Job& job : resume) {
+    if (job.state() == moe::v1::JOB_STATE_RUNNING) {
+      absl::MutexLock lock(&mu_);
+      if (Reattach(job, now)) continue;
+    }
     ASSIGN_OR_RETURN(const auto attempts, store_.ListAttempts(job.id()));
     for (const moe::v1::Attempt& a : attempts) {
       if (a.ended_unix_s() == 0) {
@@ -106,6 +130,40 @@ absl::Status Coordinator::Recover() {
     Event(job.id(), "interrupted (moed restarted): resuming from the newest checkpoint", now);
   }
   return absl::OkStatus();
+}
+
+bool Coordinator::Reattach(const moe::v1::Job& job, double now) {
+  const auto attempts = store_.ListAttempts(job.id());
+  if (!attempts.ok() || attempts->empty()) return false;
+  const moe::v1::Attempt& attempt = attempts->back();
+  if (attempt.ended_unix_s() != 0 || attempt.launcher_handle().empty()) return false;
+  const fs::path log_dir = fs::path(job.job_dir()) / absl::StrCat("attempt-", attempt.id());
+  auto workers = LauncherFor(attempt.launcher_handle())
+                     .Reattach(attempt.launcher_handle(), attempt.world_size(), log_dir);
+  if (!workers.ok()) {
+    Event(job.id(),
+          absl::StrCat("cannot re-attach to ", attempt.launcher_handle(), ": ",
+                       workers.status().message()),
+          now);
+    return false;
+  }
+  Running& run = running_[job.id()];
+  run.attempt_id = attempt.id();
+  run.world_size = attempt.world_size();
+  run.workers = *std::move(workers);
+  run.uses_slots = false;
+  run.ended.assign(attempt.world_size(), false);
+  run.wait_status.assign(attempt.world_size(), 0);
+  run.last_heartbeat.assign(attempt.world_size(), 0);
+  run.started = now;  // heartbeats are due from now on
+  run.resumed = !attempt.resume_from().empty();
+  run.resume_from = attempt.resume_from();
+  Event(job.id(),
+        absl::StrCat("moed restarted: re-attached to attempt ", attempt.id(), " (",
+                     attempt.launcher_handle(), ")"),
+        now);
+  ++version_;
+  return true;
 }
 
 absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
@@ -139,11 +197,8 @@ absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
 
 absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec) {
   RETURN_IF_ERROR(paths_.Check(spec));
+  RETURN_IF_ERROR(LauncherFor(spec).Admit(spec, options_.slots));
   const int world = static_cast<int>(spec.resources().world_size());
-  if (world > options_.slots) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "resources.world_size is ", world, " but this moed has ", options_.slots, " device slots"));
-  }
   const double now = now_();
   // Held throughout, so the scheduler never sees the job before its directory exists.
   absl::MutexLock lock(&mu_);
@@ -185,9 +240,10 @@ absl::StatusOr<moe::v1::Job> Coordinator::Resume(int64_t job_id, int64_t from_st
         absl::StrCat("job ", job_id, " is ", moe::v1::JobState_Name(job.state()),
                      ": only a failed, cancelled or interrupted job can be resumed"));
   }
-  if (world_size > options_.slots) {
-    return absl::InvalidArgumentError(absl::StrCat(world_size, " workers asked, this moed has ",
-                                                   options_.slots, " device slots"));
+  if (world_size > 0) {
+    moe::v1::JobSpec resized = job.spec();
+    resized.mutable_resources()->set_world_size(world_size);
+    RETURN_IF_ERROR(LauncherFor(resized).Admit(resized, options_.slots));
   }
   std::string from;
   if (from_step > 0) {
@@ -342,8 +398,10 @@ void Coordinator::Supervise(double now) {
   std::vector<int64_t> finished;
   for (auto& [job_id, run] : running_) {
     Reap(job_id, run, now);
-    for (size_t rank = 0; rank < run.pids.size() && !run.stopping; ++rank) {
-      if (run.pids[rank] < 0) continue;
+    // Waiting for a scheduler's nodes: nothing runs yet, so no heartbeat is due.
+    if (run.workers->Pending()) run.started = now;
+    for (size_t rank = 0; rank < run.ended.size() && !run.stopping; ++rank) {
+      if (run.ended[rank]) continue;
       const double last = run.last_heartbeat[rank];
       if ((last > 0 && now - last > options_.heartbeat_timeout_s) ||
           (last == 0 && now - run.started > options_.startup_timeout_s)) {
@@ -355,11 +413,11 @@ void Coordinator::Supervise(double now) {
         run.kill_at = now;  // a hung worker may ignore SIGTERM
       }
     }
-    if (run.stopping && now >= run.kill_at) {
+    if (run.stopping && !run.killed && now >= run.kill_at) {
       run.killed = true;
-      kill(-run.process_group, SIGKILL);
+      run.workers->Signal(SIGKILL);
     }
-    if (std::all_of(run.pids.begin(), run.pids.end(), [](pid_t p) { return p < 0; })) {
+    if (std::all_of(run.ended.begin(), run.ended.end(), [](bool ended) { return ended; })) {
       finished.push_back(job_id);
     }
   }
@@ -386,11 +444,8 @@ void Coordinator::UpdateGauges(double now) {
 }
 
 void Coordinator::Reap(int64_t job_id, Running& run, double now) {
-  for (size_t rank = 0; rank < run.pids.size(); ++rank) {
-    if (run.pids[rank] < 0) continue;
-    int status = 0;
-    if (waitpid(run.pids[rank], &status, WNOHANG) != run.pids[rank]) continue;
-    run.pids[rank] = -1;
+  for (const auto& [rank, status] : run.workers->Reap()) {
+    run.ended[rank] = true;
     run.wait_status[rank] = status;
     if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitOk) continue;
     Event(job_id,
@@ -408,7 +463,7 @@ void Coordinator::Stop(Running& run, AttemptCause cause, double now) {
   run.stopping = true;
   run.cause = cause;
   run.kill_at = now + options_.stop_grace_s;
-  kill(-run.process_group, SIGTERM);
+  run.workers->Signal(SIGTERM);
 }
 
 AttemptCause Coordinator::Classify(const Running& run, bool oom_killer_struck, int32_t* exit_code,
@@ -478,6 +533,13 @@ void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
   const std::optional<int64_t> oom_kills = OomKills();
   AttemptCause cause =
       Classify(run, oom_kills && run.oom_kills && *oom_kills > *run.oom_kills, &exit_code, &signal);
+  // The scheduler's reason (a scancel, a node failure) outranks its echoes in the exit
+  // statuses, but not a user error; moed's own reason outranks both.
+  if (const AttemptCause scheduler = run.workers->SchedulerCause();
+      scheduler != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED &&
+      cause != moe::v1::ATTEMPT_CAUSE_USER_ERROR) {
+    cause = scheduler;
+  }
   if (run.cause != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED) cause = run.cause;  // moed's own reason
   (void)store_.EndAttempt(run.attempt_id, exit_code, signal, cause, now);
   metrics_.OnAttemptEnded(cause);
@@ -575,11 +637,12 @@ void Coordinator::Schedule(double now) {
     return;
   }
   int used = 0;
-  for (const auto& [id, run] : running_) used += run.world_size;
+  for (const auto& [id, run] : running_) used += run.uses_slots ? run.world_size : 0;
   for (const moe::v1::Job& job : *queued) {  // FIFO: the oldest job first
     const auto next = store_.GetNextStart(job.id());
-    if (next.ok() && next->not_before > now) continue;    // in its restart backoff
-    if (job.world_size() > options_.slots - used) break;  // wait for devices, in order
+    if (next.ok() && next->not_before > now) continue;  // in its restart backoff
+    const bool uses_slots = LauncherFor(job.spec()).UsesSlots();
+    if (uses_slots && job.world_size() > options_.slots - used) break;  // wait, in order
     const absl::Status started = Start(job, now);
     if (!started.ok()) {
       Event(job.id(), absl::StrCat("cannot start: ", started.message()), now);
@@ -587,7 +650,7 @@ void Coordinator::Schedule(double now) {
                             std::string(started.message()));
       continue;
     }
-    used += job.world_size();
+    if (uses_slots) used += job.world_size();
     ++version_;
   }
 }
@@ -613,6 +676,7 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   }
   ASSIGN_OR_RETURN(const int64_t attempt_id,
                    store_.StartAttempt(job.id(), job.world_size(), resume_from, now));
+  Launcher& launcher = LauncherFor(job.spec());
   LaunchRequest request;
   request.job_id = job.id();
   request.attempt_id = attempt_id;
@@ -621,7 +685,8 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   request.log_dir = fs::path(job.job_dir()) / absl::StrCat("attempt-", attempt_id);
   request.world_size = job.world_size();
   request.resume_from = resume_from;
-  request.coordinator = worker_address_;
+  request.coordinator = launcher.UsesSlots() ? worker_address_ : remote_worker_address_;
+  request.slurm = job.spec().resources().slurm();
   request.extra_env = options_.worker_env;
   // Four heartbeats per timeout, so one lost call is no alarm.
   request.extra_env.push_back(absl::StrCat("MOE_HEARTBEAT_S=", options_.heartbeat_timeout_s / 4));
@@ -629,26 +694,37 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   request.extra_env.push_back(absl::StrCat(
       "MOE_STOP_GRACE_S=", options_.stop_grace_s - std::min(5.0, options_.stop_grace_s / 5)));
   const std::optional<int64_t> oom_kills = OomKills();  // before any worker can be killed
-  const auto launched = LaunchWorkers(request);
+  auto launched = launcher.Launch(request);
   if (!launched.ok()) {
     (void)store_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now);
     return launched.status();
+  }
+  if (const std::string handle = (*launched)->handle(); !handle.empty()) {
+    // Before anything else can fail: the next moed finds the workers by it.
+    if (const absl::Status recorded = store_.SetAttemptHandle(attempt_id, handle); !recorded.ok()) {
+      (*launched)->Signal(SIGKILL);
+      (void)store_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now);
+      return recorded;
+    }
   }
   RETURN_IF_ERROR(store_.SetState(job.id(), moe::v1::JOB_STATE_RUNNING, now));
   RETURN_IF_ERROR(store_.SetNextStart(job.id(), "", 0));
   Running& run = running_[job.id()];
   run.attempt_id = attempt_id;
   run.world_size = job.world_size();
-  run.pids = launched->pids;
-  run.wait_status.assign(run.pids.size(), 0);
-  run.process_group = launched->process_group;
-  run.last_heartbeat.assign(run.pids.size(), 0);
+  run.workers = *std::move(launched);
+  run.uses_slots = launcher.UsesSlots();
+  run.ended.assign(job.world_size(), false);
+  run.wait_status.assign(job.world_size(), 0);
+  run.last_heartbeat.assign(job.world_size(), 0);
   run.started = now;
   run.resumed = !resume_from.empty();
   run.resume_from = resume_from;
-  run.oom_kills = oom_kills;
+  if (run.uses_slots) run.oom_kills = oom_kills;  // moed's cgroup holds only local workers
+  const std::string handle = run.workers->handle();
   Event(job.id(),
         absl::StrCat("attempt ", attempt_id, " started on ", job.world_size(), " workers",
+                     handle.empty() ? "" : " (" + handle + ")",
                      resume_from.empty() ? "" : ", resuming from " + resume_from),
         now);
   return absl::OkStatus();
@@ -659,10 +735,20 @@ void Coordinator::Shutdown(AttemptCause cause) {
     absl::MutexLock lock(&mu_);
     shutting_down_ = true;
     const double now = now_();
-    for (auto& [job_id, run] : running_) {
+    for (auto it = running_.begin(); it != running_.end();) {
+      auto& [job_id, run] = *it;
+      if (const std::string handle = run.workers->handle(); !handle.empty()) {
+        Event(job_id,
+              absl::StrCat("moed is stopping: ", handle,
+                           " goes on (re-attached when moed starts again)"),
+              now);
+        it = running_.erase(it);
+        continue;
+      }
       run.shutdown = true;
       Event(job_id, "moed is stopping: stopping the workers at a step with a checkpoint", now);
       Stop(run, cause, now);
+      ++it;
     }
   }
   // Supervise until every worker is gone (SIGKILL after the grace period), with the lock free

@@ -2,15 +2,19 @@
 // adapters over this class; it owns no socket.
 //
 // Scheduling is FIFO over a fixed number of device slots (CPU slots here; a job takes
-// resources.world_size of them). An attempt runs one worker process per slot. Supervision runs
+// resources.world_size of them). An attempt runs one worker process per slot, started by a
+// launcher (server/launcher.h): moed's children, or one Slurm batch job whose tasks are the
+// ranks (those take no local slot: Slurm queues them). Supervision runs
 // in Tick(), called every ~100 ms by moed's supervisor thread:
 //   - a worker that exits non-zero, is killed, or stops heartbeating ends the whole attempt
 //     (the others get SIGTERM, then SIGKILL after a grace period);
 //   - the attempt's cause is recorded; a user error (exit code 2) fails the job; otherwise the
 //     job is queued again to resume from its newest committed checkpoint after an exponential
 //     backoff, until resources.max_restarts restarts are spent, then it fails with the cause.
-// Recover(), at start-up, marks jobs left RUNNING by a dead moed or machine INTERRUPTED, adopts
-// verified checkpoints the catalogue never heard of, and queues those jobs to resume.
+// Recover(), at start-up, re-attaches to attempts whose workers outlive moed (Slurm jobs) and
+// still run or left exit statuses; marks the other jobs left RUNNING by a dead moed or machine
+// INTERRUPTED, adopts verified checkpoints the catalogue never heard of, and queues those jobs
+// to resume.
 //
 // Thread-safe.
 #ifndef MOE_SERVER_COORDINATOR_H_
@@ -21,6 +25,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,8 +34,11 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "moe/v1/service.pb.h"
+#include "server/launcher.h"
+#include "server/local_launcher.h"
 #include "server/metrics.h"
 #include "server/path_policy.h"
+#include "server/slurm_launcher.h"
 #include "server/store.h"
 
 namespace moe::server {
@@ -47,6 +55,9 @@ struct CoordinatorOptions {
   std::vector<std::string> worker_env;  // extra NAME=VALUE for workers
   // Job specs may name paths under these only (none: anywhere).
   std::vector<std::filesystem::path> allowed_roots;
+  // For jobs whose resources.launcher is unspecified.
+  moe::v1::Launcher default_launcher = moe::v1::LAUNCHER_LOCAL;
+  SlurmOptions slurm;
 };
 
 class Coordinator {
@@ -57,8 +68,9 @@ class Coordinator {
               std::function<double()> now);
   ~Coordinator();  // kills workers still running (moed shutting down marks them first)
 
-  // Where workers report (moed's host:port), known once the server listens.
-  void SetWorkerAddress(const std::string& address);
+  // Where workers report (moed's host:port), known once the server listens: `local` for
+  // workers on this machine, `remote` for those on other machines (Slurm's nodes).
+  void SetWorkerAddress(const std::string& local, const std::string& remote);
   // At start-up, before the first Tick.
   absl::Status Recover();
 
@@ -90,7 +102,8 @@ class Coordinator {
   // moed is going away: stops every attempt gracefully (each worker commits a checkpoint of
   // the step they agree on, within the grace period), records it with `cause` (PREEMPTED for
   // SIGTERM or a spot notice), marks its job INTERRUPTED (resumed at the next start) and
-  // returns once every worker is gone. Nothing is scheduled afterwards.
+  // returns once every worker is gone. Attempts whose workers outlive moed (Slurm jobs) go on
+  // running, re-attached at the next start. Nothing is scheduled afterwards.
   void Shutdown(moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_PREEMPTED);
   // Bumped on every change a watcher may want (state, steps, checkpoints).
   int64_t version() const;
@@ -99,9 +112,10 @@ class Coordinator {
   struct Running {
     int64_t attempt_id = 0;
     int32_t world_size = 0;
-    std::vector<pid_t> pids;       // by rank; -1 once reaped
-    std::vector<int> wait_status;  // by rank, once reaped
-    pid_t process_group = 0;
+    std::unique_ptr<WorkerGroup> workers;
+    bool uses_slots = true;              // local workers: they take moed's device slots
+    std::vector<bool> ended;             // by rank, once reaped
+    std::vector<int> wait_status;        // by rank, once reaped
     std::vector<double> last_heartbeat;  // by rank; 0 before it registered
     double started = 0;
     bool stopping = false;             // SIGTERM sent
@@ -138,6 +152,12 @@ class Coordinator {
   absl::Status SetAsideDamaged(int64_t job_id, const std::string& path, double now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Start(const moe::v1::Job& job, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The launcher of a job of `spec`, or of an attempt's handle.
+  Launcher& LauncherFor(const moe::v1::JobSpec& spec);
+  Launcher& LauncherFor(const std::string& handle);
+  // At start-up: follows the open attempt of a job left RUNNING again, if its workers outlive
+  // moed and are still known to their launcher. False when there is nothing to re-attach to.
+  bool Reattach(const moe::v1::Job& job, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records the newest checkpoint in the job's output directory that is newer than every one
   // the catalogue knows, was committed after the job was submitted, and verifies (committed,
   // but its report never arrived).
@@ -156,10 +176,12 @@ class Coordinator {
   const CoordinatorOptions options_;
   const std::function<double()> now_;
   const PathPolicy paths_;
+  LocalLauncher local_launcher_;
+  SlurmLauncher slurm_launcher_;
 
   mutable absl::Mutex mu_;
   std::map<int64_t, Running> running_ ABSL_GUARDED_BY(mu_);  // by job id
-  std::string worker_address_ ABSL_GUARDED_BY(mu_);
+  std::string worker_address_ ABSL_GUARDED_BY(mu_), remote_worker_address_ ABSL_GUARDED_BY(mu_);
   int64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   double gauges_updated_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,5 +1,7 @@
 #include "server/daemon.h"
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include "absl/strings/match.h"
@@ -81,8 +83,15 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
   // Now that the port is known, workers can be told where to report.
+  // Workers elsewhere (Slurm's nodes) need a name for this machine that they can reach.
+  std::string remote_host = options.advertise_host;
+  if (remote_host.empty()) {
+    char name[256] = {};
+    remote_host = host == "0.0.0.0" && gethostname(name, sizeof(name) - 1) == 0 ? name : host;
+  }
   d->coordinator_->SetWorkerAddress(
-      absl::StrCat(host == "0.0.0.0" ? "127.0.0.1" : host, ":", d->port_));
+      absl::StrCat(host == "0.0.0.0" ? "127.0.0.1" : host, ":", d->port_),
+      absl::StrCat(remote_host, ":", d->port_));
   RETURN_IF_ERROR(d->coordinator_->Recover());
   spdlog::info("moed: listening on {}:{}, metrics on port {}, {} {} slots, data in {}", host,
                d->port_, d->metrics_port_, options.coordinator.slots, d->gpus_ ? "GPU" : "CPU",

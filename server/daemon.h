@@ -36,6 +36,9 @@ struct DaemonOptions {
   // (default: --tls-cert, right for a self-signed one) and, when moed requires client
   // certificates, theirs (default: moed's own certificate and key).
   std::string worker_tls_ca_file, worker_tls_cert_file, worker_tls_key_file;
+  // The host name workers on other machines (Slurm's nodes) reach moed by; "": the listen
+  // host, or this machine's host name when listening on 0.0.0.0.
+  std::string advertise_host;
 };
 
 class Daemon {

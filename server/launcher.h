@@ -1,18 +1,21 @@
-// Starts an attempt's workers: one `moe-worker train` process per device, with torchrun's
-// environment (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) and moed's
-// (MOE_COORDINATOR, MOE_JOB_ID, MOE_ATTEMPT_ID), each rank's stdout and stderr appended to
-// `log_dir`/rank-R.log. All ranks of an attempt share one process group (led by rank 0), so one
-// signal reaches them all.
+// How moed starts an attempt's workers, and follows them until they end. Two launchers:
+// LocalLauncher (child processes of moed, server/local_launcher.h) and SlurmLauncher (one
+// Slurm batch job whose tasks are the ranks, server/slurm_launcher.h). Either way each rank is
+// one `moe-worker train` with torchrun's environment (RANK, LOCAL_RANK, WORLD_SIZE,
+// MASTER_ADDR, MASTER_PORT) and moed's (MOE_COORDINATOR, MOE_JOB_ID, MOE_ATTEMPT_ID, the
+// request's extra variables), its stdout and stderr appended to `log_dir`/rank-R.log.
 #ifndef MOE_SERVER_LAUNCHER_H_
 #define MOE_SERVER_LAUNCHER_H_
 
-#include <sys/types.h>
-
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "moe/v1/job.pb.h"
+#include "moe/v1/service.pb.h"
 
 namespace moe::server {
 
@@ -23,19 +26,57 @@ struct LaunchRequest {
   std::filesystem::path log_dir;  // created if missing
   int world_size = 1;
   std::string resume_from;             // checkpoint directory, "" for a fresh start
-  std::string coordinator;             // host:port of moed's WorkerService
+  std::string coordinator;             // host:port of moed's WorkerService, as the workers see it
   std::vector<std::string> extra_env;  // NAME=VALUE, e.g. MOE_DIST_TIMEOUT_S
+  moe::v1::SlurmSpec slurm;            // the batch job's shape (Slurm launcher only)
 };
 
-struct LaunchedAttempt {
-  std::vector<pid_t> pids;  // by rank
-  pid_t process_group = 0;
-  std::vector<std::filesystem::path> logs;  // by rank
+// One attempt's ranks, however they were started. Used under the coordinator's lock.
+class WorkerGroup {
+ public:
+  virtual ~WorkerGroup() = default;
+  // Names the ranks to find them again after moed restarts (Launcher::Reattach); "" for ranks
+  // that do not outlive moed.
+  virtual std::string handle() const = 0;
+  // Ranks that ended since the last call, each with a wait(2)-style status (an exit code or a
+  // signal). Every rank is reported once.
+  virtual std::vector<std::pair<int, int>> Reap() = 0;
+  // Sends `signal` to every rank: SIGTERM asks them to stop at a step with a checkpoint,
+  // SIGKILL ends them.
+  virtual void Signal(int signal) = 0;
+  // True while the ranks wait for a scheduler to give them machines (not yet started: no
+  // heartbeat is due).
+  virtual bool Pending() { return false; }
+  // Why the scheduler, rather than a rank, ended the attempt (UNSPECIFIED: the ranks' exit
+  // statuses tell). Meaningful once every rank has been reaped.
+  virtual moe::v1::AttemptCause SchedulerCause() const {
+    return moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
+  }
 };
 
-// Spawns every rank; on failure kills those already started. Internal naming the binary and
-// the reason when a process cannot be spawned.
-absl::StatusOr<LaunchedAttempt> LaunchWorkers(const LaunchRequest& request);
+class Launcher {
+ public:
+  virtual ~Launcher() = default;
+  // Whether a job of `spec` can ever run here; InvalidArgument naming the field otherwise.
+  // `slots`: moed's local device slots.
+  virtual absl::Status Admit(const moe::v1::JobSpec& spec, int slots) const = 0;
+  // Whether the job's ranks take moed's local device slots.
+  virtual bool UsesSlots() const = 0;
+  // Starts every rank; on failure ends those already started. Internal (local) or Unavailable
+  // (scheduler) naming the reason.
+  virtual absl::StatusOr<std::unique_ptr<WorkerGroup>> Launch(const LaunchRequest& request) = 0;
+  // The ranks of an attempt a previous moed started, by their handle: still running, or ended
+  // with statuses to reap. NotFound when nothing is known of them any more.
+  virtual absl::StatusOr<std::unique_ptr<WorkerGroup>> Reattach(
+      const std::string& handle, int world_size, const std::filesystem::path& log_dir) = 0;
+};
+
+// The variables every rank gets from moed, without the per-rank ones: MOE_COORDINATOR,
+// MOE_JOB_ID, MOE_ATTEMPT_ID, the request's extra ones, then moed's own environment less any
+// variable already set here and less inherited MOE_TOKEN or MOE_TLS_* (only moed's own security
+// reaches the workers). `set`: NAME=VALUE the launcher sets itself (they come first).
+std::vector<std::string> WorkerEnvironment(const LaunchRequest& request,
+                                           std::vector<std::string> set);
 
 // A TCP port on 127.0.0.1 that was free a moment ago (rank 0's rendezvous store).
 int FreeLoopbackPort();

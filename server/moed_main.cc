@@ -123,6 +123,33 @@ int main(int argc, char** argv) {
   app.add_option("--allowed-root", allowed_roots,
                  "Job specs may only name paths (model, tokenizer, data, output and resume "
                  "directories) under these directories; repeatable (default: anywhere)");
+  std::string launcher = "local";
+  moe::v1::SlurmSpec& slurm = options.coordinator.slurm.defaults;
+  std::string slurm_partition, slurm_time, slurm_account;
+  uint32_t slurm_nodes = 0, slurm_gpus = 0;
+  app.add_option("--launcher", launcher,
+                 "How jobs that do not say (resources.launcher) start their workers: local "
+                 "(children of moed, on its --slots) or slurm (one sbatch job per attempt, one "
+                 "srun task per rank)")
+      ->check(CLI::IsMember({"local", "slurm"}))
+      ->capture_default_str();
+  app.add_option("--slurm-partition", slurm_partition,
+                 "Slurm partition for jobs whose resources.slurm does not name one (default: "
+                 "the cluster's default)");
+  app.add_option("--slurm-account", slurm_account, "Slurm account to charge, likewise");
+  app.add_option("--slurm-time-limit", slurm_time,
+                 "Slurm time limit (sbatch --time, e.g. 4:00:00), likewise; at the limit the "
+                 "workers stop with a checkpoint and moed submits the next attempt");
+  app.add_option("--slurm-nodes", slurm_nodes, "Nodes per Slurm job, likewise (default 1)");
+  app.add_option("--slurm-gpus-per-node", slurm_gpus,
+                 "GPUs per node, one rank each, likewise (default 0: CPU tasks)");
+  app.add_option("--slurm-poll", options.coordinator.slurm.poll_s,
+                 "Seconds between squeue calls per running Slurm job")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--advertise-host", options.advertise_host,
+                 "Host name workers on other machines (Slurm nodes) reach moed by (default: the "
+                 "--listen host, or this machine's name when it is 0.0.0.0)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -131,6 +158,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.data_dir = data_dir;
+  options.coordinator.default_launcher =
+      launcher == "slurm" ? moe::v1::LAUNCHER_SLURM : moe::v1::LAUNCHER_LOCAL;
+  slurm.set_partition(slurm_partition);
+  slurm.set_account(slurm_account);
+  slurm.set_time_limit(slurm_time);
+  slurm.set_nodes(slurm_nodes);
+  slurm.set_gpus_per_node(slurm_gpus);
   auto security = moe::common::LoadServerSecurity(token_file, tls_cert, tls_key, tls_client_ca);
   if (!security.ok()) {
     std::cerr << "moed: " << security.status().message() << std::endl;

@@ -77,6 +77,10 @@ CREATE TABLE events (
     R"sql(
 ALTER TABLE checkpoints ADD COLUMN damaged TEXT NOT NULL DEFAULT '';
 )sql",
+    // 3: where an attempt's workers run outside moed (a Slurm job), to find them again.
+    R"sql(
+ALTER TABLE attempts ADD COLUMN launcher_handle TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
@@ -84,7 +88,8 @@ constexpr char kJobColumns[] =
     "id, name, state, spec_json, job_dir, world_size, restarts, max_restarts, failure, "
     "submitted, updated, step, total_steps";
 constexpr char kAttemptColumns[] =
-    "id, job_id, world_size, resume_from, started, ended, exit_code, signal, cause";
+    "id, job_id, world_size, resume_from, started, ended, exit_code, signal, cause, "
+    "launcher_handle";
 constexpr char kCheckpointColumns[] =
     "job_id, attempt_id, step, epoch, data_position, world_size, path, bytes, manifest_sha256, "
     "committed";
@@ -202,6 +207,7 @@ moe::v1::Attempt AttemptFrom(Statement& s) {
   a.set_exit_code(static_cast<int32_t>(s.Int(6)));
   a.set_signal(static_cast<int32_t>(s.Int(7)));
   a.set_cause(static_cast<moe::v1::AttemptCause>(s.Int(8)));
+  a.set_launcher_handle(s.Text(9));
   return a;
 }
 
@@ -419,6 +425,17 @@ absl::StatusOr<int64_t> Store::StartAttempt(int64_t job_id, int32_t world_size,
   s.Bind(job_id).Bind(int64_t{world_size}).Bind(resume_from).Bind(now);
   RETURN_IF_ERROR(s.Run());
   return sqlite3_last_insert_rowid(db_);
+}
+
+absl::Status Store::SetAttemptHandle(int64_t id, const std::string& handle) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "UPDATE attempts SET launcher_handle = ? WHERE id = ?");
+  s.Bind(handle).Bind(id);
+  RETURN_IF_ERROR(s.Run());
+  if (sqlite3_changes(db_) == 0) {
+    return absl::NotFoundError(absl::StrCat("attempt ", id, " is unknown"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::EndAttempt(int64_t id, int32_t exit_code, int32_t signal,

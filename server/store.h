@@ -30,7 +30,7 @@ class Store {
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
   ~Store();
 
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   absl::StatusOr<int> SchemaVersion();
 
   // --- jobs -----------------------------------------------------------------------------------
@@ -62,6 +62,8 @@ class Store {
   // --- attempts -------------------------------------------------------------------------------
   absl::StatusOr<int64_t> StartAttempt(int64_t job_id, int32_t world_size,
                                        const std::string& resume_from, double now);
+  // Where attempt `id`'s workers run outside moed (Launcher handle), durable when this returns.
+  absl::Status SetAttemptHandle(int64_t id, const std::string& handle);
   // Records how attempt `id` ended; FailedPrecondition if it already had.
   absl::Status EndAttempt(int64_t id, int32_t exit_code, int32_t signal,
                           moe::v1::AttemptCause cause, double now);

@@ -1,0 +1,331 @@
+#include "server/slurm_launcher.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <fstream>
+#include <optional>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "server/subprocess.h"
+
+namespace moe::server {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kHandlePrefix[] = "slurm:";
+
+// What each task runs, in bash: the rank's variables from Slurm's, the worker, and its exit
+// status written atomically for moed. SIGTERM reaches the worker straight from Slurm; the
+// shell only waits for it (a trapped signal waits for the foreground command).
+constexpr char kTaskScript[] =
+    "trap : TERM INT\n"
+    "export RANK=$SLURM_PROCID LOCAL_RANK=$SLURM_LOCALID WORLD_SIZE=$SLURM_NTASKS\n"
+    "\"$@\"\n"
+    "rc=$?\n"
+    "exit_file=\"$MOE_RANK_DIR/rank-$SLURM_PROCID.exit\"\n"
+    "printf '%d\\n' \"$rc\" > \"$exit_file.tmp\" && mv -f \"$exit_file.tmp\" \"$exit_file\"\n"
+    "exit \"$rc\"\n";
+
+// The whole batch script of an attempt.
+std::string BatchScript(const LaunchRequest& request) {
+  std::string worker = absl::StrCat(ShellQuote(request.worker_binary), " train --spec ",
+                                    ShellQuote(request.spec.string()));
+  if (!request.resume_from.empty()) {
+    absl::StrAppend(&worker, " --resume-from ", ShellQuote(request.resume_from));
+  }
+  return absl::StrCat(
+      "#!/bin/bash\n"
+      "# moetrain job ",
+      request.job_id, ", attempt ", request.attempt_id,
+      ": written by moed and submitted with sbatch; each task is one rank.\n"
+      "# moed's variables (MOE_*) come through sbatch's environment.\n"
+      "trap : TERM INT  # Slurm signals this shell too: it waits for srun to end\n"
+      "export MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\n"
+      "export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))\n"
+      "srun --kill-on-bad-exit=0 --open-mode=append --output=",
+      ShellQuote((request.log_dir / "rank-%t.log").string()), " \\\n  /bin/bash -c ",
+      ShellQuote(kTaskScript), " moe-rank \\\n  ", worker, "\n");
+}
+
+// Seconds on a monotonic clock.
+double Now() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+
+class SlurmWorkers : public WorkerGroup {
+ public:
+  SlurmWorkers(const SlurmOptions& options, std::string job_id, int world_size, fs::path log_dir)
+      : options_(options),
+        job_id_(std::move(job_id)),
+        log_dir_(std::move(log_dir)),
+        reported_(world_size, false),
+        statuses_(world_size) {}
+
+  std::string handle() const override { return kHandlePrefix + job_id_; }
+
+  std::vector<std::pair<int, int>> Reap() override {
+    ReadExitFiles();
+    Poll(/*force=*/false);
+    // The last ranks are held back until Slurm says the job ended, so that an attempt ends
+    // with Slurm's reason (a scancel) and no task of it still runs.
+    bool all = true;
+    for (const auto& status : statuses_) all = all && status.has_value();
+    if (all && !state_.ended) Poll(/*force=*/true);
+    if (all && !state_.ended) {
+      if (all_exited_at_ == 0) all_exited_at_ = Now();
+      if (Now() - all_exited_at_ < kAllExitedPatience_s) return {};
+      spdlog::warn("slurm job {}: every rank exited {} s ago but the job goes on: cancelling it",
+                   job_id_, kAllExitedPatience_s);
+      Cancel();
+      state_.ended = true;
+    }
+    std::vector<std::pair<int, int>> ended;
+    for (size_t rank = 0; rank < statuses_.size(); ++rank) {
+      if (reported_[rank]) continue;
+      if (!statuses_[rank] && state_.ended) statuses_[rank] = SIGKILL;  // left no exit file
+      if (!statuses_[rank]) continue;
+      reported_[rank] = true;
+      ended.emplace_back(static_cast<int>(rank), *statuses_[rank]);
+    }
+    return ended;
+  }
+
+  void Signal(int signal) override {
+    by_moed_ = true;
+    if (state_.pending || signal == SIGKILL) {
+      if (signal == SIGKILL) Scancel({"--signal=KILL", "--full"});
+      Cancel();
+      return;
+    }
+    Scancel({absl::StrCat("--signal=", signal == SIGTERM ? "TERM" : std::to_string(signal))});
+  }
+
+  bool Pending() override { return state_.pending; }
+
+  moe::v1::AttemptCause SchedulerCause() const override { return state_.cause; }
+
+  // Asks Slurm now: whether it knows the job, or has left a trace of it in the exit files.
+  bool Known() {
+    ReadExitFiles();
+    Poll(/*force=*/true);
+    if (!forgotten_) return true;
+    for (const auto& status : statuses_) {
+      if (status) return true;
+    }
+    return false;
+  }
+
+ private:
+  static constexpr double kAllExitedPatience_s = 30;
+
+  void ReadExitFiles() {
+    for (size_t rank = 0; rank < statuses_.size(); ++rank) {
+      if (statuses_[rank]) continue;
+      std::ifstream in(log_dir_ / absl::StrCat("rank-", rank, ".exit"));
+      int code = 0;
+      if (!(in >> code)) continue;
+      // bash's $?: 128 + N for a worker killed by signal N.
+      statuses_[rank] = code > 128 && code < 128 + 64 ? code - 128 : (code & 0xff) << 8;
+    }
+  }
+
+  // Refreshes state_ from squeue (or sacct), at most once per poll interval unless `force`.
+  void Poll(bool force) {
+    if (state_.ended) return;
+    const double now = Now();
+    if (!force && now - polled_at_ < options_.poll_s) return;
+    polled_at_ = now;
+    const auto state = QueryState();
+    if (!state.ok()) {
+      if (state.status().message() != last_error_) {
+        spdlog::warn("slurm job {}: {} (trying again)", job_id_, state.status().message());
+        last_error_ = std::string(state.status().message());
+      }
+      return;
+    }
+    last_error_.clear();
+    state_ = InterpretSlurmState(*state, by_moed_);
+  }
+
+  // The job's state word; "FORGOTTEN" once neither squeue nor sacct knows the job. Errors are
+  // Slurm being unreachable (the job's fate unknown).
+  absl::StatusOr<std::string> QueryState() {
+    const std::vector<std::string> env = CurrentEnvironment();
+    ASSIGN_OR_RETURN(const CommandResult queued,
+                     RunCommand({"squeue", "-h", "--states=all", "-j", job_id_, "-o", "%T"}, env,
+                                options_.command_timeout_s));
+    const std::string state(absl::StripAsciiWhitespace(queued.out));
+    if (queued.exit_code == 0 && !state.empty()) return state;
+    if (queued.exit_code != 0 && !absl::StrContains(queued.err, "Invalid job id")) {
+      return absl::UnavailableError(
+          absl::StrCat("squeue: ", absl::StripAsciiWhitespace(queued.err)));
+    }
+    // squeue forgets ended jobs after MinJobAge: the accounting database remembers them.
+    ASSIGN_OR_RETURN(const CommandResult accounted,
+                     RunCommand({"sacct", "-n", "-X", "-P", "-j", job_id_, "-o", "State"}, env,
+                                options_.command_timeout_s));
+    const std::string recorded(absl::StripAsciiWhitespace(accounted.out));
+    if (accounted.exit_code == 0 && !recorded.empty()) {
+      return recorded.substr(0, recorded.find('\n'));  // the job, before its steps
+    }
+    forgotten_ = true;
+    return std::string("FORGOTTEN");
+  }
+
+  void Cancel() { Scancel({}); }
+
+  void Scancel(const std::vector<std::string>& flags) {
+    std::vector<std::string> argv = {"scancel"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.push_back(job_id_);
+    const auto result = RunCommand(argv, CurrentEnvironment(), options_.command_timeout_s);
+    if (!result.ok()) {
+      spdlog::warn("slurm job {}: {}", job_id_, result.status().message());
+    } else if (result->exit_code != 0) {
+      spdlog::warn("slurm job {}: scancel: {}", job_id_, absl::StripAsciiWhitespace(result->err));
+    }
+  }
+
+  const SlurmOptions& options_;
+  const std::string job_id_;
+  const fs::path log_dir_;
+  std::vector<bool> reported_;                // by rank
+  std::vector<std::optional<int>> statuses_;  // by rank, wait(2)-style, once known
+  SlurmState state_ = {false, true};          // pending until squeue says otherwise
+  bool by_moed_ = false;                      // moed signalled or cancelled the job
+  bool forgotten_ = false;                    // neither squeue nor sacct knows the job
+  double polled_at_ = 0, all_exited_at_ = 0;
+  std::string last_error_;
+};
+
+}  // namespace
+
+std::string ShellQuote(const std::string& text) {
+  return absl::StrCat("'", absl::StrReplaceAll(text, {{"'", "'\\''"}}), "'");
+}
+
+SlurmState InterpretSlurmState(const std::string& text, bool by_moed) {
+  // sacct says "CANCELLED by 1000"; squeue says "CANCELLED".
+  const std::string state(text.substr(0, text.find(' ')));
+  SlurmState s;
+  if (state == "PENDING" || state == "CONFIGURING" || state == "REQUEUED" ||
+      state == "REQUEUE_HOLD" || state == "REQUEUE_FED" || state == "RESV_DEL_HOLD") {
+    s.pending = true;
+    return s;
+  }
+  if (state == "RUNNING" || state == "COMPLETING" || state == "SUSPENDED" || state == "STOPPED" ||
+      state == "SIGNALING" || state == "STAGE_OUT" || state == "RESIZING") {
+    return s;
+  }
+  s.ended = true;  // COMPLETED, FAILED, CANCELLED, TIMEOUT, PREEMPTED, NODE_FAIL, ...
+  if (state == "CANCELLED" && !by_moed) {
+    s.cause = moe::v1::ATTEMPT_CAUSE_SCHEDULER_CANCELLED;
+  } else if (state == "NODE_FAIL" || state == "BOOT_FAIL") {
+    s.cause = moe::v1::ATTEMPT_CAUSE_NODE_FAILED;
+  } else if (state == "PREEMPTED" || state == "TIMEOUT" || state == "DEADLINE") {
+    s.cause = moe::v1::ATTEMPT_CAUSE_PREEMPTED;  // stopped with a checkpoint, not the job's fault
+  } else if (state == "OUT_OF_MEMORY") {
+    s.cause = moe::v1::ATTEMPT_CAUSE_OOM_KILLED;
+  }
+  return s;
+}
+
+moe::v1::SlurmSpec SlurmLauncher::Resolve(const moe::v1::SlurmSpec& spec) const {
+  moe::v1::SlurmSpec resolved = options_.defaults;
+  if (!spec.partition().empty()) resolved.set_partition(spec.partition());
+  if (spec.nodes() > 0) resolved.set_nodes(spec.nodes());
+  if (spec.gpus_per_node() > 0) resolved.set_gpus_per_node(spec.gpus_per_node());
+  if (!spec.time_limit().empty()) resolved.set_time_limit(spec.time_limit());
+  if (!spec.account().empty()) resolved.set_account(spec.account());
+  if (resolved.nodes() == 0) resolved.set_nodes(1);
+  return resolved;
+}
+
+absl::Status SlurmLauncher::Admit(const moe::v1::JobSpec& spec, int) const {
+  const moe::v1::SlurmSpec slurm = Resolve(spec.resources().slurm());
+  const uint32_t world = spec.resources().world_size();
+  if (slurm.gpus_per_node() > 0 && world != slurm.nodes() * slurm.gpus_per_node()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "resources.world_size is ", world, " but resources.slurm asks for ", slurm.nodes(),
+        " nodes x ", slurm.gpus_per_node(), " GPUs (one rank per GPU)"));
+  }
+  if (world % slurm.nodes() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("resources.world_size ", world,
+                                                   " cannot be split evenly over ", slurm.nodes(),
+                                                   " nodes (resources.slurm.nodes)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Launch(const LaunchRequest& request) {
+  std::error_code ec;
+  fs::create_directories(request.log_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat(request.log_dir.string(), ": ", ec.message()));
+  const fs::path script = request.log_dir / "slurm-batch.sh";
+  {
+    std::ofstream out(script);
+    out << BatchScript(request);
+    if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", script.string()));
+  }
+  fs::permissions(script, fs::perms::owner_all, ec);
+
+  const moe::v1::SlurmSpec slurm = Resolve(request.slurm);
+  const uint32_t per_node = static_cast<uint32_t>(request.world_size) / slurm.nodes();
+  std::vector<std::string> argv = {
+      "sbatch", "--parsable",
+      absl::StrCat("--job-name=moe-", request.job_id, ".", request.attempt_id),
+      absl::StrCat("--nodes=", slurm.nodes()), absl::StrCat("--ntasks=", request.world_size),
+      absl::StrCat("--ntasks-per-node=", per_node),
+      // moed restarts the job itself, from its newest checkpoint, as a new attempt.
+      "--no-requeue", "--export=ALL",
+      absl::StrCat("--output=", (request.log_dir / "slurm-%j.out").string()),
+      absl::StrCat("--chdir=", request.log_dir.string())};
+  if (slurm.gpus_per_node() > 0) {
+    argv.push_back(absl::StrCat("--gpus-per-node=", slurm.gpus_per_node()));
+  }
+  if (!slurm.partition().empty()) argv.push_back("--partition=" + slurm.partition());
+  if (!slurm.time_limit().empty()) argv.push_back("--time=" + slurm.time_limit());
+  if (!slurm.account().empty()) argv.push_back("--account=" + slurm.account());
+  argv.push_back(script.string());
+
+  const std::vector<std::string> env =
+      WorkerEnvironment(request, {"MOE_RANK_DIR=" + request.log_dir.string()});
+  ASSIGN_OR_RETURN(const CommandResult submitted,
+                   RunCommand(argv, env, options_.command_timeout_s));
+  const std::string out(absl::StripAsciiWhitespace(submitted.out));
+  const std::string job_id = out.substr(0, out.find(';'));  // "id;cluster" on a federation
+  int64_t parsed = 0;
+  if (submitted.exit_code != 0 || !absl::SimpleAtoi(job_id, &parsed)) {
+    return absl::UnavailableError(absl::StrCat("sbatch failed (exit code ", submitted.exit_code,
+                                               "): ", absl::StripAsciiWhitespace(submitted.err),
+                                               out));
+  }
+  spdlog::info("job {} attempt {}: Slurm job {}", request.job_id, request.attempt_id, job_id);
+  return std::make_unique<SlurmWorkers>(options_, job_id, request.world_size, request.log_dir);
+}
+
+absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Reattach(const std::string& handle,
+                                                                     int world_size,
+                                                                     const fs::path& log_dir) {
+  absl::string_view id = handle;
+  int64_t parsed = 0;
+  if (!absl::ConsumePrefix(&id, kHandlePrefix) || !absl::SimpleAtoi(id, &parsed)) {
+    return absl::InvalidArgumentError(absl::StrCat("not a Slurm job: ", handle));
+  }
+  auto workers = std::make_unique<SlurmWorkers>(options_, std::string(id), world_size, log_dir);
+  if (!workers->Known()) {
+    return absl::NotFoundError(absl::StrCat("Slurm knows nothing of job ", id, " any more"));
+  }
+  return workers;
+}
+
+}  // namespace moe::server
