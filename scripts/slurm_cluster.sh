@@ -45,6 +45,11 @@ start() {
     }
   done
   [[ $(id -u) -eq 0 ]] || { echo "slurm_cluster: must run as root (slurmd)" >&2; exit 3; }
+  # slurmd's step sockets are DIR/spool/<node>/<node>_<job>.<step>: 108 bytes at most.
+  if (( ${#dir} > 60 )); then
+    echo "slurm_cluster: $dir is too long for Slurm's socket paths (60 characters at most)" >&2
+    exit 3
+  fi
   mkdir -p "$dir"/{munge,state,spool,log}
   chmod 700 "$dir/munge"
   dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none

@@ -100,7 +100,6 @@ class SlurmWorkers : public WorkerGroup {
   }
 
   void Signal(int signal) override {
-    by_moed_ = true;
     if (state_.pending || signal == SIGKILL) {
       if (signal == SIGKILL) Scancel({"--signal=KILL", "--full"});
       Cancel();
@@ -181,7 +180,11 @@ class SlurmWorkers : public WorkerGroup {
     return std::string("FORGOTTEN");
   }
 
-  void Cancel() { Scancel({}); }
+  // Ends the job; its CANCELLED state is then moed's doing, not an operator's.
+  void Cancel() {
+    by_moed_ = true;
+    Scancel({});
+  }
 
   void Scancel(const std::vector<std::string>& flags) {
     std::vector<std::string> argv = {"scancel"};
