@@ -76,8 +76,9 @@ std::string JobDetails(const moe::v1::Job& job, const moe::v1::ListAttemptsRespo
   }
   for (const moe::v1::Attempt& a : attempts.attempts()) {
     absl::StrAppendFormat(
-        &out, "  attempt %d  %s, %d workers%s: %s\n", a.id(), When(a.started_unix_s()),
-        a.world_size(), a.resume_from().empty() ? "" : ", from " + a.resume_from(),
+        &out, "  attempt %d  %s, %d workers%s%s: %s\n", a.id(), When(a.started_unix_s()),
+        a.world_size(), a.launcher_handle().empty() ? "" : " (" + a.launcher_handle() + ")",
+        a.resume_from().empty() ? "" : ", from " + a.resume_from(),
         a.ended_unix_s() == 0
             ? std::string("running")
             : absl::StrCat(absl::AsciiStrToLower(absl::StripPrefix(

@@ -2,6 +2,11 @@
 // from a spec and moed's defaults, and quoting for the batch script (checked by a real bash).
 #include "server/slurm_launcher.h"
 
+#include <fstream>
+#include <iterator>
+
+#include "common/proto_yaml.h"
+#include "common/spec_defaults.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/subprocess.h"
@@ -83,6 +88,17 @@ TEST(SlurmLauncher, TheSpecOverridesMoedsDefaultsFieldByField) {
   EXPECT_EQ(resolved.time_limit(), "4:00:00");
   EXPECT_EQ(resolved.gpus_per_node(), 8u);
   EXPECT_EQ(launcher.Resolve({}).nodes(), 1u);
+}
+
+TEST(SlurmLauncher, TheShippedExampleJobIsAdmitted) {
+  std::ifstream in(std::string(MOE_SOURCE_DIR) + "/deploy/slurm/job.yaml");
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  moe::v1::JobSpec spec;
+  ASSERT_TRUE(common::YamlToMessage(text, "deploy/slurm/job.yaml", &spec).ok());
+  common::ApplyDefaults(&spec);
+  EXPECT_EQ(spec.resources().launcher(), moe::v1::LAUNCHER_SLURM);
+  EXPECT_EQ(spec.resources().slurm().gpus_per_node(), 8u);
+  EXPECT_TRUE(SlurmLauncher({}).Admit(spec, 1).ok());
 }
 
 TEST(ShellQuote, BashReadsBackExactlyTheText) {
