@@ -6,13 +6,18 @@
 #include <chrono>
 #include <fstream>
 #include <optional>
+#include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "server/subprocess.h"
@@ -61,6 +66,9 @@ std::string BatchScript(const LaunchRequest& request) {
 // Seconds on a monotonic clock.
 double Now() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
 
+// One attempt's Slurm job. A thread of its own asks Slurm for the job's state every poll
+// interval, so that a slow or unreachable slurmctld never holds up the coordinator; Reap reads
+// what it last heard, and the ranks' exit files.
 class SlurmWorkers : public WorkerGroup {
  public:
   SlurmWorkers(const SlurmOptions& options, std::string job_id, int world_size, fs::path log_dir)
@@ -69,62 +77,86 @@ class SlurmWorkers : public WorkerGroup {
         log_dir_(std::move(log_dir)),
         reported_(world_size, false),
         statuses_(world_size) {}
+  ~SlurmWorkers() override {
+    stop_.Notify();
+    if (poller_.joinable()) poller_.join();
+  }
+
+  // Starts following the job.
+  void Follow() {
+    poller_ = std::thread([this] {
+      do {
+        Poll();
+      } while (!Ended() && !stop_.WaitForNotificationWithTimeout(absl::Seconds(options_.poll_s)));
+    });
+  }
 
   std::string handle() const override { return kHandlePrefix + job_id_; }
 
   std::vector<std::pair<int, int>> Reap() override {
     ReadExitFiles();
-    Poll(/*force=*/false);
+    const bool ended = Ended();
     // The last ranks are held back until Slurm says the job ended, so that an attempt ends
     // with Slurm's reason (a scancel) and no task of it still runs.
     bool all = true;
     for (const auto& status : statuses_) all = all && status.has_value();
-    if (all && !state_.ended) Poll(/*force=*/true);
-    if (all && !state_.ended) {
+    if (all && !ended && !gave_up_) {
       if (all_exited_at_ == 0) all_exited_at_ = Now();
       if (Now() - all_exited_at_ < kAllExitedPatience_s) return {};
       spdlog::warn("slurm job {}: every rank exited {} s ago but the job goes on: cancelling it",
                    job_id_, kAllExitedPatience_s);
       Cancel();
-      state_.ended = true;
+      gave_up_ = true;
     }
-    std::vector<std::pair<int, int>> ended;
+    std::vector<std::pair<int, int>> reaped;
     for (size_t rank = 0; rank < statuses_.size(); ++rank) {
       if (reported_[rank]) continue;
-      if (!statuses_[rank] && state_.ended) statuses_[rank] = SIGKILL;  // left no exit file
+      if (!statuses_[rank] && ended) statuses_[rank] = SIGKILL;  // left no exit file
       if (!statuses_[rank]) continue;
       reported_[rank] = true;
-      ended.emplace_back(static_cast<int>(rank), *statuses_[rank]);
+      reaped.emplace_back(static_cast<int>(rank), *statuses_[rank]);
     }
-    return ended;
+    return reaped;
   }
 
   void Signal(int signal) override {
-    if (state_.pending || signal == SIGKILL) {
+    if (Pending() || signal == SIGKILL) {
       if (signal == SIGKILL) Scancel({"--signal=KILL", "--full"});
       Cancel();
       return;
     }
+    // The steps' tasks only: the batch shell waits for srun.
     Scancel({absl::StrCat("--signal=", signal == SIGTERM ? "TERM" : std::to_string(signal))});
   }
 
-  bool Pending() override { return state_.pending; }
+  bool Pending() override {
+    absl::MutexLock lock(&mu_);
+    return state_.pending;
+  }
 
-  moe::v1::AttemptCause SchedulerCause() const override { return state_.cause; }
+  moe::v1::AttemptCause SchedulerCause() const override {
+    absl::MutexLock lock(&mu_);
+    return state_.cause;
+  }
 
-  // Asks Slurm now: whether it knows the job, or has left a trace of it in the exit files.
+  // Asks Slurm now: whether it knows the job, or the ranks left a trace of it in exit files.
   bool Known() {
     ReadExitFiles();
-    Poll(/*force=*/true);
-    if (!forgotten_) return true;
     for (const auto& status : statuses_) {
       if (status) return true;
     }
-    return false;
+    Poll();
+    absl::MutexLock lock(&mu_);
+    return !forgotten_;
   }
 
  private:
   static constexpr double kAllExitedPatience_s = 30;
+
+  bool Ended() const {
+    absl::MutexLock lock(&mu_);
+    return state_.ended;
+  }
 
   void ReadExitFiles() {
     for (size_t rank = 0; rank < statuses_.size(); ++rank) {
@@ -137,13 +169,10 @@ class SlurmWorkers : public WorkerGroup {
     }
   }
 
-  // Refreshes state_ from squeue (or sacct), at most once per poll interval unless `force`.
-  void Poll(bool force) {
-    if (state_.ended) return;
-    const double now = Now();
-    if (!force && now - polled_at_ < options_.poll_s) return;
-    polled_at_ = now;
+  // Asks Slurm for the job's state once. An unreachable Slurm leaves the state as it was.
+  void Poll() {
     const auto state = QueryState();
+    absl::MutexLock lock(&mu_);
     if (!state.ok()) {
       if (state.status().message() != last_error_) {
         spdlog::warn("slurm job {}: {} (trying again)", job_id_, state.status().message());
@@ -152,12 +181,13 @@ class SlurmWorkers : public WorkerGroup {
       return;
     }
     last_error_.clear();
+    forgotten_ = *state == kForgotten;
     state_ = InterpretSlurmState(*state, by_moed_);
   }
 
-  // The job's state word; "FORGOTTEN" once neither squeue nor sacct knows the job. Errors are
+  // The job's state word, kForgotten once neither squeue nor sacct knows the job. Errors are
   // Slurm being unreachable (the job's fate unknown).
-  absl::StatusOr<std::string> QueryState() {
+  absl::StatusOr<std::string> QueryState() const {
     const std::vector<std::string> env = CurrentEnvironment();
     ASSIGN_OR_RETURN(const CommandResult queued,
                      RunCommand({"squeue", "-h", "--states=all", "-j", job_id_, "-o", "%T"}, env,
@@ -176,17 +206,19 @@ class SlurmWorkers : public WorkerGroup {
     if (accounted.exit_code == 0 && !recorded.empty()) {
       return recorded.substr(0, recorded.find('\n'));  // the job, before its steps
     }
-    forgotten_ = true;
-    return std::string("FORGOTTEN");
+    return std::string(kForgotten);
   }
 
   // Ends the job; its CANCELLED state is then moed's doing, not an operator's.
   void Cancel() {
-    by_moed_ = true;
+    {
+      absl::MutexLock lock(&mu_);
+      by_moed_ = true;
+    }
     Scancel({});
   }
 
-  void Scancel(const std::vector<std::string>& flags) {
+  void Scancel(const std::vector<std::string>& flags) const {
     std::vector<std::string> argv = {"scancel"};
     argv.insert(argv.end(), flags.begin(), flags.end());
     argv.push_back(job_id_);
@@ -198,16 +230,25 @@ class SlurmWorkers : public WorkerGroup {
     }
   }
 
+  static constexpr char kForgotten[] = "FORGOTTEN";
+
   const SlurmOptions& options_;
   const std::string job_id_;
   const fs::path log_dir_;
-  std::vector<bool> reported_;                // by rank
-  std::vector<std::optional<int>> statuses_;  // by rank, wait(2)-style, once known
-  SlurmState state_ = {false, true};          // pending until squeue says otherwise
-  bool by_moed_ = false;                      // moed signalled or cancelled the job
-  bool forgotten_ = false;                    // neither squeue nor sacct knows the job
-  double polled_at_ = 0, all_exited_at_ = 0;
-  std::string last_error_;
+  // Reap's: by rank.
+  std::vector<bool> reported_;
+  std::vector<std::optional<int>> statuses_;  // wait(2)-style, once known
+  double all_exited_at_ = 0;
+  bool gave_up_ = false;  // on waiting for Slurm to end a job whose ranks all exited
+
+  mutable absl::Mutex mu_;
+  SlurmState state_ ABSL_GUARDED_BY(mu_) = {false, true};  // pending until Slurm says
+  bool by_moed_ ABSL_GUARDED_BY(mu_) = false;              // moed cancelled the job
+  bool forgotten_ ABSL_GUARDED_BY(mu_) = false;            // neither squeue nor sacct knows the job
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+
+  absl::Notification stop_;
+  std::thread poller_;
 };
 
 }  // namespace
@@ -313,7 +354,10 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Launch(const LaunchR
                                                out));
   }
   spdlog::info("job {} attempt {}: Slurm job {}", request.job_id, request.attempt_id, job_id);
-  return std::make_unique<SlurmWorkers>(options_, job_id, request.world_size, request.log_dir);
+  auto workers =
+      std::make_unique<SlurmWorkers>(options_, job_id, request.world_size, request.log_dir);
+  workers->Follow();
+  return workers;
 }
 
 absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Reattach(const std::string& handle,
@@ -328,6 +372,7 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Reattach(const std::
   if (!workers->Known()) {
     return absl::NotFoundError(absl::StrCat("Slurm knows nothing of job ", id, " any more"));
   }
+  workers->Follow();
   return workers;
 }
 

@@ -7,9 +7,11 @@
 // rank-R.exit. The log directory must be on a file system the nodes share (as the job's output
 // directory must be, for its checkpoints).
 //
-// The job is followed through `squeue` (then `sacct`, once squeue has forgotten it) at most once
-// per poll interval, and the ranks' exit files. An attempt ends when the Slurm job has; a rank
-// that left no exit file counts as killed by SIGKILL. The Slurm job outlives moed: its handle
+// The job is followed through `squeue` (then `sacct`, once squeue has forgotten it), asked by a
+// thread of its own every poll interval so that a slow slurmctld never holds up moed, and the
+// ranks' exit files. (sbatch and scancel run in the caller: once per attempt or stop.) An attempt
+// ends when the Slurm job has; a rank that left no exit file counts as killed by SIGKILL. The Slurm
+// job outlives moed: its handle
 // ("slurm:<job id>") finds it again.
 //
 // Slurm's own stops reach the workers as SIGTERM (scancel, preemption, the time limit), and

@@ -225,6 +225,30 @@ TEST_F(Slurm, PreemptionLeavesAnEmergencyCheckpointAndTheJobCompletesIdentically
   EXPECT_TRUE(FinalModel(spec) == reference) << "final weights differ";
 }
 
+TEST_F(Slurm, ANodeFailureIsRecordedAndTheJobRestartsFromTheLastCheckpoint) {
+  const std::string reference = Reference(40);
+  const moe::v1::JobSpec spec = SlurmJob(root_ / "node_failed", 40);
+  Moed moed(root_ / "data");
+  const int64_t id = Submit(moed, spec);
+  moed.WaitFor(id, [](const moe::v1::Job& j) { return j.step() >= 7; });
+  // The node goes down under the job (as when its slurmd stops answering).
+  const std::string node(absl::StripAsciiWhitespace(Shell("hostname -s")));
+  Shell("scontrol update nodename=" + node + " state=down reason=moetrain-test");
+  moed.WaitFor(id, [&](const moe::v1::Job&) {
+    const auto attempts = moed.client().Attempts(id);
+    return attempts.ok() && attempts->attempts(0).ended_unix_s() > 0;
+  });
+  Shell("scontrol update nodename=" + node + " state=resume");
+
+  const moe::v1::Job done = moed.WaitForState(id, moe::v1::JOB_STATE_COMPLETED);
+  const auto attempts = moed.client().Attempts(id);
+  ASSERT_GE(attempts->attempts_size(), 2) << moed.log();
+  EXPECT_EQ(attempts->attempts(0).cause(), moe::v1::ATTEMPT_CAUSE_NODE_FAILED);
+  EXPECT_EQ(done.restarts(), 1) << "a failed node is a restart within resources.max_restarts";
+  EXPECT_THAT(attempts->attempts(1).resume_from(), HasSubstr("checkpoint-step-"));
+  EXPECT_TRUE(FinalModel(spec) == reference) << "final weights differ";
+}
+
 TEST_F(Slurm, ARestartedMoedReattachesToTheRunningSlurmJob) {
   const std::string reference = Reference(40);
   const moe::v1::JobSpec spec = SlurmJob(root_ / "reattached", 40);
