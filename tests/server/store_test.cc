@@ -55,6 +55,38 @@ TEST(Store, MigratesAFreshDatabaseAndRefusesANewerOne) {
   EXPECT_THAT(std::string(newer.status().message()), HasSubstr("schema version 99 is newer"));
 }
 
+TEST(Store, AVersion2CatalogueGainsLauncherHandlesAndKeepsItsAttempts) {
+  const std::string path = TempDb("migrate_v2");
+  int64_t attempt = 0;
+  {
+    auto store = *Store::Open(path);
+    const int64_t job = *store->CreateJob(Spec("a"), "/jobs/1", 1.0);
+    attempt = *store->StartAttempt(job, 2, "/runs/a/checkpoint-step-5", 2.0);
+  }
+  // Back to schema 2 as a moed of that version left it: no launcher_handle column.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE attempts DROP COLUMN launcher_handle; "
+                         "PRAGMA user_version = 2",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->SchemaVersion(), 3);
+  const auto before = (*store)->GetAttempt(attempt);
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->resume_from(), "/runs/a/checkpoint-step-5");
+  EXPECT_EQ(before->launcher_handle(), "") << "an old attempt ran locally";
+  ASSERT_TRUE((*store)->SetAttemptHandle(attempt, "slurm:42").ok());
+  EXPECT_EQ((*store)->GetAttempt(attempt)->launcher_handle(), "slurm:42");
+  EXPECT_EQ((*store)->SetAttemptHandle(attempt + 1, "slurm:43").code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST(Store, JobsRoundTripAndFollowTheStateMachine) {
   auto store = *Store::Open(":memory:");
   const int64_t id = *store->CreateJob(Spec("tiny"), "/jobs/1", 10.0);
