@@ -294,7 +294,7 @@ moe::v1::SlurmSpec SlurmLauncher::Resolve(const moe::v1::SlurmSpec& spec) const 
   return resolved;
 }
 
-absl::Status SlurmLauncher::Admit(const moe::v1::JobSpec& spec, int) const {
+absl::Status SlurmLauncher::CheckLayout(const moe::v1::JobSpec& spec) const {
   const moe::v1::SlurmSpec slurm = Resolve(spec.resources().slurm());
   const uint32_t world = spec.resources().world_size();
   if (slurm.gpus_per_node() > 0 && world != slurm.nodes() * slurm.gpus_per_node()) {
@@ -310,6 +310,46 @@ absl::Status SlurmLauncher::Admit(const moe::v1::JobSpec& spec, int) const {
   return absl::OkStatus();
 }
 
+absl::Status SlurmLauncher::Admit(const moe::v1::JobSpec& spec, int) const {
+  RETURN_IF_ERROR(CheckLayout(spec));
+  // Slurm's own word on the partition, account, time limit and shape, before the job queues.
+  std::vector<std::string> argv =
+      SbatchArguments(Resolve(spec.resources().slurm()), spec.resources().world_size());
+  argv.insert(argv.begin() + 1, "--test-only");
+  argv.push_back("--wrap=true");
+  const auto probe = RunCommand(argv, CurrentEnvironment(), options_.command_timeout_s);
+  if (!probe.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        probe.status().message(), " (install slurm-client, or resources.launcher: local)"));
+  }
+  const std::string said(absl::StripAsciiWhitespace(probe->err));
+  if (probe->exit_code == 0) return absl::OkStatus();
+  if (absl::StrContains(said, "Unable to contact slurm controller")) {
+    // Slurm is down for now, not refusing: the job waits for it in the queue.
+    spdlog::warn("cannot check the job with Slurm now: {}", said);
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("Slurm refuses resources.slurm (sbatch --test-only): ", said));
+}
+
+std::vector<std::string> SlurmLauncher::SbatchArguments(const moe::v1::SlurmSpec& slurm,
+                                                        uint32_t world_size) const {
+  std::vector<std::string> argv = {"sbatch", absl::StrCat("--nodes=", slurm.nodes()),
+                                   absl::StrCat("--ntasks=", world_size),
+                                   absl::StrCat("--ntasks-per-node=", world_size / slurm.nodes()),
+                                   // moed restarts the job itself, from its newest checkpoint,
+                                   // as a new attempt.
+                                   "--no-requeue"};
+  if (slurm.gpus_per_node() > 0) {
+    argv.push_back(absl::StrCat("--gpus-per-node=", slurm.gpus_per_node()));
+  }
+  if (!slurm.partition().empty()) argv.push_back("--partition=" + slurm.partition());
+  if (!slurm.time_limit().empty()) argv.push_back("--time=" + slurm.time_limit());
+  if (!slurm.account().empty()) argv.push_back("--account=" + slurm.account());
+  return argv;
+}
+
 absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Launch(const LaunchRequest& request) {
   std::error_code ec;
   fs::create_directories(request.log_dir, ec);
@@ -322,23 +362,13 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Launch(const LaunchR
   }
   fs::permissions(script, fs::perms::owner_all, ec);
 
-  const moe::v1::SlurmSpec slurm = Resolve(request.slurm);
-  const uint32_t per_node = static_cast<uint32_t>(request.world_size) / slurm.nodes();
-  std::vector<std::string> argv = {
-      "sbatch", "--parsable",
-      absl::StrCat("--job-name=moe-", request.job_id, ".", request.attempt_id),
-      absl::StrCat("--nodes=", slurm.nodes()), absl::StrCat("--ntasks=", request.world_size),
-      absl::StrCat("--ntasks-per-node=", per_node),
-      // moed restarts the job itself, from its newest checkpoint, as a new attempt.
-      "--no-requeue", "--export=ALL",
-      absl::StrCat("--output=", (request.log_dir / "slurm-%j.out").string()),
-      absl::StrCat("--chdir=", request.log_dir.string())};
-  if (slurm.gpus_per_node() > 0) {
-    argv.push_back(absl::StrCat("--gpus-per-node=", slurm.gpus_per_node()));
-  }
-  if (!slurm.partition().empty()) argv.push_back("--partition=" + slurm.partition());
-  if (!slurm.time_limit().empty()) argv.push_back("--time=" + slurm.time_limit());
-  if (!slurm.account().empty()) argv.push_back("--account=" + slurm.account());
+  std::vector<std::string> argv =
+      SbatchArguments(Resolve(request.slurm), static_cast<uint32_t>(request.world_size));
+  argv.insert(
+      argv.end(),
+      {"--parsable", absl::StrCat("--job-name=moe-", request.job_id, ".", request.attempt_id),
+       "--export=ALL", absl::StrCat("--output=", (request.log_dir / "slurm-%j.out").string()),
+       absl::StrCat("--chdir=", request.log_dir.string())});
   argv.push_back(script.string());
 
   const std::vector<std::string> env =

@@ -20,6 +20,7 @@
 #define MOE_SERVER_SLURM_LAUNCHER_H_
 
 #include <string>
+#include <vector>
 
 #include "server/launcher.h"
 
@@ -43,8 +44,16 @@ class SlurmLauncher : public Launcher {
 
   // The batch job's shape: the spec's fields over moed's defaults, nodes 1 when neither says.
   moe::v1::SlurmSpec Resolve(const moe::v1::SlurmSpec& spec) const;
+  // Whether world_size fits the shape (one rank per GPU, or the same number of CPU tasks on
+  // each node). Admit checks this, then asks Slurm (sbatch --test-only) whether it would take
+  // the job: InvalidArgument with Slurm's reason if not, FailedPrecondition without sbatch.
+  absl::Status CheckLayout(const moe::v1::JobSpec& spec) const;
 
  private:
+  // sbatch and the options that shape the job.
+  std::vector<std::string> SbatchArguments(const moe::v1::SlurmSpec& slurm,
+                                           uint32_t world_size) const;
+
   const SlurmOptions options_;
 };
 

@@ -60,14 +60,15 @@ moe::v1::JobSpec Spec(uint32_t world, uint32_t nodes, uint32_t gpus) {
 
 TEST(SlurmLauncher, AdmitsOnlyLayoutsOfWholeNodes) {
   const SlurmLauncher launcher({});
-  EXPECT_TRUE(launcher.Admit(Spec(16, 2, 8), 1).ok());
-  EXPECT_TRUE(launcher.Admit(Spec(4, 2, 0), 1).ok()) << "CPU tasks: world_size / nodes per node";
-  EXPECT_TRUE(launcher.Admit(Spec(64, 0, 0), 1).ok()) << "one node by default; slots do not count";
-  const absl::Status gpus = launcher.Admit(Spec(12, 2, 8), 1);
+  EXPECT_TRUE(launcher.CheckLayout(Spec(16, 2, 8)).ok());
+  EXPECT_TRUE(launcher.CheckLayout(Spec(4, 2, 0)).ok()) << "CPU tasks: world_size / nodes per node";
+  EXPECT_TRUE(launcher.CheckLayout(Spec(64, 0, 0)).ok())
+      << "one node by default; slots do not count";
+  const absl::Status gpus = launcher.CheckLayout(Spec(12, 2, 8));
   EXPECT_EQ(gpus.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(gpus.message(), HasSubstr("resources.world_size is 12"));
   EXPECT_THAT(gpus.message(), HasSubstr("2 nodes x 8 GPUs"));
-  const absl::Status uneven = launcher.Admit(Spec(3, 2, 0), 1);
+  const absl::Status uneven = launcher.CheckLayout(Spec(3, 2, 0));
   EXPECT_THAT(uneven.message(), HasSubstr("resources.slurm.nodes"));
 }
 
@@ -90,7 +91,7 @@ TEST(SlurmLauncher, TheSpecOverridesMoedsDefaultsFieldByField) {
   EXPECT_EQ(launcher.Resolve({}).nodes(), 1u);
 }
 
-TEST(SlurmLauncher, TheShippedExampleJobIsAdmitted) {
+TEST(SlurmLauncher, TheShippedExampleJobFitsItsLayout) {
   std::ifstream in(std::string(MOE_SOURCE_DIR) + "/deploy/slurm/job.yaml");
   const std::string text((std::istreambuf_iterator<char>(in)), {});
   moe::v1::JobSpec spec;
@@ -98,7 +99,7 @@ TEST(SlurmLauncher, TheShippedExampleJobIsAdmitted) {
   common::ApplyDefaults(&spec);
   EXPECT_EQ(spec.resources().launcher(), moe::v1::LAUNCHER_SLURM);
   EXPECT_EQ(spec.resources().slurm().gpus_per_node(), 8u);
-  EXPECT_TRUE(SlurmLauncher({}).Admit(spec, 1).ok());
+  EXPECT_TRUE(SlurmLauncher({}).CheckLayout(spec).ok());
 }
 
 TEST(ShellQuote, BashReadsBackExactlyTheText) {

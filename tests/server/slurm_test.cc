@@ -159,6 +159,19 @@ TEST_F(Slurm, ATwoRankJobRunsToCompletionThroughSlurm) {
   EXPECT_TRUE(FinalModel(slurm) == FinalModel(local)) << "Slurm's run trained other weights";
 }
 
+TEST_F(Slurm, AJobSlurmWouldRefuseIsRefusedAtSubmitWithSlurmsReason) {
+  Moed moed(root_ / "data");
+  moe::v1::JobSpec spec = SlurmJob(root_ / "refused", 5);
+  spec.mutable_resources()->mutable_slurm()->set_partition("no-such-partition");
+  const auto refused = moed.client().Submit(spec);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("invalid partition"));
+  spec = SlurmJob(root_ / "refused", 5);
+  spec.mutable_resources()->mutable_slurm()->set_nodes(2);  // the cluster has one
+  EXPECT_EQ(moed.client().Submit(spec).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(moed.client().List()->jobs().empty()) << "nothing was queued";
+}
+
 TEST_F(Slurm, ScancelIsRecordedAndTheJobResumesFromTheLastCheckpoint) {
   const std::string reference = Reference(40);
   const moe::v1::JobSpec spec = SlurmJob(root_ / "cancelled", 40);
