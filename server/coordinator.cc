@@ -25,6 +25,9 @@ namespace fs = std::filesystem;
 using moe::v1::AttemptCause;
 using moe::v1::JobState;
 
+// SIGKILL again this often while a stopped attempt's workers are not all reaped.
+constexpr double kKillAgain_s = 5;
+
 const char* CauseName(AttemptCause cause) {
   switch (cause) {
     case moe::v1::ATTEMPT_CAUSE_COMPLETED:
@@ -51,6 +54,8 @@ const char* CauseName(AttemptCause cause) {
       return "cancelled in the scheduler (scancel) by someone other than moed";
     case moe::v1::ATTEMPT_CAUSE_NODE_FAILED:
       return "a node of its allocation failed";
+    case moe::v1::ATTEMPT_CAUSE_TIME_LIMIT:
+      return "it reached the scheduler's time limit";
     default:
       return "unknown";
   }
@@ -398,8 +403,12 @@ void Coordinator::Supervise(double now) {
   std::vector<int64_t> finished;
   for (auto& [job_id, run] : running_) {
     Reap(job_id, run, now);
-    // Waiting for a scheduler's nodes: nothing runs yet, so no heartbeat is due.
-    if (run.workers->Pending()) run.started = now;
+    // Waiting for a scheduler's nodes, suspended by it, or ending: no rank can heartbeat, so
+    // the clocks start again when they can.
+    if (!run.workers->HeartbeatsDue()) {
+      run.started = now;
+      for (double& last : run.last_heartbeat) last = last > 0 ? now : 0;
+    }
     for (size_t rank = 0; rank < run.ended.size() && !run.stopping; ++rank) {
       if (run.ended[rank]) continue;
       const double last = run.last_heartbeat[rank];
@@ -413,9 +422,10 @@ void Coordinator::Supervise(double now) {
         run.kill_at = now;  // a hung worker may ignore SIGTERM
       }
     }
-    if (run.stopping && !run.killed && now >= run.kill_at) {
+    if (run.stopping && now >= run.kill_at) {
       run.killed = true;
       run.workers->Signal(SIGKILL);
+      run.kill_at = now + kKillAgain_s;  // until every rank is reaped (a scheduler may not hear)
     }
     if (std::all_of(run.ended.begin(), run.ended.end(), [](bool ended) { return ended; })) {
       finished.push_back(job_id);
@@ -534,10 +544,10 @@ void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
   AttemptCause cause =
       Classify(run, oom_kills && run.oom_kills && *oom_kills > *run.oom_kills, &exit_code, &signal);
   // The scheduler's reason (a scancel, a node failure) outranks its echoes in the exit
-  // statuses, but not a user error; moed's own reason outranks both.
+  // statuses, but not a user error or work that completed; moed's own reason outranks both.
   if (const AttemptCause scheduler = run.workers->SchedulerCause();
       scheduler != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED &&
-      cause != moe::v1::ATTEMPT_CAUSE_USER_ERROR) {
+      cause != moe::v1::ATTEMPT_CAUSE_USER_ERROR && cause != moe::v1::ATTEMPT_CAUSE_COMPLETED) {
     cause = scheduler;
   }
   if (run.cause != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED) cause = run.cause;  // moed's own reason
@@ -564,7 +574,8 @@ void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
                              absl::StrCat(CauseName(cause), "; not retried"));
   } else if (cause == moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT) {
     status = SetAsideDamaged(job_id, run.resume_from, now);
-  } else if (cause == moe::v1::ATTEMPT_CAUSE_PREEMPTED) {
+  } else if (cause == moe::v1::ATTEMPT_CAUSE_PREEMPTED ||
+             (cause == moe::v1::ATTEMPT_CAUSE_TIME_LIMIT && CommittedCheckpoint(job_id, run))) {
     // Not the job's fault: resume from the checkpoint it just wrote, without using the budget.
     (void)store_.SetNextStart(job_id, "", now + options_.backoff_initial_s);
     status = store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
@@ -622,6 +633,14 @@ absl::Status Coordinator::SetAsideDamaged(int64_t job_id, const std::string& pat
                          absl::StrCat(path, " failed verification; not retried"));
 }
 
+bool Coordinator::CommittedCheckpoint(int64_t job_id, const Running& run) {
+  const auto checkpoints = store_.ListCheckpoints(job_id);
+  if (!checkpoints.ok()) return false;
+  return std::any_of(checkpoints->begin(), checkpoints->end(), [&](const moe::v1::Checkpoint& c) {
+    return c.attempt_id() == run.attempt_id;
+  });
+}
+
 bool Coordinator::OutOfMemoryAgain(int64_t job_id, const Running& run) {
   const auto attempts = store_.ListAttempts(job_id);  // oldest first; this one is the last
   if (!attempts.ok() || attempts->size() < 2) return false;
@@ -644,6 +663,16 @@ void Coordinator::Schedule(double now) {
     const bool uses_slots = LauncherFor(job.spec()).UsesSlots();
     if (uses_slots && job.world_size() > options_.slots - used) break;  // wait, in order
     const absl::Status started = Start(job, now);
+    if (absl::IsUnavailable(started) || absl::IsDeadlineExceeded(started)) {
+      // The scheduler cannot take it now (slurmctld down): the job waits for it.
+      const double retry = std::min(options_.backoff_max_s, 30.0);
+      Event(
+          job.id(),
+          absl::StrCat("cannot start now: ", started.message(), "; trying again in ", retry, " s"),
+          now);
+      (void)store_.SetNextStart(job.id(), next.ok() ? next->resume_from : "", now + retry);
+      continue;
+    }
     if (!started.ok()) {
       Event(job.id(), absl::StrCat("cannot start: ", started.message()), now);
       (void)store_.SetState(job.id(), moe::v1::JOB_STATE_FAILED, now,
@@ -737,7 +766,8 @@ void Coordinator::Shutdown(AttemptCause cause) {
     const double now = now_();
     for (auto it = running_.begin(); it != running_.end();) {
       auto& [job_id, run] = *it;
-      if (const std::string handle = run.workers->handle(); !handle.empty()) {
+      // Workers that outlive moed go on, unless moed is already stopping them (a cancel).
+      if (const std::string handle = run.workers->handle(); !handle.empty() && !run.stopping) {
         Event(job_id,
               absl::StrCat("moed is stopping: ", handle,
                            " goes on (re-attached when moed starts again)"),

@@ -141,6 +141,8 @@ class Coordinator {
   // `oom_killer_struck`: the kernel's OOM killer killed something in moed's cgroup meanwhile.
   static moe::v1::AttemptCause Classify(const Running& run, bool oom_killer_struck,
                                         int32_t* exit_code, int32_t* signal);
+  // Whether the attempt committed a checkpoint (it made progress a restart keeps).
+  bool CommittedCheckpoint(int64_t job_id, const Running& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An attempt that ran out of memory from the same start as the one before it, which did too:
   // retrying cannot help.
   bool OutOfMemoryAgain(int64_t job_id, const Running& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -44,9 +44,9 @@ class WorkerGroup {
   // Sends `signal` to every rank: SIGTERM asks them to stop at a step with a checkpoint,
   // SIGKILL ends them.
   virtual void Signal(int signal) = 0;
-  // True while the ranks wait for a scheduler to give them machines (not yet started: no
-  // heartbeat is due).
-  virtual bool Pending() { return false; }
+  // False while no rank can heartbeat: waiting for a scheduler to give them machines,
+  // suspended by it, or exited while the scheduler ends the job.
+  virtual bool HeartbeatsDue() { return true; }
   // Why the scheduler, rather than a rank, ended the attempt (UNSPECIFIED: the ranks' exit
   // statuses tell). Meaningful once every rank has been reaped.
   virtual moe::v1::AttemptCause SchedulerCause() const {
@@ -62,8 +62,9 @@ class Launcher {
   virtual absl::Status Admit(const moe::v1::JobSpec& spec, int slots) const = 0;
   // Whether the job's ranks take moed's local device slots.
   virtual bool UsesSlots() const = 0;
-  // Starts every rank; on failure ends those already started. Internal (local) or Unavailable
-  // (scheduler) naming the reason.
+  // Starts every rank; on failure ends those already started. Internal naming the reason;
+  // Unavailable or DeadlineExceeded when a scheduler cannot be reached now (moed tries again
+  // later), FailedPrecondition when it refuses the job.
   virtual absl::StatusOr<std::unique_ptr<WorkerGroup>> Launch(const LaunchRequest& request) = 0;
   // The ranks of an attempt a previous moed started, by their handle: still running, or ended
   // with statuses to reap. NotFound when nothing is known of them any more.

@@ -66,6 +66,62 @@ std::string BatchScript(const LaunchRequest& request) {
 // Seconds on a monotonic clock.
 double Now() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
 
+constexpr char kForgotten[] = "FORGOTTEN";
+
+// The job's state word, kForgotten once neither squeue nor sacct knows the job. Errors are
+// Slurm being unreachable (the job's fate unknown).
+absl::StatusOr<std::string> QueryState(const std::string& job_id, double timeout_s) {
+  const std::vector<std::string> env = CurrentEnvironment();
+  ASSIGN_OR_RETURN(
+      const CommandResult queued,
+      RunCommand({"squeue", "-h", "--states=all", "-j", job_id, "-o", "%T"}, env, timeout_s));
+  const std::string state(absl::StripAsciiWhitespace(queued.out));
+  if (queued.exit_code == 0 && !state.empty()) return state;
+  if (queued.exit_code != 0 && !absl::StrContains(queued.err, "Invalid job id")) {
+    return absl::UnavailableError(absl::StrCat("squeue: ", absl::StripAsciiWhitespace(queued.err)));
+  }
+  // squeue forgets ended jobs after MinJobAge: the accounting database remembers them.
+  ASSIGN_OR_RETURN(
+      const CommandResult accounted,
+      RunCommand({"sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"}, env, timeout_s));
+  const std::string recorded(absl::StripAsciiWhitespace(accounted.out));
+  if (accounted.exit_code == 0) {
+    if (recorded.empty()) return std::string(kForgotten);
+    return recorded.substr(0, recorded.find('\n'));  // the job, before its steps
+  }
+  if (absl::StrContains(accounted.err, "accounting storage is disabled")) {
+    return std::string(kForgotten);  // no database to remember it
+  }
+  return absl::UnavailableError(absl::StrCat("sacct: ", absl::StripAsciiWhitespace(accounted.err)));
+}
+
+// What moed last heard of a Slurm job, shared by the attempt and the thread that asks Slurm
+// (which may outlive the attempt by one command).
+struct Tracker {
+  absl::Mutex mu;
+  SlurmState state ABSL_GUARDED_BY(mu) = {false, true};  // pending until Slurm says
+  bool by_moed ABSL_GUARDED_BY(mu) = false;              // moed cancelled the job
+  bool forgotten ABSL_GUARDED_BY(mu) = false;            // neither squeue nor sacct knows the job
+  std::string last_error ABSL_GUARDED_BY(mu);
+  absl::Notification stop;
+
+  // Asks Slurm for the job's state once. An unreachable Slurm leaves the state as it was.
+  void Poll(const std::string& job_id, double timeout_s) {
+    const auto answer = QueryState(job_id, timeout_s);
+    absl::MutexLock lock(&mu);
+    if (!answer.ok()) {
+      if (answer.status().message() != last_error) {
+        spdlog::warn("slurm job {}: {} (trying again)", job_id, answer.status().message());
+        last_error = std::string(answer.status().message());
+      }
+      return;
+    }
+    last_error.clear();
+    forgotten = *answer == kForgotten;
+    state = InterpretSlurmState(*answer, by_moed);
+  }
+};
+
 // One attempt's Slurm job. A thread of its own asks Slurm for the job's state every poll
 // interval, so that a slow or unreachable slurmctld never holds up the coordinator; Reap reads
 // what it last heard, and the ranks' exit files.
@@ -78,29 +134,31 @@ class SlurmWorkers : public WorkerGroup {
         reported_(world_size, false),
         statuses_(world_size) {}
   ~SlurmWorkers() override {
-    stop_.Notify();
-    if (poller_.joinable()) poller_.join();
+    // Not joined: the thread may be inside a squeue call, and this runs under the
+    // coordinator's lock. It ends after that call.
+    tracker_->stop.Notify();
   }
 
   // Starts following the job.
   void Follow() {
-    poller_ = std::thread([this] {
+    std::thread([tracker = tracker_, job_id = job_id_, poll_s = options_.poll_s,
+                 timeout_s = options_.command_timeout_s] {
       do {
-        Poll();
-      } while (!Ended() && !stop_.WaitForNotificationWithTimeout(absl::Seconds(options_.poll_s)));
-    });
+        tracker->Poll(job_id, timeout_s);
+        absl::MutexLock lock(&tracker->mu);
+        if (tracker->state.ended) break;
+      } while (!tracker->stop.WaitForNotificationWithTimeout(absl::Seconds(poll_s)));
+    }).detach();
   }
 
   std::string handle() const override { return kHandlePrefix + job_id_; }
 
   std::vector<std::pair<int, int>> Reap() override {
     ReadExitFiles();
-    const bool ended = Ended();
+    SlurmState state = State();
     // The last ranks are held back until Slurm says the job ended, so that an attempt ends
     // with Slurm's reason (a scancel) and no task of it still runs.
-    bool all = true;
-    for (const auto& status : statuses_) all = all && status.has_value();
-    if (all && !ended && !gave_up_) {
+    if (AllExited() && !state.ended && !gave_up_) {
       if (all_exited_at_ == 0) all_exited_at_ = Now();
       if (Now() - all_exited_at_ < kAllExitedPatience_s) return {};
       spdlog::warn("slurm job {}: every rank exited {} s ago but the job goes on: cancelling it",
@@ -108,10 +166,13 @@ class SlurmWorkers : public WorkerGroup {
       Cancel();
       gave_up_ = true;
     }
+    if (state.ended && ended_at_ == 0) ended_at_ = Now();
+    // A rank that left no exit file was killed, once a shared file system had time to show it.
+    const bool missing_are_killed = state.ended && Now() - ended_at_ >= kExitFileGrace_s;
     std::vector<std::pair<int, int>> reaped;
     for (size_t rank = 0; rank < statuses_.size(); ++rank) {
       if (reported_[rank]) continue;
-      if (!statuses_[rank] && ended) statuses_[rank] = SIGKILL;  // left no exit file
+      if (!statuses_[rank] && missing_are_killed) statuses_[rank] = SIGKILL;
       if (!statuses_[rank]) continue;
       reported_[rank] = true;
       reaped.emplace_back(static_cast<int>(rank), *statuses_[rank]);
@@ -120,7 +181,7 @@ class SlurmWorkers : public WorkerGroup {
   }
 
   void Signal(int signal) override {
-    if (Pending() || signal == SIGKILL) {
+    if (State().pending || signal == SIGKILL) {
       if (signal == SIGKILL) Scancel({"--signal=KILL", "--full"});
       Cancel();
       return;
@@ -129,15 +190,13 @@ class SlurmWorkers : public WorkerGroup {
     Scancel({absl::StrCat("--signal=", signal == SIGTERM ? "TERM" : std::to_string(signal))});
   }
 
-  bool Pending() override {
-    absl::MutexLock lock(&mu_);
-    return state_.pending;
+  bool HeartbeatsDue() override {
+    // Queued, suspended, or every rank exited and Slurm is ending the job: no worker runs.
+    const SlurmState state = State();
+    return !state.pending && !state.suspended && !AllExited();
   }
 
-  moe::v1::AttemptCause SchedulerCause() const override {
-    absl::MutexLock lock(&mu_);
-    return state_.cause;
-  }
+  moe::v1::AttemptCause SchedulerCause() const override { return State().cause; }
 
   // Asks Slurm now: whether it knows the job, or the ranks left a trace of it in exit files.
   bool Known() {
@@ -145,17 +204,24 @@ class SlurmWorkers : public WorkerGroup {
     for (const auto& status : statuses_) {
       if (status) return true;
     }
-    Poll();
-    absl::MutexLock lock(&mu_);
-    return !forgotten_;
+    tracker_->Poll(job_id_, options_.command_timeout_s);
+    absl::MutexLock lock(&tracker_->mu);
+    return !tracker_->forgotten;
   }
 
  private:
-  static constexpr double kAllExitedPatience_s = 30;
+  static constexpr double kAllExitedPatience_s = 30, kExitFileGrace_s = 5;
 
-  bool Ended() const {
-    absl::MutexLock lock(&mu_);
-    return state_.ended;
+  SlurmState State() const {
+    absl::MutexLock lock(&tracker_->mu);
+    return tracker_->state;
+  }
+
+  bool AllExited() const {
+    for (const auto& status : statuses_) {
+      if (!status) return false;
+    }
+    return true;
   }
 
   void ReadExitFiles() {
@@ -169,51 +235,11 @@ class SlurmWorkers : public WorkerGroup {
     }
   }
 
-  // Asks Slurm for the job's state once. An unreachable Slurm leaves the state as it was.
-  void Poll() {
-    const auto state = QueryState();
-    absl::MutexLock lock(&mu_);
-    if (!state.ok()) {
-      if (state.status().message() != last_error_) {
-        spdlog::warn("slurm job {}: {} (trying again)", job_id_, state.status().message());
-        last_error_ = std::string(state.status().message());
-      }
-      return;
-    }
-    last_error_.clear();
-    forgotten_ = *state == kForgotten;
-    state_ = InterpretSlurmState(*state, by_moed_);
-  }
-
-  // The job's state word, kForgotten once neither squeue nor sacct knows the job. Errors are
-  // Slurm being unreachable (the job's fate unknown).
-  absl::StatusOr<std::string> QueryState() const {
-    const std::vector<std::string> env = CurrentEnvironment();
-    ASSIGN_OR_RETURN(const CommandResult queued,
-                     RunCommand({"squeue", "-h", "--states=all", "-j", job_id_, "-o", "%T"}, env,
-                                options_.command_timeout_s));
-    const std::string state(absl::StripAsciiWhitespace(queued.out));
-    if (queued.exit_code == 0 && !state.empty()) return state;
-    if (queued.exit_code != 0 && !absl::StrContains(queued.err, "Invalid job id")) {
-      return absl::UnavailableError(
-          absl::StrCat("squeue: ", absl::StripAsciiWhitespace(queued.err)));
-    }
-    // squeue forgets ended jobs after MinJobAge: the accounting database remembers them.
-    ASSIGN_OR_RETURN(const CommandResult accounted,
-                     RunCommand({"sacct", "-n", "-X", "-P", "-j", job_id_, "-o", "State"}, env,
-                                options_.command_timeout_s));
-    const std::string recorded(absl::StripAsciiWhitespace(accounted.out));
-    if (accounted.exit_code == 0 && !recorded.empty()) {
-      return recorded.substr(0, recorded.find('\n'));  // the job, before its steps
-    }
-    return std::string(kForgotten);
-  }
-
   // Ends the job; its CANCELLED state is then moed's doing, not an operator's.
   void Cancel() {
     {
-      absl::MutexLock lock(&mu_);
-      by_moed_ = true;
+      absl::MutexLock lock(&tracker_->mu);
+      tracker_->by_moed = true;
     }
     Scancel({});
   }
@@ -230,25 +256,15 @@ class SlurmWorkers : public WorkerGroup {
     }
   }
 
-  static constexpr char kForgotten[] = "FORGOTTEN";
-
-  const SlurmOptions& options_;
+  const SlurmOptions options_;
   const std::string job_id_;
   const fs::path log_dir_;
+  const std::shared_ptr<Tracker> tracker_ = std::make_shared<Tracker>();
   // Reap's: by rank.
   std::vector<bool> reported_;
   std::vector<std::optional<int>> statuses_;  // wait(2)-style, once known
-  double all_exited_at_ = 0;
+  double all_exited_at_ = 0, ended_at_ = 0;
   bool gave_up_ = false;  // on waiting for Slurm to end a job whose ranks all exited
-
-  mutable absl::Mutex mu_;
-  SlurmState state_ ABSL_GUARDED_BY(mu_) = {false, true};  // pending until Slurm says
-  bool by_moed_ ABSL_GUARDED_BY(mu_) = false;              // moed cancelled the job
-  bool forgotten_ ABSL_GUARDED_BY(mu_) = false;            // neither squeue nor sacct knows the job
-  std::string last_error_ ABSL_GUARDED_BY(mu_);
-
-  absl::Notification stop_;
-  std::thread poller_;
 };
 
 }  // namespace
@@ -266,8 +282,12 @@ SlurmState InterpretSlurmState(const std::string& text, bool by_moed) {
     s.pending = true;
     return s;
   }
-  if (state == "RUNNING" || state == "COMPLETING" || state == "SUSPENDED" || state == "STOPPED" ||
-      state == "SIGNALING" || state == "STAGE_OUT" || state == "RESIZING") {
+  if (state == "SUSPENDED" || state == "STOPPED") {
+    s.suspended = true;  // its processes are stopped: no heartbeat until it resumes
+    return s;
+  }
+  if (state == "RUNNING" || state == "COMPLETING" || state == "SIGNALING" || state == "STAGE_OUT" ||
+      state == "RESIZING") {
     return s;
   }
   s.ended = true;  // COMPLETED, FAILED, CANCELLED, TIMEOUT, PREEMPTED, NODE_FAIL, ...
@@ -275,8 +295,10 @@ SlurmState InterpretSlurmState(const std::string& text, bool by_moed) {
     s.cause = moe::v1::ATTEMPT_CAUSE_SCHEDULER_CANCELLED;
   } else if (state == "NODE_FAIL" || state == "BOOT_FAIL") {
     s.cause = moe::v1::ATTEMPT_CAUSE_NODE_FAILED;
-  } else if (state == "PREEMPTED" || state == "TIMEOUT" || state == "DEADLINE") {
+  } else if (state == "PREEMPTED") {
     s.cause = moe::v1::ATTEMPT_CAUSE_PREEMPTED;  // stopped with a checkpoint, not the job's fault
+  } else if (state == "TIMEOUT" || state == "DEADLINE") {
+    s.cause = moe::v1::ATTEMPT_CAUSE_TIME_LIMIT;
   } else if (state == "OUT_OF_MEMORY") {
     s.cause = moe::v1::ATTEMPT_CAUSE_OOM_KILLED;
   }
@@ -373,15 +395,28 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Launch(const LaunchR
 
   const std::vector<std::string> env =
       WorkerEnvironment(request, {"MOE_RANK_DIR=" + request.log_dir.string()});
-  ASSIGN_OR_RETURN(const CommandResult submitted,
-                   RunCommand(argv, env, options_.command_timeout_s));
+  const std::string name = absl::StrCat("moe-", request.job_id, ".", request.attempt_id);
+  const auto result = RunCommand(argv, env, options_.command_timeout_s);
+  if (absl::IsDeadlineExceeded(result.status())) {
+    // sbatch may have submitted it all the same: no job of this attempt may run unrecorded.
+    (void)RunCommand({"scancel", "--name=" + name}, CurrentEnvironment(),
+                     options_.command_timeout_s);
+  }
+  if (!result.ok()) return result.status();
+  const CommandResult& submitted = *result;
   const std::string out(absl::StripAsciiWhitespace(submitted.out));
   const std::string job_id = out.substr(0, out.find(';'));  // "id;cluster" on a federation
   int64_t parsed = 0;
   if (submitted.exit_code != 0 || !absl::SimpleAtoi(job_id, &parsed)) {
-    return absl::UnavailableError(absl::StrCat("sbatch failed (exit code ", submitted.exit_code,
-                                               "): ", absl::StripAsciiWhitespace(submitted.err),
-                                               out));
+    const std::string said(absl::StripAsciiWhitespace(submitted.err));
+    const std::string why =
+        absl::StrCat("sbatch failed (exit code ", submitted.exit_code, "): ", said, out);
+    // Slurm unreachable or busy: try again later. Slurm refusing the job: that is final.
+    if (absl::StrContains(said, "Unable to contact") || absl::StrContains(said, "timed out") ||
+        absl::StrContains(said, "Resource temporarily unavailable")) {
+      return absl::UnavailableError(why);
+    }
+    return absl::FailedPreconditionError(why);
   }
   spdlog::info("job {} attempt {}: Slurm job {}", request.job_id, request.attempt_id, job_id);
   auto workers =

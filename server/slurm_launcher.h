@@ -59,8 +59,9 @@ class SlurmLauncher : public Launcher {
 
 // What a Slurm job state (squeue %T, or sacct's State such as "CANCELLED by 0") means to moed.
 struct SlurmState {
-  bool ended = false;    // terminal: no task runs any more
-  bool pending = false;  // waiting for nodes
+  bool ended = false;      // terminal: no task runs any more
+  bool pending = false;    // waiting for nodes
+  bool suspended = false;  // its processes are stopped (suspend-mode preemption)
   // Why Slurm ended it, when Slurm did (UNSPECIFIED otherwise). `by_moed`: moed cancelled it.
   moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
 };

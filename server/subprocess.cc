@@ -76,7 +76,12 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
       timed_out = true;
       break;
     }
-    if (poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+    const int ready = poll(fds, 2, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;  // revents are stale: poll again
+    if (ready < 0) {
+      timed_out = true;  // cannot watch it any more: end it
+      break;
+    }
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || fds[i].revents == 0) continue;
       char buffer[4096];
@@ -93,9 +98,22 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
   for (const pollfd& fd : fds) {
     if (fd.fd >= 0) close(fd.fd);
   }
-  if (timed_out) kill(pid, SIGKILL);
+  // Its output closed; it may still linger (a daemonised grandchild kept no pipe): the same
+  // deadline holds for its exit.
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (!timed_out) {
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid || (done < 0 && errno != EINTR)) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      timed_out = true;
+      break;
+    }
+    usleep(5000);
+  }
+  if (timed_out) {
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
   }
   if (timed_out) {
     return absl::DeadlineExceededError(

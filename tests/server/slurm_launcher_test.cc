@@ -26,6 +26,8 @@ TEST(SlurmState, QueuedAndRunningJobsHaveNotEnded) {
     const SlurmState s = InterpretSlurmState(state, false);
     EXPECT_FALSE(s.pending || s.ended) << state;
   }
+  EXPECT_TRUE(InterpretSlurmState("SUSPENDED", false).suspended) << "no heartbeats then";
+  EXPECT_FALSE(InterpretSlurmState("RUNNING", false).suspended);
 }
 
 TEST(SlurmState, SlurmsOwnEndsMapToMoedsCauses) {
@@ -36,7 +38,7 @@ TEST(SlurmState, SlurmsOwnEndsMapToMoedsCauses) {
   EXPECT_EQ(InterpretSlurmState("NODE_FAIL", false).cause, moe::v1::ATTEMPT_CAUSE_NODE_FAILED);
   EXPECT_EQ(InterpretSlurmState("BOOT_FAIL", false).cause, moe::v1::ATTEMPT_CAUSE_NODE_FAILED);
   EXPECT_EQ(InterpretSlurmState("PREEMPTED", false).cause, moe::v1::ATTEMPT_CAUSE_PREEMPTED);
-  EXPECT_EQ(InterpretSlurmState("TIMEOUT", false).cause, moe::v1::ATTEMPT_CAUSE_PREEMPTED);
+  EXPECT_EQ(InterpretSlurmState("TIMEOUT", false).cause, moe::v1::ATTEMPT_CAUSE_TIME_LIMIT);
   EXPECT_EQ(InterpretSlurmState("OUT_OF_MEMORY", false).cause, moe::v1::ATTEMPT_CAUSE_OOM_KILLED);
   for (const char* state : {"CANCELLED", "NODE_FAIL", "COMPLETED", "FAILED", "FORGOTTEN"}) {
     EXPECT_TRUE(InterpretSlurmState(state, false).ended) << state;
