@@ -42,6 +42,11 @@ constexpr char kTaskScript[] =
     "printf '%d\\n' \"$rc\" > \"$exit_file.tmp\" && mv -f \"$exit_file.tmp\" \"$exit_file\"\n"
     "exit \"$rc\"\n";
 
+// `file` (a Slurm filename pattern such as rank-%t.log) in `dir`, whose own % are literal.
+std::string SlurmPattern(const fs::path& dir, const std::string& file) {
+  return absl::StrReplaceAll(dir.string(), {{"%", "%%"}}) + "/" + file;
+}
+
 // The whole batch script of an attempt.
 std::string BatchScript(const LaunchRequest& request) {
   std::string worker = absl::StrCat(ShellQuote(request.worker_binary), " train --spec ",
@@ -59,7 +64,7 @@ std::string BatchScript(const LaunchRequest& request) {
       "export MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\n"
       "export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))\n"
       "srun --kill-on-bad-exit=0 --open-mode=append --output=",
-      ShellQuote((request.log_dir / "rank-%t.log").string()), " \\\n  /bin/bash -c ",
+      ShellQuote(SlurmPattern(request.log_dir, "rank-%t.log")), " \\\n  /bin/bash -c ",
       ShellQuote(kTaskScript), " moe-rank \\\n  ", worker, "\n");
 }
 
@@ -389,7 +394,7 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Launch(const LaunchR
   argv.insert(
       argv.end(),
       {"--parsable", absl::StrCat("--job-name=moe-", request.job_id, ".", request.attempt_id),
-       "--export=ALL", absl::StrCat("--output=", (request.log_dir / "slurm-%j.out").string()),
+       "--export=ALL", absl::StrCat("--output=", SlurmPattern(request.log_dir, "slurm-%j.out")),
        absl::StrCat("--chdir=", request.log_dir.string())});
   argv.push_back(script.string());
 
