@@ -251,7 +251,7 @@ TEST_F(Slurm, ANodeFailureIsRecordedAndTheJobRestartsFromTheLastCheckpoint) {
     const auto attempts = moed.client().Attempts(id);
     return attempts.ok() && attempts->attempts(0).ended_unix_s() > 0;
   });
-  Shell("scontrol update nodename=" + node + " state=resume");
+  Shell("scontrol update nodename=" + node + " state=resume 2>&1");  // may be back already
 
   const moe::v1::Job done = moed.WaitForState(id, moe::v1::JOB_STATE_COMPLETED);
   const auto attempts = moed.client().Attempts(id);
