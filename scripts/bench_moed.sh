@@ -15,19 +15,7 @@ work=${TMPDIR:-/tmp}/moe_moed_bench
 rm -rf "$work"
 mkdir -p "$work"
 
-# Starts moed (extra flags in "$@") with data in $work/data; sets $moed and MOECTL_SERVER.
-start_moed() {
-  : > "$work/moed.log"
-  build/server/moed --data-dir "$work/data" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --slots 2 "$@" \
-    > "$work/moed.log" 2>&1 &
-  moed=$!
-  for _ in $(seq 200); do
-    port=$(sed -n 's/^moed listening on port \([0-9]*\),.*$/\1/p' "$work/moed.log")
-    [ -n "$port" ] && break
-    sleep 0.05
-  done
-  export MOECTL_SERVER=127.0.0.1:$port
-}
+source scripts/lib/moed.sh
 # Seconds (with fractions) until file $1 contains a training step line.
 wait_first_step() {
   local start=$2

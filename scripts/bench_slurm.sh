@@ -21,15 +21,8 @@ cleanup() {
 trap cleanup EXIT
 export "$(scripts/slurm_cluster.sh start "$cluster")"
 
-build/server/moed --data-dir "$work/data" --listen 127.0.0.1:0 --metrics-listen '' --slots 2 \
-  > "$work/moed.log" 2>&1 &
-moed=$!
-for _ in $(seq 200); do
-  port=$(sed -n 's/^moed listening on port \([0-9]*\),.*$/\1/p' "$work/moed.log")
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-export MOECTL_SERVER=127.0.0.1:$port
+source scripts/lib/moed.sh
+start_moed
 
 # Submits the demo job through launcher $1; sets $elapsed to the seconds from submit to its
 # first step line, then waits for it to complete.

@@ -152,23 +152,32 @@ bool Coordinator::Reattach(const moe::v1::Job& job, double now) {
           now);
     return false;
   }
-  Running& run = running_[job.id()];
-  run.attempt_id = attempt.id();
-  run.world_size = attempt.world_size();
-  run.workers = *std::move(workers);
-  run.uses_slots = false;
-  run.ended.assign(attempt.world_size(), false);
-  run.wait_status.assign(attempt.world_size(), 0);
-  run.last_heartbeat.assign(attempt.world_size(), 0);
-  run.started = now;  // heartbeats are due from now on
-  run.resumed = !attempt.resume_from().empty();
-  run.resume_from = attempt.resume_from();
+  // Heartbeats are due from now on.
+  Track(job.id(), attempt.id(), attempt.world_size(), *std::move(workers), /*uses_slots=*/false,
+        attempt.resume_from(), now);
   Event(job.id(),
         absl::StrCat("moed restarted: re-attached to attempt ", attempt.id(), " (",
                      attempt.launcher_handle(), ")"),
         now);
   ++version_;
   return true;
+}
+
+Coordinator::Running& Coordinator::Track(int64_t job_id, int64_t attempt_id, int32_t world_size,
+                                         std::unique_ptr<WorkerGroup> workers, bool uses_slots,
+                                         const std::string& resume_from, double now) {
+  Running& run = running_[job_id];
+  run.attempt_id = attempt_id;
+  run.world_size = world_size;
+  run.workers = std::move(workers);
+  run.uses_slots = uses_slots;
+  run.ended.assign(world_size, false);
+  run.wait_status.assign(world_size, 0);
+  run.last_heartbeat.assign(world_size, 0);
+  run.started = now;
+  run.resumed = !resume_from.empty();
+  run.resume_from = resume_from;
+  return run;
 }
 
 absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
@@ -738,17 +747,8 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   }
   RETURN_IF_ERROR(store_.SetState(job.id(), moe::v1::JOB_STATE_RUNNING, now));
   RETURN_IF_ERROR(store_.SetNextStart(job.id(), "", 0));
-  Running& run = running_[job.id()];
-  run.attempt_id = attempt_id;
-  run.world_size = job.world_size();
-  run.workers = *std::move(launched);
-  run.uses_slots = launcher.UsesSlots();
-  run.ended.assign(job.world_size(), false);
-  run.wait_status.assign(job.world_size(), 0);
-  run.last_heartbeat.assign(job.world_size(), 0);
-  run.started = now;
-  run.resumed = !resume_from.empty();
-  run.resume_from = resume_from;
+  Running& run = Track(job.id(), attempt_id, job.world_size(), *std::move(launched),
+                       launcher.UsesSlots(), resume_from, now);
   if (run.uses_slots) run.oom_kills = oom_kills;  // moed's cgroup holds only local workers
   const std::string handle = run.workers->handle();
   Event(job.id(),

@@ -157,6 +157,10 @@ class Coordinator {
   // The launcher of a job of `spec`, or of an attempt's handle.
   Launcher& LauncherFor(const moe::v1::JobSpec& spec);
   Launcher& LauncherFor(const std::string& handle);
+  // Starts supervising `workers`, attempt `attempt_id` of job `job_id`, from `now`.
+  Running& Track(int64_t job_id, int64_t attempt_id, int32_t world_size,
+                 std::unique_ptr<WorkerGroup> workers, bool uses_slots,
+                 const std::string& resume_from, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // At start-up: follows the open attempt of a job left RUNNING again, if its workers outlive
   // moed and are still known to their launcher. False when there is nothing to re-attach to.
   bool Reattach(const moe::v1::Job& job, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -389,18 +389,16 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Launch(const LaunchR
   }
   fs::permissions(script, fs::perms::owner_all, ec);
 
+  const std::string name = absl::StrCat("moe-", request.job_id, ".", request.attempt_id);
   std::vector<std::string> argv =
       SbatchArguments(Resolve(request.slurm), static_cast<uint32_t>(request.world_size));
-  argv.insert(
-      argv.end(),
-      {"--parsable", absl::StrCat("--job-name=moe-", request.job_id, ".", request.attempt_id),
-       "--export=ALL", absl::StrCat("--output=", SlurmPattern(request.log_dir, "slurm-%j.out")),
-       absl::StrCat("--chdir=", request.log_dir.string())});
+  argv.insert(argv.end(), {"--parsable", "--job-name=" + name, "--export=ALL",
+                           absl::StrCat("--output=", SlurmPattern(request.log_dir, "slurm-%j.out")),
+                           absl::StrCat("--chdir=", request.log_dir.string())});
   argv.push_back(script.string());
 
   const std::vector<std::string> env =
       WorkerEnvironment(request, {"MOE_RANK_DIR=" + request.log_dir.string()});
-  const std::string name = absl::StrCat("moe-", request.job_id, ".", request.attempt_id);
   const auto result = RunCommand(argv, env, options_.command_timeout_s);
   if (absl::IsDeadlineExceeded(result.status())) {
     // sbatch may have submitted it all the same: no job of this attempt may run unrecorded.

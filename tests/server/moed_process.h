@@ -50,8 +50,7 @@ class Moed {
     const std::string line = absl::StrCat(
         env, env.empty() ? "" : " ", "exec ", MOED_BIN, " --data-dir ", data_dir.string(),
         flags.find("--listen ") == std::string::npos ? " --listen 127.0.0.1:0" : "",
-        " --metrics-listen 127.0.0.1:0 --slots 2 ", flags, " > ", log_,
-        " 2>&1");
+        " --metrics-listen 127.0.0.1:0 --slots 2 ", flags, " > ", log_, " 2>&1");
     const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
     EXPECT_EQ(posix_spawn(&pid_, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ),
               0);

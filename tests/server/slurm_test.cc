@@ -89,6 +89,18 @@ std::string SlurmJobId(Moed& moed, int64_t id, int index) {
   return absl::ConsumePrefix(&handle, "slurm:") ? std::string(handle) : "";
 }
 
+// The newest committed checkpoint of job `id` that attempt `attempt_id` wrote (empty if none).
+moe::v1::Checkpoint NewestCheckpointOf(Moed& moed, int64_t id, int64_t attempt_id) {
+  moe::v1::Checkpoint newest;
+  const auto checkpoints = moed.client().Checkpoints(id);
+  EXPECT_TRUE(checkpoints.ok()) << checkpoints.status();
+  if (!checkpoints.ok()) return newest;
+  for (const moe::v1::Checkpoint& c : checkpoints->checkpoints()) {
+    if (c.attempt_id() == attempt_id && c.step() > newest.step()) newest = c;
+  }
+  return newest;
+}
+
 // Seconds from submitting `spec` to its first reported step, then waits for it to complete.
 double SubmitToFirstStep(Moed& moed, const moe::v1::JobSpec& spec, int64_t* id) {
   const auto submitted = Clock::now();
@@ -188,18 +200,9 @@ TEST_F(Slurm, ScancelIsRecordedAndTheJobResumesFromTheLastCheckpoint) {
   EXPECT_EQ(attempts->attempts(0).cause(), moe::v1::ATTEMPT_CAUSE_SCHEDULER_CANCELLED);
   EXPECT_EQ(done.restarts(), 1) << "a scancel is a restart within resources.max_restarts";
   // Resumed from the newest checkpoint the cancelled attempt committed.
-  int64_t newest = 0;
-  std::string newest_path;
-  const auto checkpoints = moed.client().Checkpoints(id);
-  ASSERT_TRUE(checkpoints.ok()) << checkpoints.status();
-  for (const auto& c : checkpoints->checkpoints()) {
-    if (c.attempt_id() == attempts->attempts(0).id() && c.step() > newest) {
-      newest = c.step();
-      newest_path = c.path();
-    }
-  }
-  EXPECT_GE(newest, 5);
-  EXPECT_EQ(attempts->attempts(1).resume_from(), newest_path);
+  const moe::v1::Checkpoint newest = NewestCheckpointOf(moed, id, attempts->attempts(0).id());
+  EXPECT_GE(newest.step(), 5);
+  EXPECT_EQ(attempts->attempts(1).resume_from(), newest.path());
   EXPECT_NE(SlurmJobId(moed, id, 1), slurm_id) << "the restart is a new Slurm job";
   EXPECT_TRUE(FinalModel(spec) == reference) << "final weights differ";
 }
@@ -224,17 +227,9 @@ TEST_F(Slurm, PreemptionLeavesAnEmergencyCheckpointAndTheJobCompletesIdentically
   EXPECT_EQ(done.restarts(), 0) << "a preemption is not the job's fault";
   // The emergency checkpoint: the step the ranks agreed to stop at, committed before Slurm's
   // SIGKILL, and what the next attempt resumed from.
-  const auto checkpoints = moed.client().Checkpoints(id);
-  int64_t stop_step = 0;
-  std::string stop_path;
-  for (const auto& c : checkpoints->checkpoints()) {
-    if (c.attempt_id() == attempts->attempts(0).id() && c.step() > stop_step) {
-      stop_step = c.step();
-      stop_path = c.path();
-    }
-  }
-  EXPECT_GE(stop_step, 7);
-  EXPECT_EQ(attempts->attempts(1).resume_from(), stop_path);
+  const moe::v1::Checkpoint stop = NewestCheckpointOf(moed, id, attempts->attempts(0).id());
+  EXPECT_GE(stop.step(), 7);
+  EXPECT_EQ(attempts->attempts(1).resume_from(), stop.path());
   EXPECT_TRUE(FinalModel(spec) == reference) << "final weights differ";
 }
 
