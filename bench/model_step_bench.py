@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The same MPT-MoE as worker/model, written efficiently in Python PyTorch (vectorised
 attention, experts as one matmul pair each over their tokens): the baseline for
-model_step_bench.cc. Same flags, same JSON output. Run with Debian's python3-torch, which is
+model_step_bench.cc. Same flags, same JSON output. Run with the project venv's PyTorch, which is
 the same LibTorch version the C++ side links."""
 import argparse
 import json

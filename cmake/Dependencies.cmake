@@ -1,5 +1,5 @@
-# Every third-party dependency is found here, once. Debian packages provide all of them;
-# scripts/setup.sh installs them.
+# Every third-party dependency is found here, once. Debian packages provide all of them but
+# LibTorch, which comes from PyPI's PyTorch; scripts/setup.sh installs them.
 find_package(Protobuf REQUIRED)
 find_package(absl REQUIRED)
 find_package(spdlog REQUIRED)
@@ -16,6 +16,5 @@ if(MOE_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)
 endif()
-# LibTorch: Debian's libtorch-dev (1.13, CPU) here; PyTorch's CUDA LibTorch on GPU machines
-# (CMAKE_PREFIX_PATH from torch.utils.cmake_prefix_path).
-find_package(Torch REQUIRED)
+# LibTorch from PyTorch (the project's .venv/ or MOE_TORCH_PYTHON), with CUDA when it has it.
+include(cmake/Torch.cmake)

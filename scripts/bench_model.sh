@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Forward + backward of a small MPT-MoE on CPU: our LibTorch model (build/bench/moe_bench_model)
-# against the same model in Python PyTorch (bench/model_step_bench.py, Debian's python3-torch,
-# the same LibTorch version), side by side in one run, interleaved, same threads and shapes.
+# against the same model in Python PyTorch (bench/model_step_bench.py, with the project venv's
+# PyTorch: the very LibTorch the C++ side links), side by side in one run, interleaved, same
+# threads and shapes.
 # Extra arguments go to both, e.g. scripts/bench_model.sh --threads 2 --experts 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ echo "config: ${args[*]}"
 printf '%-6s %14s %14s %8s\n' round "ours ms/step" "python ms/step" ratio
 for round in 1 2 3; do
   ours=$(build/bench/moe_bench_model "${args[@]}")
-  python=$(/usr/bin/python3 bench/model_step_bench.py "${args[@]}")
+  python=$(.venv/bin/python bench/model_step_bench.py "${args[@]}")
   /usr/bin/python3 -c '
 import json, sys
 o, p = json.loads(sys.argv[2]), json.loads(sys.argv[3])

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs every Debian package moetrain needs to build, run and test. Idempotent: a
-# package already present is left alone, and nothing is fetched when all are present.
+# Installs what moetrain needs to build, run and test: Debian packages, and PyTorch 2.11 (its
+# LibTorch, with CUDA and NCCL) from PyPI into the project's virtual environment .venv/, with
+# the Python packages the tests use as references. Idempotent: nothing is fetched when all is
+# present. With MOE_TORCH_PYTHON set (a Python whose PyTorch the build should use, e.g. a GPU
+# machine's), no PyTorch is installed.
 # Usage: scripts/setup.sh        (as root, or with sudo on PATH)
 set -euo pipefail
 
@@ -11,17 +14,16 @@ pkgs=(
   clang libclang-rt-dev
   # tests: openssl makes the TLS certificates of the security tests
   openssl
-  # training: LibTorch (CPU, with c10d; libgloo-dev has the Gloo headers c10d's include) and
-  # a fast BLAS for it; python3-torch is the reference implementation inside tests and benchmarks
-  libtorch-dev libgloo-dev libopenblas0-openmp python3-torch python3-numpy
+  # training: Gloo's headers, which c10d's include (LibTorch itself comes from PyPI, below);
+  # python3-venv makes the project's virtual environment
+  libgloo-dev python3-venv
   # service: gRPC, protobuf, Abseil, logging, metrics, catalogue
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libspdlog-dev prometheus-cpp-dev libsqlite3-dev libssl-dev
   # formats and text
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev
-  # TensorBoard event files: CRC-32C from Boost.CRC (headers); python3-crc32c for the
-  # independent reference encoder in the tests
-  libboost-dev python3-crc32c
+  # TensorBoard event files: CRC-32C from Boost.CRC (headers)
+  libboost-dev
   # tests: GoogleTest; a real Prometheus server (and promtool) scraping moed; curl for its API
   libgtest-dev libgmock-dev prometheus libcurl4-openssl-dev
   # the Slurm launcher: sbatch/srun/squeue, and a single-node cluster for its tests
@@ -30,8 +32,6 @@ pkgs=(
 )
 
 missing=()
-# Node.js (for the reference tokenizer) may come from elsewhere; use Debian's only if absent.
-command -v node >/dev/null || pkgs+=(nodejs npm)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
@@ -42,4 +42,26 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup: all ${#pkgs[@]} packages present"
+fi
+
+# PyTorch from PyPI, the version the GPU machines carry; numpy for it, crc32c for the
+# independent TensorBoard encoder in the tests.
+torch_version=2.11.0
+python_pkgs=("torch==$torch_version" numpy crc32c)
+if [ -n "${MOE_TORCH_PYTHON:-}" ]; then
+  echo "setup: LibTorch from $MOE_TORCH_PYTHON ($("$MOE_TORCH_PYTHON" -c 'import torch; print(torch.__version__)'))"
+  exit 0
+fi
+cd "$(dirname "$0")/.."
+venv=.venv
+if ! "$venv/bin/python" - "$torch_version" 2>/dev/null <<'PY'
+import sys, torch, numpy, crc32c
+sys.exit(0 if torch.__version__.split('+')[0] == sys.argv[1] else 1)
+PY
+then
+  echo "setup: installing ${python_pkgs[*]} into $venv/"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${python_pkgs[@]}"
+else
+  echo "setup: $venv/ has torch $torch_version"
 fi

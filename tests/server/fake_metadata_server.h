@@ -29,7 +29,7 @@ class FakeMetadataServer {
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
     posix_spawn_file_actions_addclose(&actions, out[0]);
     const std::string script = MOE_SOURCE_DIR "/tests/server/fake_metadata_server.py";
-    const char* argv[] = {"/usr/bin/python3", script.c_str(), nullptr};
+    const char* argv[] = {MOE_PYTHON, script.c_str(), nullptr};
     EXPECT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, const_cast<char**>(argv), environ), 0);
     posix_spawn_file_actions_destroy(&actions);
     close(out[1]);

@@ -67,6 +67,36 @@ TEST(WorkerCli, HelpListsTheCommands) {
   EXPECT_EQ(RunWorker("").exit_code, 106);  // CLI11: a subcommand is required
 }
 
+TEST(WorkerCli, VersionNamesLibTorchCudaAndNccl) {
+  const Result r = RunWorker("--version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("LibTorch 2.11"));
+#ifdef MOE_WITH_CUDA
+  EXPECT_THAT(r.output, HasSubstr("NCCL"));
+  EXPECT_THAT(r.output, HasSubstr("compiled in"));
+#endif
+}
+
+TEST(WorkerCli, TrainOnCudaWithoutAGpuIsAUserErrorNamingTheField) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is visible here";
+  const std::filesystem::path spec =
+      std::filesystem::path(::testing::TempDir()) / absl::StrCat("moe_cuda_", getpid(), ".yaml");
+  std::ifstream demo(kSource / "configs/jobs/tiny-cpu.yaml");
+  std::string text((std::istreambuf_iterator<char>(demo)), {});
+  text.replace(text.find("device: cpu"), 11, "device: cuda");
+  // Relative paths in the demo spec are relative to its directory.
+  for (const char* relative : {"../../assets/", "../../datasets/"}) {
+    for (size_t at; (at = text.find(relative)) != std::string::npos;) {
+      text.replace(at, 6, kSource.string() + "/");
+    }
+  }
+  std::ofstream(spec) << text;
+  const Result r = RunWorker("train --spec " + spec.string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;  // the user's error: moed does not retry it
+  EXPECT_THAT(r.output, HasSubstr("resources.device: cuda, but no GPU is visible"));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("samples,")));  // before any work
+}
+
 TEST(WorkerCli, TokenizePrintsTheLibrarysIdsAndDecodesThemBack) {
   auto tok = std::move(Tokenizer::FromFile(kTokenizer)).value();
   const std::vector<std::string> lines = {"who wrote the hunchback of notre-dame",
@@ -150,10 +180,10 @@ TEST(WorkerCli, InitInspectForwardAndGenerateOnTheDemoModel) {
   const Result forward =
       RunWorker(absl::StrCat("forward --checkpoint ", dir, " --ids 5,17,42,7 --out ", ours));
   ASSERT_EQ(forward.exit_code, 0) << forward.output;
-  if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") == 0) {
+  if (std::system(MOE_PYTHON " -c 'import torch' 2>/dev/null") == 0) {
     std::ofstream(dir + "/in.json") << R"({"input_ids": [[5, 17, 42, 7]]})";
     const std::string ref = dir + "/ref.safetensors";
-    ASSERT_EQ(std::system(absl::StrCat("/usr/bin/python3 ",
+    ASSERT_EQ(std::system(absl::StrCat(MOE_PYTHON " ",
                                        (kSource / "tests/worker/model/mpt_reference.py").string(),
                                        " forward ", dir, " ", dir, "/in.json ", ref)
                               .c_str()),
@@ -211,7 +241,7 @@ TEST(WorkerCli, TrainLogsBothCountersAndExpertLoadThenEvalPrintsJson) {
   ASSERT_EQ(event_files.size(), 1u);
   const std::string events_json = (dir / "events.json").string();
   ASSERT_EQ(
-      std::system(absl::StrCat("/usr/bin/python3 ",
+      std::system(absl::StrCat(MOE_PYTHON " ",
                                (kSource / "tests/worker/report/tfrecord_reference.py").string(),
                                " read ", event_files[0].string(), " > ", events_json)
                       .c_str()),

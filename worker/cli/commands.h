@@ -15,6 +15,7 @@ void AddTrainCommand(CLI::App& app, int* exit_code);
 void AddEvalCommand(CLI::App& app, int* exit_code);
 // init, forward, generate and inspect.
 void AddModelCommands(CLI::App& app, int* exit_code);
+void AddPlanCommand(CLI::App& app, int* exit_code);
 
 }  // namespace moe::worker
 

@@ -16,6 +16,7 @@
 #include "worker/cli/commands.h"
 #include "worker/dist/c10d_communicator.h"
 #include "worker/dist/communicator.h"
+#include "worker/dist/device.h"
 #include "worker/dist/launch_env.h"
 #include "worker/report/coordinator_reporter.h"
 #include "worker/report/tensorboard_progress.h"
@@ -45,6 +46,11 @@ struct TrainFlags {
 
 absl::Status RunTrain(const TrainFlags& flags) {
   ASSIGN_OR_RETURN(const JobFiles job, LoadJobFiles(flags.spec));
+  // One process per device, launched as torchrun launches (RANK, WORLD_SIZE, LOCAL_RANK, ...);
+  // the device is settled before any work (a missing GPU is the user's error, exit code 2).
+  ASSIGN_OR_RETURN(const LaunchEnv env, LaunchEnvFromEnvironment());
+  ASSIGN_OR_RETURN(const torch::Device device,
+                   ResolveDevice(job.spec.resources().device(), env.local_rank));
   if (const uint32_t threads = job.spec.resources().threads_per_worker(); threads > 0) {
     torch::set_num_threads(static_cast<int>(threads));
   }
@@ -60,11 +66,9 @@ absl::Status RunTrain(const TrainFlags& flags) {
   }
   const StopDeadline deadline(stop_requested, grace);
   if (options.resume_from.empty()) options.resume_from = job.spec.checkpoint().resume_from();
-  // One process per device, launched as torchrun launches (RANK, WORLD_SIZE, MASTER_ADDR, ...).
-  ASSIGN_OR_RETURN(const LaunchEnv env, LaunchEnvFromEnvironment());
-  std::unique_ptr<Communicator> comm = std::make_unique<LocalCommunicator>();
+  std::unique_ptr<Communicator> comm = std::make_unique<LocalCommunicator>(device);
   if (env.world_size > 1) {
-    ASSIGN_OR_RETURN(comm, C10dCommunicator::Create(env));
+    ASSIGN_OR_RETURN(comm, C10dCommunicator::Create(env, device));
     if (env.rank != 0) spdlog::set_level(spdlog::level::warn);  // rank 0 reports progress
   }
   TerminalProgress terminal;

@@ -1,6 +1,7 @@
-// Collectives the trainer needs, whatever carries them: c10d Gloo on CPU or NCCL on CUDA
-// (C10dCommunicator), or nothing for a single process (LocalCommunicator). Every rank must
-// make the same calls in the same order; tensors are contiguous and on the group's device.
+// Collectives the trainer needs, whatever carries them: c10d NCCL on the rank's GPU or Gloo on
+// the CPU (C10dCommunicator), or nothing for a single process (LocalCommunicator). Every rank
+// must make the same calls in the same order. Tensors are contiguous and on device(); no
+// collective copies or stages them (callers place them there).
 #ifndef MOE_WORKER_DIST_COMMUNICATOR_H_
 #define MOE_WORKER_DIST_COMMUNICATOR_H_
 
@@ -11,7 +12,8 @@
 namespace moe::worker {
 
 // A collective in flight. Its output is ready, and its tensors may be touched again, only after
-// Wait(), which throws c10::Error when the collective failed (a peer died or timed out).
+// Wait(), which throws c10::Error when the collective failed (a peer died or timed out). On a
+// GPU, Wait() makes the current stream wait for it; the host does not block.
 class PendingCollective {
  public:
   virtual ~PendingCollective() = default;
@@ -23,12 +25,15 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
+  // Where this rank's tensors live: its GPU under NCCL, else the CPU.
+  virtual torch::Device device() const = 0;
   // Sums `tensor` over all ranks, in place.
   virtual void AllReduceSum(torch::Tensor& tensor) = 0;
   // `input` [world_size * n] on every rank; `output` [n] receives this rank's slice of the
   // element-wise sum over ranks.
   virtual void ReduceScatterSum(const torch::Tensor& input, torch::Tensor& output) = 0;
   // `input` [n] from every rank into `output` [world_size * n], rank r's at [r * n, (r+1) * n).
+  // `input` may be that slice of `output` itself (an in-place gather: no temporary).
   virtual void AllGather(const torch::Tensor& input, torch::Tensor& output) = 0;
   // Starts summing `tensor` over all ranks into rank `root`'s `tensor` (other ranks' tensors
   // are left unspecified) and returns without waiting for it.
@@ -38,17 +43,19 @@ class Communicator {
   virtual void Barrier() = 0;
 };
 
-// World size 1: every collective is the identity.
+// World size 1 on `device`: every collective is the identity.
 class LocalCommunicator : public Communicator {
  public:
+  explicit LocalCommunicator(torch::Device device = torch::kCPU) : device_(device) {}
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
+  torch::Device device() const override { return device_; }
   void AllReduceSum(torch::Tensor&) override {}
   void ReduceScatterSum(const torch::Tensor& input, torch::Tensor& output) override {
     output.copy_(input);
   }
   void AllGather(const torch::Tensor& input, torch::Tensor& output) override {
-    output.copy_(input);
+    if (!input.is_same(output) && input.data_ptr() != output.data_ptr()) output.copy_(input);
   }
   std::unique_ptr<PendingCollective> ReduceSumAsync(torch::Tensor&, int) override {
     return std::make_unique<Done>();
@@ -60,6 +67,7 @@ class LocalCommunicator : public Communicator {
   struct Done : PendingCollective {
     void Wait() override {}
   };
+  const torch::Device device_;
 };
 
 }  // namespace moe::worker

@@ -16,13 +16,10 @@ std::vector<double> AlibiSlopes(int64_t n_heads, double alibi_bias_max) {
   return slopes;
 }
 
-torch::Tensor AlibiBias(const std::vector<double>& slopes, int64_t seq_len,
-                        const torch::TensorOptions& options) {
-  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
-  torch::Tensor pos = torch::arange(seq_len, f32);
+torch::Tensor AlibiBias(const torch::Tensor& slopes_H, int64_t seq_len) {
+  torch::Tensor pos = torch::arange(seq_len, slopes_H.options());
   torch::Tensor distance_TT = pos.unsqueeze(1) - pos.unsqueeze(0);  // i - j
-  torch::Tensor slopes_H = torch::tensor(slopes, torch::kFloat64).to(torch::kFloat32);
-  return (-slopes_H.view({1, -1, 1, 1}) * distance_TT.view({1, 1, seq_len, seq_len})).to(options);
+  return -slopes_H.view({1, -1, 1, 1}) * distance_TT.view({1, 1, seq_len, seq_len});
 }
 
 }  // namespace moe::worker

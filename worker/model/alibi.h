@@ -15,9 +15,9 @@ namespace moe::worker {
 std::vector<double> AlibiSlopes(int64_t n_heads, double alibi_bias_max);
 
 // The additive attention bias [1, H, T, T] for queries i and keys j: -slope_h * (i - j)
-// (only j <= i is ever used).
-torch::Tensor AlibiBias(const std::vector<double>& slopes, int64_t seq_len,
-                        const torch::TensorOptions& options);
+// (only j <= i is ever used), fp32 on the device of `slopes_H` (fp32 [H]: AlibiSlopes, kept
+// there so no forward copies them from the host).
+torch::Tensor AlibiBias(const torch::Tensor& slopes_H, int64_t seq_len);
 
 }  // namespace moe::worker
 

@@ -7,15 +7,17 @@
 
 #include <torch/torch.h>
 
+#include "worker/model/layers.h"
+
 namespace moe::worker {
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  AttentionImpl(int64_t d_model, int64_t n_heads);
+  AttentionImpl(int64_t d_model, int64_t n_heads, const torch::TensorOptions& options = {});
   // bias_BHTT: ALiBi plus mask (-inf where not allowed), broadcastable to [B, H, T, T].
   torch::Tensor forward(const torch::Tensor& x_BTD, const torch::Tensor& bias_BHTT);
 
-  torch::nn::Linear Wqkv{nullptr}, out_proj{nullptr};
+  Projection Wqkv{nullptr}, out_proj{nullptr};
 
  private:
   int64_t d_model_, n_heads_;

@@ -160,8 +160,10 @@ absl::Status LoadWeights(const TensorMap& weights, bool upcycle, double noise_st
                                        ", the model needs ", c10::str(target.sizes())));
       continue;
     }
-    target.copy_(it->second);
-    if (source != name && noise_std > 0) target.add_(torch::randn_like(target) * noise_std);
+    target.copy_(it->second);  // from the mapped file straight to the parameter's device
+    if (source != name && noise_std > 0) {  // drawn on the CPU: the same on every device
+      target.add_(torch::randn(target.sizes(), torch::kFloat32).mul_(noise_std).to(target.device()));
+    }
   }
   if (missing.empty() && misshaped.empty() && unused.empty()) return absl::OkStatus();
   std::vector<std::string> problems;
@@ -185,11 +187,11 @@ absl::Status SaveHfModel(MptForCausalLM& model, const fs::path& dir) {
 }
 
 absl::StatusOr<MptForCausalLM> BuildModel(const moe::v1::ModelSpec& spec, int32_t tokenizer_size,
-                                          uint64_t seed) {
+                                          uint64_t seed, const torch::TensorOptions& options) {
   if (spec.has_config()) {
     moe::v1::MptConfig config = spec.config();
     RETURN_IF_ERROR(ResolveVocabSize(tokenizer_size, &config));
-    MptForCausalLM model(config, spec.moe());
+    MptForCausalLM model(config, spec.moe(), options);
     model->InitializeWeights(seed);
     model->SetActivationCheckpointing(spec.activation_checkpointing());
     return model;
@@ -211,7 +213,7 @@ absl::StatusOr<MptForCausalLM> BuildModel(const moe::v1::ModelSpec& spec, int32_
         absl::StrCat(dir.string(), ": vocab_size ", config.vocab_size(),
                      " is smaller than the tokenizer (", tokenizer_size, ")"));
   }
-  MptForCausalLM model(config, spec.moe());
+  MptForCausalLM model(config, spec.moe(), options);
   model->InitializeWeights(seed);  // routers of an upcycled model keep this
   ASSIGN_OR_RETURN(TensorMap weights, ReadHfWeights(dir));
   torch::manual_seed(seed);

@@ -33,7 +33,8 @@ std::vector<std::pair<std::string, torch::Tensor>> StoredTensors(MptForCausalLM&
 absl::Status ReadHfConfig(const std::filesystem::path& dir, moe::v1::MptConfig* config,
                           moe::v1::MoeSpec* moe);
 
-// Reads every weight tensor of `dir` (any of the three layouts).
+// Reads every weight tensor of `dir` (any of the three layouts). Safetensors come as views of
+// the mapped files (nothing is read until a tensor is copied from); pickles are read whole.
 absl::StatusOr<TensorMap> ReadHfWeights(const std::filesystem::path& dir);
 
 // Copies `weights` into `model`, converting dtypes. Every stored name must be present with its
@@ -49,9 +50,10 @@ absl::Status SaveHfModel(MptForCausalLM& model, const std::filesystem::path& dir
 
 // Builds a model from a job's model spec: an inline config gets random initialisation
 // (llm-foundry's scheme, `seed`); a Hugging Face directory is loaded, and upcycled when it is
-// dense and the spec asks for experts. `tokenizer_size` fills an unset vocab_size.
+// dense and the spec asks for experts. `tokenizer_size` fills an unset vocab_size. The model is
+// created on `options`' device in its dtype, and weights stream into it tensor by tensor.
 absl::StatusOr<MptForCausalLM> BuildModel(const moe::v1::ModelSpec& spec, int32_t tokenizer_size,
-                                          uint64_t seed);
+                                          uint64_t seed, const torch::TensorOptions& options = {});
 
 }  // namespace moe::worker
 

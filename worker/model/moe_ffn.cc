@@ -14,18 +14,21 @@ torch::Tensor MeanOverValid(const torch::Tensor& values_N, const torch::Tensor& 
 
 }  // namespace
 
-ExpertsImpl::ExpertsImpl(int64_t num_experts, int64_t d_model, int64_t hidden)
-    // Kaiming-normal (fan_in), as a Linear layer would be; MptForCausalLM re-initialises.
+ExpertsImpl::ExpertsImpl(int64_t num_experts, int64_t d_model, int64_t hidden,
+                         const torch::TensorOptions& options)
+    // Kaiming-normal (fan_in), drawn where they live; MptForCausalLM re-initialises.
     : up_proj(register_parameter(
-          "up_proj", torch::randn({num_experts, hidden, d_model}) * std::sqrt(2.0 / d_model))),
+          "up_proj",
+          torch::randn({num_experts, hidden, d_model}, options).mul_(std::sqrt(2.0 / d_model)))),
       down_proj(register_parameter(
-          "down_proj", torch::randn({num_experts, d_model, hidden}) * std::sqrt(2.0 / hidden))) {}
+          "down_proj",
+          torch::randn({num_experts, d_model, hidden}, options).mul_(std::sqrt(2.0 / hidden)))) {}
 
-MoeFfnImpl::MoeFfnImpl(int64_t d_model, int64_t hidden, const moe::v1::MoeSpec& spec)
+MoeFfnImpl::MoeFfnImpl(int64_t d_model, int64_t hidden, const moe::v1::MoeSpec& spec,
+                       const torch::TensorOptions& options)
     : spec_(spec), num_experts_(spec.experts_size()) {
-  router = register_module(
-      "router", torch::nn::Linear(torch::nn::LinearOptions(d_model, num_experts_).bias(false)));
-  experts = register_module("experts", Experts(num_experts_, d_model, hidden));
+  router = register_module("router", Projection(d_model, num_experts_, options));
+  experts = register_module("experts", Experts(num_experts_, d_model, hidden, options));
 }
 
 torch::Tensor LoadBalanceLoss(const torch::Tensor& probs_NE, const torch::Tensor& first_N,
@@ -63,13 +66,21 @@ std::pair<torch::Tensor, torch::Tensor> MoeFfnImpl::Route(const torch::Tensor& p
   return {weight_NK, expert_NK};
 }
 
+torch::Tensor MoeStats::Summary() const {
+  const auto f64 = torch::kFloat64;
+  return torch::cat({tokens_per_expert.to(f64), dropped.to(f64).reshape({1}),
+                     load_balance_loss.to(f64).reshape({1}), z_loss.to(f64).reshape({1}),
+                     router_entropy.to(f64).reshape({1})});
+}
+
 torch::Tensor MoeFfnImpl::WithinCapacity(const torch::Tensor& expert_A, const torch::Tensor& keep_A,
-                                         int64_t valid_tokens) const {
+                                         const torch::Tensor& valid_tokens) const {
   if (spec_.capacity_factor() <= 0) return keep_A;  // dropless
-  const int64_t capacity = std::max<int64_t>(
-      static_cast<int64_t>(std::ceil(static_cast<double>(valid_tokens) / num_experts_ *
-                                     spec_.capacity_factor() * spec_.top_k())),
-      spec_.min_capacity());
+  // max(ceil(valid / E * factor * k), min_capacity), in fp64 on the device.
+  const torch::Tensor capacity =
+      torch::ceil(valid_tokens.to(torch::kFloat64) / num_experts_ * spec_.capacity_factor() *
+                  spec_.top_k())
+          .clamp_min(static_cast<double>(spec_.min_capacity()));
   // Slot-major order: every token's first choice is served before any second choice, and
   // earlier tokens before later ones (as GShard and DeepSpeed do).
   const torch::Tensor onehot_AE =
@@ -78,27 +89,30 @@ torch::Tensor MoeFfnImpl::WithinCapacity(const torch::Tensor& expert_A, const to
   return keep_A & (position_A < capacity);
 }
 
-torch::Tensor MoeFfnImpl::RunExperts(const torch::Tensor& x_ND, const torch::Tensor& token_A,
-                                     const torch::Tensor& expert_A,
-                                     const torch::Tensor& weight_A) const {
-  // Group assignments by expert, then one matmul pair per expert over its tokens.
-  const torch::Tensor order = std::get<1>(torch::sort(expert_A, /*stable=*/true, 0, false));
+std::pair<torch::Tensor, torch::Tensor> MoeFfnImpl::RunExperts(const torch::Tensor& x_ND,
+                                                               const torch::Tensor& token_A,
+                                                               const torch::Tensor& group_A,
+                                                               const torch::Tensor& weight_A) const {
+  // Sort assignments by group: expert 0's, ..., expert E-1's, then the ones no expert takes.
+  const torch::Tensor order = std::get<1>(torch::sort(group_A, /*stable=*/true, 0, false));
   const torch::Tensor token_sorted = token_A.index_select(0, order);
   const torch::Tensor weight_sorted = weight_A.index_select(0, order);
-  const torch::Tensor counts = torch::bincount(expert_A, {}, num_experts_).cpu();
-  const torch::Tensor x_sorted = x_ND.index_select(0, token_sorted);
-  std::vector<torch::Tensor> outputs;
-  int64_t start = 0;
-  for (int64_t e = 0; e < num_experts_; ++e) {
-    const int64_t n = counts[e].item<int64_t>();
-    const torch::Tensor x_nD = x_sorted.narrow(0, start, n);
-    const torch::Tensor h_nF = torch::gelu(torch::matmul(x_nD, experts->up_proj[e].t()));
-    outputs.push_back(torch::matmul(h_nF, experts->down_proj[e].t()));
-    start += n;
-  }
+  const torch::Tensor counts = torch::zeros({num_experts_ + 1}, group_A.options())
+                                   .scatter_add_(0, group_A, torch::ones_like(group_A));
+  // Group ends for the grouped matmul; rows past the last end (the untaken) belong to none.
+  const torch::Tensor ends = counts.narrow(0, 0, num_experts_).cumsum(0).to(torch::kInt32);
+  const torch::Tensor taken_A1 = (group_A.index_select(0, order) < num_experts_).unsqueeze(1);
+  // The grouped matmul leaves rows outside every group unset, in its output and in its input's
+  // gradient: `where` (not a product, which would carry NaN) keeps them out of both.
+  const torch::Tensor x_AD =
+      torch::where(taken_A1, x_ND.index_select(0, token_sorted), torch::zeros({}, x_ND.options()));
+  const torch::Tensor h_AF =
+      torch::gelu(at::_grouped_mm(x_AD, experts->up_proj.transpose(1, 2), ends));
+  const torch::Tensor y_AD = at::_grouped_mm(h_AF, experts->down_proj.transpose(1, 2), ends);
   const torch::Tensor out_AD =
-      torch::cat(outputs, 0) * weight_sorted.to(x_ND.scalar_type()).unsqueeze(1);
-  return torch::zeros_like(x_ND).index_add(0, token_sorted, out_AD);
+      torch::where(taken_A1, y_AD, torch::zeros({}, y_AD.options())) *
+      weight_sorted.to(x_ND.scalar_type()).unsqueeze(1);
+  return {torch::zeros_like(x_ND).index_add(0, token_sorted, out_AD), counts};
 }
 
 MoeOutput MoeFfnImpl::forward(const torch::Tensor& x_ND, const RoutingInputs& routing) {
@@ -113,13 +127,13 @@ MoeOutput MoeFfnImpl::forward(const torch::Tensor& x_ND, const RoutingInputs& ro
   const torch::Tensor weight_A = weight_NK.t().reshape({-1});
   const torch::Tensor token_A = torch::arange(n, expert_A.options()).repeat({k});
   const torch::Tensor valid_A = routing.valid.repeat({k});
-  const int64_t valid_tokens = routing.valid.sum().item<int64_t>();
+  const torch::Tensor valid_tokens = routing.valid.sum();
   const torch::Tensor keep_A = WithinCapacity(expert_A, valid_A, valid_tokens);
-  const torch::Tensor kept = keep_A.nonzero().squeeze(1);
+  const torch::Tensor group_A = torch::where(keep_A, expert_A, num_experts_);
 
   MoeOutput out;
-  out.y_ND = RunExperts(x_ND, token_A.index_select(0, kept), expert_A.index_select(0, kept),
-                        weight_A.index_select(0, kept));
+  torch::Tensor counts;
+  std::tie(out.y_ND, counts) = RunExperts(x_ND, token_A, group_A, weight_A);
 
   const torch::Tensor lb = LoadBalanceLoss(probs_NE, expert_NK.select(1, 0), routing.valid);
   const torch::Tensor z = RouterZLoss(logits_NE, routing.valid);
@@ -153,13 +167,13 @@ MoeOutput MoeFfnImpl::forward(const torch::Tensor& x_ND, const RoutingInputs& ro
                  spec_.label_loss_weight() * label;
 
   const torch::Tensor entropy_N = -(probs_NE * torch::log(probs_NE.clamp_min(1e-12))).sum(1);
-  out.stats.tokens_per_expert =
-      torch::bincount(expert_A.index_select(0, kept), {}, num_experts_).cpu();
-  out.stats.dropped = valid_tokens * k - kept.size(0);
-  out.stats.load_balance_loss = lb.item<double>();
-  out.stats.z_loss = z.item<double>();
-  out.stats.label_loss = label.item<double>();
-  out.stats.router_entropy = MeanOverValid(entropy_N, routing.valid).item<double>();
+  torch::NoGradGuard no_grad;
+  out.stats.tokens_per_expert = counts.narrow(0, 0, num_experts_);
+  out.stats.dropped = valid_tokens * k - out.stats.tokens_per_expert.sum();
+  out.stats.load_balance_loss = lb.detach();
+  out.stats.z_loss = z.detach();
+  out.stats.label_loss = label.detach();
+  out.stats.router_entropy = MeanOverValid(entropy_N, routing.valid).detach();
   return out;
 }
 

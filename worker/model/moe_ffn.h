@@ -1,7 +1,9 @@
 // The Mixture-of-Experts FFN: an fp32 softmax router picks top-k experts per token; each
 // expert is an MPT FFN; tokens past an expert's capacity are dropped (their output is zero and
-// the residual carries them). Experts run as one matmul pair each over the tokens they
-// received. The data set's expert labels can steer routing (see RoutingMode in job.proto).
+// the residual carries them). All experts run as one grouped matmul pair over the assignments
+// sorted by expert, so the forward never waits for the device to learn how many tokens each
+// expert got (no host synchronisation). The data set's expert labels can steer routing (see
+// RoutingMode in job.proto).
 //
 // Legend: N tokens, D d_model, F hidden, E experts, k top_k, S samples, A = N * k.
 #ifndef MOE_WORKER_MODEL_MOE_FFN_H_
@@ -10,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "moe/v1/job.pb.h"
+#include "worker/model/layers.h"
 
 namespace moe::worker {
 
@@ -18,17 +21,22 @@ struct RoutingInputs {
   torch::Tensor valid;         // bool: real tokens; padding neither routes nor counts
   torch::Tensor expert_label;  // int64 labelled expert per token, -1 for none; may be undefined
   torch::Tensor sample;        // int64 sample index per token, 0..num_samples-1 (label_guided)
-  int64_t num_samples = 0;
+  int64_t num_samples = 0;     // an upper bound: indices past the last sample are unused
 };
 
-// What one MoE layer did in a forward pass (detached, for logs and metrics).
+// What one MoE layer did in a forward pass: detached tensors on the layer's device, so that
+// nothing waits for them until they are reported.
 struct MoeStats {
   torch::Tensor tokens_per_expert;  // [E] int64: assignments each expert processed
-  int64_t dropped = 0;              // assignments dropped for capacity
-  double load_balance_loss = 0;     // Switch loss, 1.0 at perfect balance
-  double z_loss = 0;                // ST-MoE router z-loss
-  double label_loss = 0;            // label_guided / label_forced cross-entropy, else 0
-  double router_entropy = 0;        // mean entropy of the router distribution (nats)
+  torch::Tensor dropped;            // int64: assignments dropped for capacity
+  torch::Tensor load_balance_loss;  // fp32: Switch loss, 1.0 at perfect balance
+  torch::Tensor z_loss;             // fp32: ST-MoE router z-loss
+  torch::Tensor label_loss;         // fp32: label_guided / label_forced cross-entropy, else 0
+  torch::Tensor router_entropy;     // fp32: mean entropy of the router distribution (nats)
+
+  // fp64 [E + 4]: tokens per expert, dropped, load-balance loss, z-loss, router entropy (what
+  // the trainer sums over micro-batches and reports).
+  torch::Tensor Summary() const;
 };
 
 struct MoeOutput {
@@ -40,7 +48,8 @@ struct MoeOutput {
 // E expert FFNs stored as two tensors. Parameters: up_proj [E, F, D], down_proj [E, D, F].
 class ExpertsImpl : public torch::nn::Module {
  public:
-  ExpertsImpl(int64_t num_experts, int64_t d_model, int64_t hidden);
+  ExpertsImpl(int64_t num_experts, int64_t d_model, int64_t hidden,
+              const torch::TensorOptions& options = {});
   torch::Tensor up_proj, down_proj;
 };
 TORCH_MODULE(Experts);
@@ -48,12 +57,13 @@ TORCH_MODULE(Experts);
 class MoeFfnImpl : public torch::nn::Module {
  public:
   // `spec` must be valid (common/spec_validator) with at least two experts.
-  MoeFfnImpl(int64_t d_model, int64_t hidden, const moe::v1::MoeSpec& spec);
+  MoeFfnImpl(int64_t d_model, int64_t hidden, const moe::v1::MoeSpec& spec,
+             const torch::TensorOptions& options = {});
 
   // x_ND in the model's dtype. In label_forced mode labels steer routing only while training.
   MoeOutput forward(const torch::Tensor& x_ND, const RoutingInputs& routing);
 
-  torch::nn::Linear router{nullptr};  // weight [E, D]; applied in fp32
+  Projection router{nullptr};  // weight [E, D]; applied in fp32
   Experts experts{nullptr};
 
  private:
@@ -62,10 +72,13 @@ class MoeFfnImpl : public torch::nn::Module {
                                                 const RoutingInputs& routing) const;
   // Which assignments (slot-major, [A]) fit within each expert's capacity.
   torch::Tensor WithinCapacity(const torch::Tensor& expert_A, const torch::Tensor& keep_A,
-                               int64_t valid_tokens) const;
-  // Runs each expert on its tokens; returns y [N, D].
-  torch::Tensor RunExperts(const torch::Tensor& x_ND, const torch::Tensor& token_A,
-                           const torch::Tensor& expert_A, const torch::Tensor& weight_A) const;
+                               const torch::Tensor& valid_tokens) const;
+  // Runs each expert on its kept assignments (group_A: the expert, or E for an assignment
+  // that is dropped or padding); returns y [N, D] and the assignments per group [E + 1].
+  std::pair<torch::Tensor, torch::Tensor> RunExperts(const torch::Tensor& x_ND,
+                                                     const torch::Tensor& token_A,
+                                                     const torch::Tensor& group_A,
+                                                     const torch::Tensor& weight_A) const;
 
   const moe::v1::MoeSpec spec_;
   const int64_t num_experts_;

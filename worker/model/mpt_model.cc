@@ -8,15 +8,15 @@
 namespace moe::worker {
 
 MptBlockImpl::MptBlockImpl(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe_spec,
-                           bool is_moe) {
+                           bool is_moe, const torch::TensorOptions& options) {
   const int64_t d = config.d_model(), hidden = config.expansion_ratio() * config.d_model();
-  norm_1 = register_module("norm_1", LayerNorm(d, config.layer_norm_eps()));
-  attn = register_module("attn", Attention(d, config.n_heads()));
-  norm_2 = register_module("norm_2", LayerNorm(d, config.layer_norm_eps()));
+  norm_1 = register_module("norm_1", LayerNorm(d, config.layer_norm_eps(), options));
+  attn = register_module("attn", Attention(d, config.n_heads(), options));
+  norm_2 = register_module("norm_2", LayerNorm(d, config.layer_norm_eps(), options));
   if (is_moe) {
-    moe = register_module("ffn", MoeFfn(d, hidden, moe_spec));
+    moe = register_module("ffn", MoeFfn(d, hidden, moe_spec, options));
   } else {
-    dense = register_module("ffn", Ffn(d, hidden));
+    dense = register_module("ffn", Ffn(d, hidden, options));
   }
 }
 
@@ -85,23 +85,28 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
 }  // namespace
 
 MptTransformerImpl::MptTransformerImpl(const moe::v1::MptConfig& config,
-                                       const moe::v1::MoeSpec& moe) {
-  wte = register_module("wte", torch::nn::Embedding(config.vocab_size(), config.d_model()));
+                                       const moe::v1::MoeSpec& moe,
+                                       const torch::TensorOptions& options) {
+  wte = register_module("wte", Embedding(config.vocab_size(), config.d_model(), options));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (uint32_t i = 0; i < config.n_layers(); ++i) {
-    blocks->push_back(MptBlock(config, moe, IsMoeLayer(static_cast<int>(i), moe)));
+    blocks->push_back(MptBlock(config, moe, IsMoeLayer(static_cast<int>(i), moe), options));
   }
-  norm_f = register_module("norm_f", LayerNorm(config.d_model(), config.layer_norm_eps()));
+  norm_f = register_module("norm_f", LayerNorm(config.d_model(), config.layer_norm_eps(), options));
 }
 
 MptForCausalLMImpl::MptForCausalLMImpl(const moe::v1::MptConfig& config,
-                                       const moe::v1::MoeSpec& moe)
-    : config_(config), moe_(moe), slopes_(AlibiSlopes(config.n_heads(), config.alibi_bias_max())) {
-  transformer = register_module("transformer", MptTransformer(config, moe));
+                                       const moe::v1::MoeSpec& moe,
+                                       const torch::TensorOptions& options)
+    : config_(config),
+      moe_(moe),
+      slopes_H_(torch::tensor(AlibiSlopes(config.n_heads(), config.alibi_bias_max()),
+                              torch::kFloat64)
+                    .to(torch::dtype(torch::kFloat32).device(options.device()))) {
+  transformer = register_module("transformer", MptTransformer(config, moe, options));
 }
 
-torch::Tensor AttentionBias(const torch::Tensor& segment_ids_BT,
-                            const std::vector<double>& slopes) {
+torch::Tensor AttentionBias(const torch::Tensor& segment_ids_BT, const torch::Tensor& slopes_H) {
   const int64_t t = segment_ids_BT.size(1);
   const torch::Tensor seg_i = segment_ids_BT.unsqueeze(2), seg_j = segment_ids_BT.unsqueeze(1);
   const torch::Tensor causal_TT =
@@ -113,7 +118,7 @@ torch::Tensor AttentionBias(const torch::Tensor& segment_ids_BT,
       torch::zeros(allowed_BTT.sizes(), f32)
           .masked_fill(allowed_BTT.logical_not(), -std::numeric_limits<float>::infinity())
           .unsqueeze(1);
-  return AlibiBias(slopes, t, f32) + mask_B1TT;
+  return AlibiBias(slopes_H.to(segment_ids_BT.device()), t) + mask_B1TT;
 }
 
 RoutingInputs MakeRoutingInputs(const torch::Tensor& segment_ids_BT,
@@ -123,12 +128,17 @@ RoutingInputs MakeRoutingInputs(const torch::Tensor& segment_ids_BT,
   const torch::Tensor seg_N = segment_ids_BT.reshape({-1});
   r.valid = seg_N != 0;
   // Samples are contiguous in row-major order, so consecutive equal keys are one sample.
-  const torch::Tensor row_N =
-      torch::arange(segment_ids_BT.size(0), seg_N.options()).repeat_interleave(t);
+  const torch::Tensor row_N = torch::arange(segment_ids_BT.size(0), seg_N.options())
+                                 .unsqueeze(1)
+                                 .expand({segment_ids_BT.size(0), t})
+                                 .reshape({-1});
   const torch::Tensor key_N = row_N * (t + 1) + seg_N;
-  auto [unique, inverse, counts] = torch::unique_consecutive(key_N, /*return_inverse=*/true);
-  r.sample = inverse;
-  r.num_samples = unique.size(0);
+  // A new sample starts wherever the key changes (computed on the device: no host sync).
+  const int64_t n = key_N.size(0);
+  torch::Tensor starts_N = torch::ones_like(key_N);
+  if (n > 1) starts_N.narrow(0, 1, n - 1).copy_(key_N.narrow(0, 1, n - 1) != key_N.narrow(0, 0, n - 1));
+  r.sample = starts_N.cumsum(0) - 1;
+  r.num_samples = n;
   if (expert_ids_BT.defined()) r.expert_label = expert_ids_BT.reshape({-1});
   return r;
 }
@@ -137,7 +147,9 @@ ModelOutput MptForCausalLMImpl::forward(const ModelInputs& inputs) {
   const torch::Tensor& ids_BT = inputs.input_ids;
   const torch::Tensor segment_BT =
       inputs.segment_ids.defined() ? inputs.segment_ids : torch::ones_like(ids_BT);
-  const torch::Tensor bias_BHTT = AttentionBias(segment_BT, slopes_);
+  // In the model's dtype once, not per layer.
+  const torch::Tensor bias_BHTT =
+      AttentionBias(segment_BT, slopes_H_).to(transformer->wte->weight.scalar_type());
   const RoutingInputs routing = MakeRoutingInputs(segment_BT, inputs.expert_ids);
   ModelOutput out;
   out.aux_loss = torch::zeros({}, ids_BT.options().dtype(torch::kFloat32));
@@ -175,7 +187,7 @@ void MptForCausalLMImpl::InitializeWeights(uint64_t seed) {
     if (name.find("out_proj") != std::string::npos || name.find("down_proj") != std::string::npos) {
       std *= residual_scale;
     }
-    p.copy_(at::normal(0.0, std, p.sizes(), generator, p.options().dtype(torch::kFloat32)));
+    p.copy_(at::normal(0.0, std, p.sizes(), generator, torch::dtype(torch::kFloat32)));
   }
 }
 

@@ -34,7 +34,8 @@ struct ModelOutput {
 
 class MptBlockImpl : public torch::nn::Module {
  public:
-  MptBlockImpl(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe, bool is_moe);
+  MptBlockImpl(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe, bool is_moe,
+               const torch::TensorOptions& options);
   // Returns x after the block; adds an MoE layer's aux loss and stats to `out`.
   torch::Tensor forward(const torch::Tensor& x_BTD, const torch::Tensor& bias_BHTT,
                         const RoutingInputs& routing, ModelOutput* out);
@@ -48,8 +49,9 @@ TORCH_MODULE(MptBlock);
 
 class MptTransformerImpl : public torch::nn::Module {
  public:
-  MptTransformerImpl(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe);
-  torch::nn::Embedding wte{nullptr};
+  MptTransformerImpl(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe,
+                     const torch::TensorOptions& options);
+  Embedding wte{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   LayerNorm norm_f{nullptr};
 };
@@ -57,14 +59,18 @@ TORCH_MODULE(MptTransformer);
 
 class MptForCausalLMImpl : public torch::nn::Module {
  public:
-  // `config` must be complete (vocab_size set) and valid; `moe` with no experts: dense.
-  MptForCausalLMImpl(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe);
+  // `config` must be complete (vocab_size set) and valid; `moe` with no experts: dense. Every
+  // parameter is created on `options`' device in its dtype (default: CPU, fp32), with
+  // placeholder values until InitializeWeights or a load.
+  MptForCausalLMImpl(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe,
+                     const torch::TensorOptions& options = {});
 
   ModelOutput forward(const ModelInputs& inputs);
 
   // llm-foundry's initialisation: kaiming-normal (fan_in) weights, out_proj and down_proj
   // (and the experts' down_proj) divided by sqrt(2 * n_layers), norms 1. Deterministic in
-  // `seed`.
+  // `seed` and the same on every device and dtype: drawn in fp32 on the CPU one tensor at a
+  // time, then copied into place.
   void InitializeWeights(uint64_t seed);
 
   // Casts every parameter to `dtype` (bf16 or fp32). Routers compute in fp32 whatever their
@@ -75,6 +81,7 @@ class MptForCausalLMImpl : public torch::nn::Module {
   void SetActivationCheckpointing(bool on) { activation_checkpointing_ = on; }
 
   const moe::v1::MptConfig& config() const { return config_; }
+  torch::Device device() const { return transformer->wte->weight.device(); }
   const moe::v1::MoeSpec& moe_spec() const { return moe_; }
 
   MptTransformer transformer{nullptr};
@@ -82,14 +89,15 @@ class MptForCausalLMImpl : public torch::nn::Module {
  private:
   const moe::v1::MptConfig config_;
   const moe::v1::MoeSpec moe_;
-  const std::vector<double> slopes_;
+  torch::Tensor slopes_H_;  // ALiBi slopes, fp32 on the parameters' device (not a parameter)
   bool activation_checkpointing_ = false;
 };
 TORCH_MODULE(MptForCausalLM);
 
-// The attention bias [B, H, T, T]: ALiBi plus 0 where query i may see key j (j <= i in the
-// same segment; a padding token sees itself only) and -inf elsewhere.
-torch::Tensor AttentionBias(const torch::Tensor& segment_ids_BT, const std::vector<double>& slopes);
+// The attention bias [B, H, T, T] in fp32 on segment_ids' device: ALiBi plus 0 where query i
+// may see key j (j <= i in the same segment; a padding token sees itself only) and -inf
+// elsewhere.
+torch::Tensor AttentionBias(const torch::Tensor& segment_ids_BT, const torch::Tensor& slopes_H);
 
 // Routing inputs derived from a batch's segment and expert ids (flattened to N).
 RoutingInputs MakeRoutingInputs(const torch::Tensor& segment_ids_BT,

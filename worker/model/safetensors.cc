@@ -95,13 +95,15 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
     ::close(fd);
     return bad("shorter than its 8-byte header length");
   }
-  file->map_ = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  void* map = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
-  if (file->map_ == MAP_FAILED) {
-    file->map_ = nullptr;
+  if (map == MAP_FAILED) {
     return absl::InternalError(
         absl::StrCat(path.string(), ": mmap failed: ", std::strerror(errno)));
   }
+  // Unmapped when the file and every tensor viewing it are gone.
+  file->mapping_ = std::shared_ptr<void>(map, [size = file->size_](void* m) { ::munmap(m, size); });
+  file->map_ = map;
   const auto* bytes = static_cast<const unsigned char*>(file->map_);
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | bytes[i];
@@ -136,10 +138,6 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
   return file;
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (map_ != nullptr) ::munmap(map_, size_);
-}
-
 absl::StatusOr<torch::Tensor> SafetensorsFile::Load(const std::string& name) const {
   const auto it = entries_.find(name);
   if (it == entries_.end()) {
@@ -147,10 +145,11 @@ absl::StatusOr<torch::Tensor> SafetensorsFile::Load(const std::string& name) con
   }
   const Entry& e = it->second;
   try {
-    torch::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
-    std::memcpy(t.data_ptr(), data_ + e.begin, e.end - e.begin);
-    return t;
-  } catch (const c10::Error& error) {  // e.g. out of memory
+    // The mapping is read-only (PROT_READ): the view is for reading and copying from.
+    return torch::from_blob(
+        const_cast<char*>(data_ + e.begin), e.shape,
+        [mapping = mapping_](void*) {}, torch::TensorOptions().dtype(e.dtype));
+  } catch (const c10::Error& error) {
     return absl::ResourceExhaustedError(
         absl::StrCat(path_.string(), ": tensor '", name, "': ", error.what_without_backtrace()));
   }
@@ -160,8 +159,7 @@ absl::Status WriteSafetensors(const std::filesystem::path& path,
                               const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                               const std::map<std::string, std::string>& metadata) {
   std::vector<std::pair<std::string, torch::Tensor>> sorted;
-  for (const auto& [name, t] : tensors)
-    sorted.emplace_back(name, t.detach().to(torch::kCPU).contiguous());
+  for (const auto& [name, t] : tensors) sorted.emplace_back(name, t.detach());
   std::sort(sorted.begin(), sorted.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   Json header = Json::object();
@@ -189,9 +187,29 @@ absl::Status WriteSafetensors(const std::filesystem::path& path,
   for (int i = 0; i < 8; ++i) length[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
   out.write(length, 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  // Device tensors (and non-contiguous ones) reach the file through a bounded host buffer.
+  constexpr int64_t kChunkBytes = 64 << 20;
+  torch::Tensor staging;
   for (const auto& [name, t] : sorted) {
-    out.write(static_cast<const char*>(t.data_ptr()),
-              static_cast<std::streamsize>(t.numel() * t.element_size()));
+    if (t.device().is_cpu() && t.is_contiguous()) {
+      out.write(static_cast<const char*>(t.data_ptr()),
+                static_cast<std::streamsize>(t.numel() * t.element_size()));
+      continue;
+    }
+    const torch::Tensor flat = t.reshape(-1);
+    const int64_t step = std::max<int64_t>(kChunkBytes / t.element_size(), 1);
+    for (int64_t begin = 0; begin < flat.numel(); begin += step) {
+      const int64_t n = std::min(step, flat.numel() - begin);
+      if (!staging.defined() || staging.scalar_type() != t.scalar_type() ||
+          staging.numel() < n) {
+        staging = torch::empty({std::min(step, flat.numel())},
+                               torch::dtype(t.scalar_type()).pinned_memory(t.is_cuda()));
+      }
+      torch::Tensor chunk = staging.narrow(0, 0, n);
+      chunk.copy_(flat.narrow(0, begin, n));
+      out.write(static_cast<const char*>(chunk.data_ptr()),
+                static_cast<std::streamsize>(n * t.element_size()));
+    }
   }
   out.close();
   if (!out) {

@@ -30,19 +30,21 @@ class SafetensorsFile {
   // file (and tensor) for a truncated file, a corrupt header, an unknown dtype, offsets out of
   // range, a size that does not match the shape, or overlapping tensors.
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::filesystem::path& path);
-  ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
   const std::map<std::string, Entry>& entries() const { return entries_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
-  // A copy of tensor `name` (CPU). NotFound if absent.
+  // Tensor `name` as a CPU view of the mapped file: no copy, for reading only (the mapping is
+  // read-only), and it keeps the mapping alive after this object is gone. Loading a model
+  // copies from these views straight into parameters on their device. NotFound if absent.
   absl::StatusOr<torch::Tensor> Load(const std::string& name) const;
 
  private:
   SafetensorsFile() = default;
   std::filesystem::path path_;
-  void* map_ = nullptr;
+  std::shared_ptr<void> mapping_;  // the whole file, read-only
+  void* map_ = nullptr;             // mapping_.get()
   size_t size_ = 0;
   const char* data_ = nullptr;  // start of the data section, inside the mapping
   std::map<std::string, Entry> entries_;
@@ -50,7 +52,8 @@ class SafetensorsFile {
 };
 
 // Writes `tensors` (any device; written in their dtype) to `path`, with `metadata`.
-// Tensors are stored in name order. Internal if the file cannot be written.
+// Tensors are stored in name order. Device tensors are copied to the host 64 MB at a time, so
+// writing never holds a host copy of them all. Internal if the file cannot be written.
 absl::Status WriteSafetensors(const std::filesystem::path& path,
                               const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                               const std::map<std::string, std::string>& metadata = {});

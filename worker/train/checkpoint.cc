@@ -159,10 +159,11 @@ namespace {
 
 // Every rank's verdict on one phase of a save: OK only if all ranks succeeded (a collective).
 absl::Status AllSucceeded(Communicator& comm, const absl::Status& mine, int64_t step) {
-  torch::Tensor failed = torch::tensor({mine.ok() ? 0.0 : 1.0}, torch::kFloat64);
+  torch::Tensor failed = torch::full({1}, mine.ok() ? 0.0 : 1.0,
+                                     torch::dtype(torch::kFloat32).device(comm.device()));
   comm.AllReduceSum(failed);
   if (!mine.ok()) return mine;
-  const int others = static_cast<int>(failed.item<double>());
+  const int others = static_cast<int>(failed.item<float>());
   if (others == 0) return absl::OkStatus();
   return absl::InternalError(absl::StrCat("checkpoint of step ", step, ": ", others,
                                           " other rank(s) failed to write their part (see "
@@ -292,9 +293,12 @@ absl::Status RestoreOptimizer(const fs::path& dir, AdamW& optimizer, const FlatP
     RETURN_IF_ERROR(
         ReadOptimizerShard(dir / OptimizerShardName(r, shards), optimizer, flat, &covered));
   }
-  // Padding past the last parameter has no state to restore.
-  const int64_t wanted =
-      std::max<int64_t>(0, std::min(optimizer.end(), flat.numel()) - optimizer.begin());
+  // Only parameters' elements have state: alignment gaps and the padding at the end have none.
+  int64_t wanted = 0;
+  for (const ParameterRange& r : flat.ranges()) {
+    wanted += std::max<int64_t>(0, std::min(optimizer.end(), r.offset + r.numel) -
+                                       std::max(optimizer.begin(), r.offset));
+  }
   if (covered != wanted) {
     return absl::DataLossError(absl::StrCat(dir.string(), ": the optimizer shards hold ", covered,
                                             " of the ", wanted, " elements of this rank's range"));

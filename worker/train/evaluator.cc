@@ -25,25 +25,25 @@ void ScoreLoss(MptForCausalLM& model, const Dataset& dataset, const moe::v1::Dat
   options.max_seq_len = static_cast<int32_t>(data.max_seq_len());
   options.packing = true;
   DataLoader loader(dataset, options);
-  double ce = 0;
-  std::vector<int64_t> routed;
+  const torch::Device device = model->device();
+  torch::Tensor ce = torch::zeros({}, torch::dtype(torch::kFloat64).device(device));
+  torch::Tensor routed;  // [E] int64, every MoE layer's assignments
   for (Batch b; loader.Next(&b);) {
-    const ModelOutput out = model->forward({RowsTensor(b.input_ids, b.rows, b.seq_len),
-                                            RowsTensor(b.segment_ids, b.rows, b.seq_len),
+    const ModelOutput out = model->forward({RowsTensor(b.input_ids, b.rows, b.seq_len, device),
+                                            RowsTensor(b.segment_ids, b.rows, b.seq_len, device),
                                             {}});
-    ce += SummedCrossEntropy(out.logits_BTV, LabelsOf(b)).item<double>();
+    ce += SummedCrossEntropy(out.logits_BTV, LabelsOf(b, device));
     result->tokens += b.loss_tokens;
     for (const MoeStats& layer : out.moe_stats) {
-      routed.resize(layer.tokens_per_expert.size(0), 0);
-      for (size_t e = 0; e < routed.size(); ++e)
-        routed[e] += layer.tokens_per_expert[e].item<int64_t>();
+      routed = routed.defined() ? routed + layer.tokens_per_expert : layer.tokens_per_expert;
     }
   }
-  result->loss = ce / std::max<int64_t>(result->tokens, 1);
-  int64_t total = 0;
-  for (int64_t n : routed) total += n;
-  for (int64_t n : routed)
-    result->expert_share.push_back(total > 0 ? static_cast<double>(n) / total : 0);
+  result->loss = ce.item<double>() / std::max<int64_t>(result->tokens, 1);
+  if (!routed.defined()) return;
+  const torch::Tensor share = routed.to(torch::kCPU, torch::kFloat64);
+  const double total = share.sum().item<double>();
+  for (int64_t e = 0; e < share.size(0); ++e)
+    result->expert_share.push_back(total > 0 ? share[e].item<double>() / total : 0);
 }
 
 }  // namespace
@@ -71,8 +71,10 @@ std::vector<std::vector<int32_t>> GreedyDecode(MptForCausalLM& model,
       std::fill_n(segments.begin() + r * longest, rows[r].size(), 1);
     }
     const int32_t n = static_cast<int32_t>(rows.size()), t = static_cast<int32_t>(longest);
+    const torch::Device device = model->device();
     const torch::Tensor logits =
-        model->forward({RowsTensor(ids, n, t), RowsTensor(segments, n, t), {}}).logits_BTV;
+        model->forward({RowsTensor(ids, n, t, device), RowsTensor(segments, n, t, device), {}})
+            .logits_BTV.to(torch::kCPU);
     bool all_done = true;
     for (size_t r = 0; r < rows.size(); ++r) {
       if (done[r]) continue;

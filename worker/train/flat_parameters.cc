@@ -7,13 +7,16 @@ FlatParameters::FlatParameters(torch::nn::Module& module, int64_t pad_multiple) 
   const auto named = module.named_parameters();
   const torch::ScalarType dtype =
       named.is_empty() ? torch::kFloat32 : named[0].value().scalar_type();
+  int64_t end = 0;
   for (const auto& item : named) {
     const torch::Tensor& p = item.value();
-    ranges_.push_back({item.key(), numel_, p.sizes().vec(), p.numel(), p.dim() >= 2});
+    const int64_t offset = (end + kAlignment - 1) / kAlignment * kAlignment;
+    ranges_.push_back({item.key(), offset, p.sizes().vec(), p.numel(), p.dim() >= 2});
     tensors_.push_back(p);
     numel_ += p.numel();
+    end = offset + p.numel();
   }
-  const int64_t padded = (numel_ + pad_multiple - 1) / pad_multiple * pad_multiple;
+  const int64_t padded = (end + pad_multiple - 1) / pad_multiple * pad_multiple;
   params_ = torch::zeros({padded}, named.is_empty() ? torch::TensorOptions()
                                                     : named[0].value().options().dtype(dtype));
   for (size_t i = 0; i < tensors_.size(); ++i) {

@@ -8,10 +8,11 @@
 
 namespace moe::worker {
 
-// The L2 norm of the whole gradient: sqrt(all_reduce(sum of squares of `grad`)), where `grad`
-// is this rank's part. If max_norm > 0 and the norm exceeds it, scales `grad` in place by
-// max_norm / (norm + 1e-6). Returns the norm before clipping.
-double ClipGradNorm(torch::Tensor& grad, double max_norm, Communicator& comm);
+// The L2 norm of the whole gradient, sqrt(all_reduce(|grad|^2)) where `grad` is this rank's
+// part, as an fp32 scalar on grad's device. If max_norm > 0, scales `grad` in place by
+// min(1, max_norm / (norm + 1e-6)). No copy of `grad` is made and the host never waits for
+// the device (the coefficient is applied as a tensor).
+torch::Tensor ClipGradNorm(torch::Tensor& grad, double max_norm, Communicator& comm);
 
 }  // namespace moe::worker
 

@@ -7,8 +7,14 @@
 namespace moe::worker {
 
 GradientBuckets::GradientBuckets(FlatParameters& flat, Communicator& comm, int64_t begin,
-                                 int64_t end, int64_t bucket_elements, bool overlap)
-    : flat_(flat), comm_(comm), begin_(begin), end_(end), overlap_(overlap) {
+                                 int64_t end, int64_t bucket_elements, bool overlap,
+                                 int max_in_flight)
+    : flat_(flat),
+      comm_(comm),
+      begin_(begin),
+      end_(end),
+      overlap_(overlap),
+      max_in_flight_(static_cast<size_t>(std::max(max_in_flight, 1))) {
   const std::vector<ParameterRange>& ranges = flat.ranges();
   bucket_of_.resize(ranges.size());
   arrived_.assign(ranges.size(), false);
@@ -23,7 +29,7 @@ GradientBuckets::GradientBuckets(FlatParameters& flat, Communicator& comm, int64
     bucket_of_[i] = buckets_.size() - 1;
   }
   for (Bucket& b : buckets_) b.waiting = b.params.size();
-  partition_grad_ = torch::zeros({end - begin}, torch::kFloat32);
+  partition_grad_ = torch::zeros({end - begin}, Fp32());
   for (size_t i = 0; i < ranges.size(); ++i) {
     hooks_.push_back(flat.tensors()[i].register_hook(
         [this, i](const torch::Tensor& grad) { OnGradient(i, grad); }));
@@ -42,7 +48,7 @@ void GradientBuckets::OnGradient(size_t param, const torch::Tensor& grad) {
   torch::NoGradGuard no_grad;
   Bucket& b = buckets_[bucket_of_[param]];
   MOE_CHECK(bucket_of_[param] >= next_, "a gradient arrived for an already reduced bucket");
-  if (!b.buffer.defined()) b.buffer = torch::zeros({b.end - b.begin}, torch::kFloat32);
+  if (!b.buffer.defined()) b.buffer = torch::zeros({b.end - b.begin}, Fp32());
   const ParameterRange& r = flat_.ranges()[param];
   b.buffer.narrow(0, r.offset - b.begin, r.numel).add_(grad.reshape(-1));
   // The previous parameter's gradient has been stored in its .grad by now (backward runs one
@@ -59,8 +65,13 @@ void GradientBuckets::LaunchReady() {
 }
 
 void GradientBuckets::Launch(size_t index) {
+  // Bounded memory: the oldest reduction finishes before another starts past the limit.
+  while (in_flight_.size() >= max_in_flight_) {
+    Complete(in_flight_.front());
+    in_flight_.erase(in_flight_.begin());
+  }
   Bucket& b = buckets_[index];
-  if (!b.buffer.defined()) b.buffer = torch::zeros({b.end - b.begin}, torch::kFloat32);
+  if (!b.buffer.defined()) b.buffer = torch::zeros({b.end - b.begin}, Fp32());
   const int64_t part = end_ - begin_;
   InFlight flight{index, {}};
   for (int64_t owner = b.begin / part; owner * part < b.end; ++owner) {
@@ -69,6 +80,7 @@ void GradientBuckets::Launch(size_t index) {
     flight.reductions.push_back(comm_.ReduceSumAsync(share, static_cast<int>(owner)));
   }
   in_flight_.push_back(std::move(flight));
+  peak_in_flight_ = std::max(peak_in_flight_, in_flight_.size());
   if (!overlap_) {
     Complete(in_flight_.back());
     in_flight_.pop_back();
@@ -83,6 +95,20 @@ void GradientBuckets::Complete(InFlight& in_flight) {
     partition_grad_.narrow(0, lo - begin_, hi - lo).add_(b.buffer.narrow(0, lo - b.begin, hi - lo));
   }
   b.buffer = torch::Tensor();
+}
+
+torch::TensorOptions GradientBuckets::Fp32() const {
+  return flat_.params().options().dtype(torch::kFloat32);
+}
+
+int64_t GradientBuckets::BucketBytes() const {
+  std::vector<int64_t> sizes;
+  for (const Bucket& b : buckets_) sizes.push_back(b.end - b.begin);
+  std::sort(sizes.rbegin(), sizes.rend());
+  const size_t alive = std::min(sizes.size(), (overlap_ ? max_in_flight_ : 0) + 1);
+  int64_t elements = 0;
+  for (size_t i = 0; i < alive; ++i) elements += sizes[i];
+  return elements * 4;
 }
 
 void GradientBuckets::FinishMicroBatch() {

@@ -7,10 +7,12 @@
 // adds its share to its partition gradient. Buckets start strictly in bucket order, so every
 // rank issues the same collectives in the same order whatever order its hooks fire in.
 //
-// With `overlap` the reductions run while backward goes on and FinishMicroBatch waits for
-// them; without it each is waited for as it starts. A parameter's .grad is freed as soon as
+// With `overlap` the reductions run while backward goes on (on the communicator's stream, for
+// NCCL): at most `max_in_flight` at once, the oldest waited for (in order) before another
+// starts; without it each is waited for as it starts. A parameter's .grad is freed as soon as
 // the next gradient arrives, so no full-size gradient buffer ever exists: the memory is this
-// rank's partition plus the buckets being filled or reduced.
+// rank's partition plus the bucket being filled and the buckets in flight (BucketBytes()).
+// Every buffer lives on the parameters' device.
 #ifndef MOE_WORKER_TRAIN_GRADIENT_BUCKETS_H_
 #define MOE_WORKER_TRAIN_GRADIENT_BUCKETS_H_
 
@@ -29,7 +31,8 @@ class GradientBuckets {
   // [begin, end) is this rank's partition of `flat`'s padded buffer; every rank's partition has
   // the same size, rank r's starting at r * (end - begin). `flat` and `comm` must outlive this.
   GradientBuckets(FlatParameters& flat, Communicator& comm, int64_t begin, int64_t end,
-                  int64_t bucket_elements, bool overlap);
+                  int64_t bucket_elements, bool overlap, int max_in_flight = kMaxInFlight);
+  static constexpr int kMaxInFlight = 2;
   ~GradientBuckets();  // removes the hooks
   GradientBuckets(const GradientBuckets&) = delete;
   GradientBuckets& operator=(const GradientBuckets&) = delete;
@@ -43,6 +46,11 @@ class GradientBuckets {
   // it was last zeroed.
   torch::Tensor& partition_grad() { return partition_grad_; }
   size_t num_buckets() const { return buckets_.size(); }
+  // The most bucket memory that exists at once, in bytes: the largest buckets, one filling
+  // and up to max_in_flight being reduced.
+  int64_t BucketBytes() const;
+  // The most buckets that were in flight at once since construction (tests check the bound).
+  size_t peak_in_flight() const { return peak_in_flight_; }
 
  private:
   struct Bucket {
@@ -61,11 +69,14 @@ class GradientBuckets {
   void Launch(size_t bucket);
   void Complete(InFlight& in_flight);
   void ReleaseGrad(size_t param);
+  torch::TensorOptions Fp32() const;  // fp32 on the parameters' device
 
   FlatParameters& flat_;
   Communicator& comm_;
   const int64_t begin_, end_;
   const bool overlap_;
+  const size_t max_in_flight_;
+  size_t peak_in_flight_ = 0;
   std::vector<Bucket> buckets_;      // bucket 0 holds the last parameters
   std::vector<size_t> bucket_of_;    // per parameter
   std::vector<bool> arrived_;        // per parameter, this micro-batch

@@ -32,7 +32,11 @@ void JsonLinesProgress::OnStep(const StepReport& r) {
                          {"tokens_per_second", r.tokens_per_second},
                          {"expert_share", r.expert_share},
                          {"samples_per_second", r.samples_per_second},
-                         {"step_seconds", r.step_seconds}};
+                         {"step_seconds", r.step_seconds},
+                         {"model_flops_per_second", r.model_flops_per_second}};
+  if (r.peak_flops_per_second > 0) {
+    line["mfu"] = r.model_flops_per_second / r.peak_flops_per_second;
+  }
   nlohmann::json layers = nlohmann::json::array();
   for (const LayerReport& l : r.layers) {
     layers.push_back({{"layer", l.layer},

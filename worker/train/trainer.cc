@@ -11,7 +11,7 @@
 #include "worker/model/model_config.h"
 #include "worker/train/batch_tensors.h"
 #include "worker/train/evaluator.h"
-#include "worker/train/grad_clip.h"
+#include "worker/dist/memory_stats.h"
 
 namespace moe::worker {
 namespace {
@@ -55,24 +55,13 @@ absl::StatusOr<double> DevicePeakFlops() {
 }
 
 void Trainer::StepTotals::Add(const StepTotals& other) {
-  ce_sum += other.ce_sum;
-  aux += other.aux;
   loss_tokens += other.loss_tokens;
   tokens += other.tokens;
   micro_batches += other.micro_batches;
   samples += other.samples;
   steps += other.steps;
-  layers.resize(std::max(layers.size(), other.layers.size()));
-  for (size_t l = 0; l < other.layers.size(); ++l) {
-    LayerTotals& mine = layers[l];
-    const LayerTotals& theirs = other.layers[l];
-    mine.tokens.resize(std::max(mine.tokens.size(), theirs.tokens.size()), 0);
-    for (size_t e = 0; e < theirs.tokens.size(); ++e) mine.tokens[e] += theirs.tokens[e];
-    mine.dropped += theirs.dropped;
-    mine.load_balance_loss += theirs.load_balance_loss;
-    mine.z_loss += theirs.z_loss;
-    mine.router_entropy += theirs.router_entropy;
-  }
+  losses.add_(other.losses);
+  layers.add_(other.layers);
 }
 
 torch::Tensor SummedCrossEntropy(const torch::Tensor& logits_BTV, const torch::Tensor& labels_BT) {
@@ -84,7 +73,7 @@ torch::Tensor SummedCrossEntropy(const torch::Tensor& logits_BTV, const torch::T
 
 Trainer::Trainer(const moe::v1::JobSpec& spec, const TrainOptions& options, Communicator& comm,
                  ProgressSink& progress)
-    : spec_(spec), options_(options), comm_(comm), progress_(progress) {}
+    : spec_(spec), options_(options), comm_(comm), progress_(progress), device_(comm.device()) {}
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec& spec,
                                                          const TrainOptions& options,
@@ -95,9 +84,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   const std::vector<std::string> experts(spec.model().moe().experts().begin(),
                                          spec.model().moe().experts().end());
   ASSIGN_OR_RETURN(t->dataset_, Dataset::Load(spec.data(), *t->tokenizer_, experts));
+  // Created on the device in its dtype: never a full fp32 copy on the host first.
+  const torch::ScalarType dtype =
+      spec.model().precision() == moe::v1::PRECISION_BF16 ? torch::kBFloat16 : torch::kFloat32;
   ASSIGN_OR_RETURN(t->model_,
-                   BuildModel(spec.model(), t->tokenizer_->size(), spec.training().seed()));
-  if (spec.model().precision() == moe::v1::PRECISION_BF16) t->model_->SetDtype(torch::kBFloat16);
+                   BuildModel(spec.model(), t->tokenizer_->size(), spec.training().seed(),
+                              torch::dtype(dtype).device(t->device_)));
   t->model_->train();
   ASSIGN_OR_RETURN(t->accumulation_, GradAccumulationFor(spec, comm.world_size()));
   if (comm.world_size() != static_cast<int>(spec.resources().world_size())) {
@@ -106,34 +98,28 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
                                     t->accumulation_, " (not ", spec.training().grad_accumulation(),
                                     ") keeps the global batch"));
   }
-  for (uint32_t layer = 0; layer < spec.model().config().n_layers(); ++layer) {
-    if (IsMoeLayer(static_cast<int>(layer), spec.model().moe())) t->moe_layers_.push_back(layer);
+  // From the model's own config: a Hugging Face model's is in its config.json, not the spec.
+  for (uint32_t layer = 0; layer < t->model_->config().n_layers(); ++layer) {
+    if (IsMoeLayer(static_cast<int>(layer), t->model_->moe_spec())) t->moe_layers_.push_back(layer);
   }
   t->model_flops_per_token_ =
       ModelFlopsPerToken(t->model_->config(), t->model_->moe_spec(), spec.data().max_seq_len());
   ASSIGN_OR_RETURN(const double peak, DevicePeakFlops());
   t->peak_flops_ = peak * comm.world_size();
   t->flat_ = std::make_unique<FlatParameters>(*t->model_, 2 * comm.world_size());
-  // ZeRO-2: rank r owns partition r of the padded flat buffer (optimizer state and gradient).
-  const int64_t padded = t->flat_->params().numel();
-  t->zero_ = spec.zero().stage() == 2 && comm.world_size() > 1;
-  const int64_t part = t->zero_ ? padded / comm.world_size() : padded;
-  const int64_t begin = t->zero_ ? comm.rank() * part : 0;
-  t->optimizer_ = std::make_unique<AdamW>(spec.training(), *t->flat_, begin, begin + part);
-  const auto bucket = static_cast<int64_t>(spec.zero().bucket_mb() * (1 << 20) / 4);
-  if (t->zero_) {
-    t->buckets_ =
-        std::make_unique<GradientBuckets>(*t->flat_, comm, begin, begin + part,
-                                          std::max<int64_t>(bucket, 1), spec.zero().overlap_comm());
-  }
-  progress.OnMessage(absl::StrCat(
-      "rank ", comm.rank(), " of ", comm.world_size(),
-      (t->zero_ ? absl::StrCat(" (ZeRO-2, ", t->buckets_->num_buckets(), " gradient buckets)")
-                : ""),
-      ": parameters ", padded * t->flat_->params().element_size() / 1e6, " MB, fp32 gradients ",
-      (t->zero_ ? part + std::min(bucket, padded) : padded) * 4 / 1e6,
-      (t->zero_ ? " MB (partition + bucket)" : " MB"), ", optimizer state ", 3 * part * 4 / 1e6,
-      " MB"));
+  t->sync_ = MakeGradientSync(spec.zero(), *t->flat_, comm);
+  t->optimizer_ =
+      std::make_unique<AdamW>(spec.training(), *t->flat_, t->sync_->begin(), t->sync_->end());
+  t->stop_ = std::make_unique<StopAgreement>(options.stop_requested, comm);
+  moe::v1::JobSpec resolved = spec;
+  *resolved.mutable_model()->mutable_config() = t->model_->config();
+  t->plan_ = PlanMemory(resolved, comm.world_size(), t->flat_->params().numel(),
+                        t->sync_->BucketBytes());
+  progress.OnMessage(absl::StrCat("rank ", comm.rank(), " of ", comm.world_size(), " on ",
+                                  t->device_.str(), " (", t->sync_->Describe(),
+                                  "): memory plan per rank, micro-batch ",
+                                  spec.training().micro_batch_size(), " x ",
+                                  spec.data().max_seq_len(), "\n", t->plan_.Table()));
 
   LoaderOptions loader;
   loader.micro_batch_size = static_cast<int32_t>(spec.training().micro_batch_size());
@@ -207,47 +193,50 @@ std::vector<Batch> Trainer::NextBatches() {
   return batches;
 }
 
-Trainer::StepTotals Trainer::ForwardBackward(const std::vector<Batch>& batches) {
+Trainer::StepTotals Trainer::ZeroTotals() const {
   StepTotals totals;
+  const auto f64 = torch::dtype(torch::kFloat64).device(device_);
+  totals.losses = torch::zeros({2}, f64);
+  totals.layers = torch::zeros(
+      {static_cast<int64_t>(moe_layers_.size()), model_->moe_spec().experts_size() + 4}, f64);
+  return totals;
+}
+
+Trainer::StepTotals Trainer::ForwardBackward(const std::vector<Batch>& batches) {
+  StepTotals totals = ZeroTotals();
   for (const Batch& b : batches) totals.loss_tokens += b.loss_tokens;
-  torch::Tensor all_tokens =
-      torch::tensor({static_cast<double>(totals.loss_tokens)}, torch::kFloat64);
-  comm_.AllReduceSum(all_tokens);
-  const double denominator = std::max(all_tokens.item<double>(), 1.0);
+  // Every rank's answer tokens of this step: the loss's denominator, kept on the device.
+  torch::Tensor denominator = torch::full({1}, static_cast<double>(totals.loss_tokens),
+                                          torch::dtype(torch::kFloat32).device(device_));
+  comm_.AllReduceSum(denominator);
+  denominator = denominator.clamp_min(1.0).reshape({});
   const double aux_scale = 1.0 / (static_cast<double>(batches.size()) * comm_.world_size());
   for (const Batch& b : batches) {
-    const ModelOutput out = model_->forward(ToModelInputs(b));
-    const torch::Tensor ce = SummedCrossEntropy(out.logits_BTV, LabelsOf(b));
+    const ModelOutput out = model_->forward(ToModelInputs(b, device_));
+    const torch::Tensor ce = SummedCrossEntropy(out.logits_BTV, LabelsOf(b, device_));
     (ce / denominator + out.aux_loss * aux_scale).backward();
-    if (zero_) {
-      buckets_->FinishMicroBatch();  // this rank's partition of the rank-summed gradient
-    } else {
-      flat_->AccumulateGradients();
+    sync_->FinishMicroBatch();
+    torch::NoGradGuard no_grad;
+    totals.losses.add_(torch::stack({ce.detach(), out.aux_loss.detach()}));
+    for (size_t l = 0; l < out.moe_stats.size(); ++l) {
+      totals.layers[static_cast<int64_t>(l)].add_(out.moe_stats[l].Summary());
     }
-    totals.ce_sum += ce.item<double>();
-    totals.aux += out.aux_loss.item<double>();
     totals.tokens += b.tokens;
     totals.samples += static_cast<int64_t>(b.samples.size());
     ++totals.micro_batches;
-    totals.layers.resize(out.moe_stats.size());
-    for (size_t l = 0; l < out.moe_stats.size(); ++l) {
-      const MoeStats& stats = out.moe_stats[l];
-      LayerTotals& layer = totals.layers[l];
-      const int64_t experts = stats.tokens_per_expert.size(0);
-      layer.tokens.resize(experts, 0);
-      const torch::Tensor counts =
-          stats.tokens_per_expert.to(torch::kCPU, torch::kInt64).contiguous();
-      const int64_t* n = counts.data_ptr<int64_t>();
-      for (int64_t e = 0; e < experts; ++e) layer.tokens[e] += n[e];
-      layer.dropped += stats.dropped;
-      layer.load_balance_loss += stats.load_balance_loss;
-      layer.z_loss += stats.z_loss;
-      layer.router_entropy += stats.router_entropy;
-    }
   }
-  // Plain data parallel: sum every rank's part of the global-mean gradient.
-  if (comm_.world_size() > 1 && !zero_) comm_.AllReduceSum(flat_->grads());
   return totals;
+}
+
+Trainer::StepResult Trainer::Step() {
+  StepResult step;
+  const std::vector<Batch> batches = NextBatches();
+  step.totals = ForwardBackward(batches);
+  step.grad_norm = sync_->ClipGradNorm(spec_.training().max_grad_norm());
+  step.lr = schedule_->At(state_.step + 1);
+  optimizer_->Step(sync_->grad(), step.lr);
+  sync_->FinishUpdate();
+  return step;
 }
 
 absl::Status Trainer::Run() {
@@ -275,111 +264,107 @@ absl::Status Trainer::Loop() {
   if (stop_at > 0 && state_.step >= stop_at) {
     // Resumed at or past the stop: make sure that step's checkpoint is in this job's output
     // directory (rank 0 decides, so every rank takes the same path through the collective).
-    torch::Tensor missing = torch::tensor(
-        {std::filesystem::exists(std::filesystem::path(spec_.checkpoint().output_dir()) /
-                                 CheckpointName(state_.step))
-             ? 0.0f
-             : 1.0f});
+    torch::Tensor missing = torch::full(
+        {1},
+        std::filesystem::exists(std::filesystem::path(spec_.checkpoint().output_dir()) /
+                                CheckpointName(state_.step))
+            ? 0.0f
+            : 1.0f,
+        torch::dtype(torch::kFloat32).device(device_));
     comm_.Broadcast(missing, 0);
     return missing.item<float>() > 0 ? Checkpoint() : absl::OkStatus();
   }
-  while (state_.step < schedule_->total_steps() && state_.epoch < spec_.training().epochs()) {
-    const std::vector<Batch> batches = NextBatches();
-    const StepTotals totals = ForwardBackward(batches);
-    // Under ZeRO each rank holds one partition of the gradient, so the norm sums over ranks;
-    // in plain data parallel the gradient is replicated and its norm is local.
-    LocalCommunicator replicated;
-    torch::Tensor& grad = zero_ ? buckets_->partition_grad() : flat_->grads();
-    const double norm =
-        ClipGradNorm(grad, spec_.training().max_grad_norm(), zero_ ? comm_ : replicated);
-    const double lr = schedule_->At(state_.step + 1);
-    optimizer_->Step(grad, lr);  // updates this rank's range of the parameters
-    grad.zero_();
-    if (zero_) GatherParameters();
-
-    ++state_.step;
-    state_.batches += totals.micro_batches;
-    since_report_.steps += 1;
-    state_.data_position = loader_->position();
-    since_report_.Add(totals);
-
-    const bool epoch_ended = loader_->position() >= dataset_->size();
-    if (epoch_ended) {
-      ++state_.epoch;
-      loader_->Seek(state_.epoch, 0);
-      state_.data_position = 0;
-    }
-    const bool last = state_.step == schedule_->total_steps();
-    const bool requested = StopRequested();
-    const bool stop = (stop_at > 0 && state_.step >= stop_at) || requested;
-    if (state_.step % spec_.logging().logging_steps() == 0 || last || stop || epoch_ended) {
-      Report(lr, norm, epoch_ended);
-    }
-    const uint32_t save_steps = spec_.checkpoint().save_steps();
-    if (last || stop) {
-      RETURN_IF_ERROR(Checkpoint());  // the run's end depends on it
-    } else if ((save_steps > 0 && state_.step % save_steps == 0) ||
-               (epoch_ended && spec_.checkpoint().save_at_epoch_end())) {
-      // A periodic save that fails (disk full, permissions) fails loudly, on every rank alike,
-      // and training goes on: the previous checkpoint stays the newest committed one.
-      if (const absl::Status saved = Checkpoint(); !saved.ok()) {
-        progress_.OnCheckpointFailed(state_.step, std::string(saved.message()));
-      }
-    }
-    if (spec_.training().eval_every() > 0 &&
-        (state_.step % spec_.training().eval_every() == 0 || last)) {
-      RETURN_IF_ERROR(RunEvaluation());
-    }
-    if (requested && !last) {
-      return absl::AbortedError(absl::StrCat("stopped on request at step ", state_.step, " of ",
-                                             schedule_->total_steps(), "; ",
-                                             CheckpointName(state_.step), " is committed"));
-    }
-    if (stop) return absl::OkStatus();
+  since_report_ = ZeroTotals();
+  ResetPeakAllocated(device_);
+  for (bool stop = false; !stop && state_.step < schedule_->total_steps() &&
+                          state_.epoch < spec_.training().epochs();) {
+    RETURN_IF_ERROR(FinishStep(Step(), &stop));
+  }
+  if (const int64_t peak = PeakAllocatedBytes(device_); peak >= 0) {
+    progress_.OnMessage(absl::StrCat("rank ", comm_.rank(), ": peak ", device_.str(),
+                                     " memory in training ", peak / 1e9, " GB (plan ",
+                                     plan_.total() / 1e9, " GB)"));
   }
   return absl::OkStatus();
 }
 
-bool Trainer::StopRequested() {
-  if (options_.stop_requested == nullptr) return false;
-  const bool mine = options_.stop_requested->load();
-  if (comm_.world_size() == 1) return mine;
-  torch::Tensor any = torch::tensor({mine ? 1.0f : 0.0f});
-  comm_.AllReduceSum(any);  // every rank stops at the same step
-  return any.item<float>() > 0;
+absl::Status Trainer::FinishStep(const StepResult& step, bool* stop) {
+  ++state_.step;
+  state_.batches += step.totals.micro_batches;
+  since_report_.steps += 1;
+  state_.data_position = loader_->position();
+  since_report_.Add(step.totals);
+
+  const bool epoch_ended = loader_->position() >= dataset_->size();
+  if (epoch_ended) {
+    ++state_.epoch;
+    loader_->Seek(state_.epoch, 0);
+    state_.data_position = 0;
+  }
+  const bool last = state_.step == schedule_->total_steps();
+  const bool requested = stop_->ShouldStop();
+  const int64_t stop_at = options_.stop_after_steps;
+  *stop = (stop_at > 0 && state_.step >= stop_at) || requested;
+  if (state_.step % spec_.logging().logging_steps() == 0 || last || *stop || epoch_ended) {
+    Report(step.lr, step.grad_norm, epoch_ended);
+  }
+  const uint32_t save_steps = spec_.checkpoint().save_steps();
+  if (last || *stop) {
+    RETURN_IF_ERROR(Checkpoint());  // the run's end depends on it
+  } else if ((save_steps > 0 && state_.step % save_steps == 0) ||
+             (epoch_ended && spec_.checkpoint().save_at_epoch_end())) {
+    // A periodic save that fails (disk full, permissions) fails loudly, on every rank alike,
+    // and training goes on: the previous checkpoint stays the newest committed one.
+    if (const absl::Status saved = Checkpoint(); !saved.ok()) {
+      progress_.OnCheckpointFailed(state_.step, std::string(saved.message()));
+    }
+  }
+  if (spec_.training().eval_every() > 0 &&
+      (state_.step % spec_.training().eval_every() == 0 || last)) {
+    RETURN_IF_ERROR(RunEvaluation());
+  }
+  if (requested && !last) {
+    return absl::AbortedError(absl::StrCat("stopped on request at step ", state_.step, " of ",
+                                           schedule_->total_steps(), "; ",
+                                           CheckpointName(state_.step), " is committed"));
+  }
+  return absl::OkStatus();
 }
 
-void Trainer::Report(double lr, double grad_norm, bool epoch_ended) {
-  // One all_reduce of every counter, so the report is of the whole global batch.
+void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended) {
+  // One all_reduce of every counter, so the report is of the whole global batch, and one copy
+  // to the host.
   StepTotals& totals = since_report_;
-  const size_t experts = model_->moe_spec().experts_size();
-  totals.layers.resize(moe_layers_.size());
-  std::vector<double> values = {totals.ce_sum,
-                                totals.aux,
-                                static_cast<double>(totals.loss_tokens),
-                                static_cast<double>(totals.tokens),
-                                static_cast<double>(totals.micro_batches),
-                                static_cast<double>(totals.samples)};
-  for (LayerTotals& layer : totals.layers) {
-    layer.tokens.resize(experts, 0);
-    for (int64_t n : layer.tokens) values.push_back(static_cast<double>(n));
-    values.insert(values.end(), {static_cast<double>(layer.dropped), layer.load_balance_loss,
-                                 layer.z_loss, layer.router_entropy});
-  }
-  torch::Tensor reduced = torch::tensor(values, torch::kFloat64);
+  const auto f64 = torch::dtype(torch::kFloat64).device(device_);
+  torch::Tensor counts =
+      torch::tensor({static_cast<double>(totals.loss_tokens), static_cast<double>(totals.tokens),
+                     static_cast<double>(totals.micro_batches),
+                     static_cast<double>(totals.samples)},
+                    torch::kFloat64);
+  if (device_.is_cuda()) counts = counts.pin_memory();  // copied without a wait
+  torch::Tensor reduced = torch::cat(
+      {totals.losses, counts.to(device_, /*non_blocking=*/true), totals.layers.reshape({-1})});
   comm_.AllReduceSum(reduced);
-  const std::vector<double> sums(reduced.data_ptr<double>(),
-                                 reduced.data_ptr<double>() + reduced.numel());
-  size_t i = 0;
-  totals.ce_sum = sums[i++];
-  totals.aux = sums[i++];
-  totals.loss_tokens = static_cast<int64_t>(sums[i++]);
-  totals.tokens = static_cast<int64_t>(sums[i++]);
-  totals.micro_batches = static_cast<int64_t>(sums[i++]);
-  totals.samples = static_cast<int64_t>(sums[i++]);
-  for (LayerTotals& layer : totals.layers) {
-    for (int64_t& n : layer.tokens) n = static_cast<int64_t>(sums[i++]);
-    layer.dropped = static_cast<int64_t>(sums[i++]);
+  const torch::Tensor host =
+      torch::cat({reduced, grad_norm.to(f64).reshape({1})}).to(torch::kCPU).contiguous();
+  const double* sums = host.data_ptr<double>();
+  const double ce_sum = sums[0], aux = sums[1];
+  totals.loss_tokens = static_cast<int64_t>(sums[2]);
+  totals.tokens = static_cast<int64_t>(sums[3]);
+  totals.micro_batches = static_cast<int64_t>(sums[4]);
+  totals.samples = static_cast<int64_t>(sums[5]);
+  const double grad_norm_value = sums[host.numel() - 1];
+  const size_t experts = model_->moe_spec().experts_size();
+  struct LayerTotals {
+    std::vector<double> tokens;
+    double dropped, load_balance_loss, z_loss, router_entropy;
+  };
+  std::vector<LayerTotals> layers(moe_layers_.size());
+  size_t i = 6;
+  for (LayerTotals& layer : layers) {
+    layer.tokens.assign(sums + i, sums + i + experts);
+    i += experts;
+    layer.dropped = sums[i++];
     layer.load_balance_loss = sums[i++];
     layer.z_loss = sums[i++];
     layer.router_entropy = sums[i++];
@@ -393,10 +378,10 @@ void Trainer::Report(double lr, double grad_norm, bool epoch_ended) {
   r.total_batches = total_batches_;
   r.epoch = state_.epoch;
   r.epoch_ended = epoch_ended;
-  r.loss = since_report_.ce_sum / std::max<int64_t>(since_report_.loss_tokens, 1);
-  r.aux_loss = since_report_.aux / std::max<int64_t>(since_report_.micro_batches, 1);
+  r.loss = ce_sum / std::max<int64_t>(since_report_.loss_tokens, 1);
+  r.aux_loss = aux / std::max<int64_t>(since_report_.micro_batches, 1);
   r.lr = lr;
-  r.grad_norm = grad_norm;
+  r.grad_norm = grad_norm_value;
   const double elapsed = std::max(now - report_started_, 1e-9);
   r.tokens_per_second = since_report_.tokens / elapsed;
   r.samples_per_second = since_report_.samples / elapsed;
@@ -405,33 +390,31 @@ void Trainer::Report(double lr, double grad_norm, bool epoch_ended) {
   r.peak_flops_per_second = peak_flops_;
   // Per-layer means are over every rank's micro-batches.
   const double micro_batches = std::max<int64_t>(since_report_.micro_batches, 1);
-  for (size_t l = 0; l < since_report_.layers.size(); ++l) {
-    const LayerTotals& t = since_report_.layers[l];
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const LayerTotals& t = layers[l];
     LayerReport layer;
     layer.layer = moe_layers_[l];
-    int64_t assigned = t.dropped;
-    for (int64_t n : t.tokens) assigned += n;
-    for (int64_t n : t.tokens) {
-      layer.expert_share.push_back(assigned > 0 ? static_cast<double>(n) / (assigned - t.dropped)
-                                                : 0);
+    double assigned = t.dropped;
+    for (double n : t.tokens) assigned += n;
+    for (double n : t.tokens) {
+      layer.expert_share.push_back(assigned - t.dropped > 0 ? n / (assigned - t.dropped) : 0);
     }
-    layer.dropped_fraction = assigned > 0 ? static_cast<double>(t.dropped) / assigned : 0;
+    layer.dropped_fraction = assigned > 0 ? t.dropped / assigned : 0;
     layer.load_balance_loss = t.load_balance_loss / micro_batches;
     layer.z_loss = t.z_loss / micro_batches;
     layer.router_entropy = t.router_entropy / micro_batches;
     r.layers.push_back(std::move(layer));
   }
   // The whole model's shares: every MoE layer's routed tokens together.
-  std::vector<int64_t> routed_by_expert(experts, 0);
-  int64_t routed = 0;
-  for (const LayerTotals& t : since_report_.layers) {
+  std::vector<double> routed_by_expert(experts, 0);
+  double routed = 0;
+  for (const LayerTotals& t : layers) {
     for (size_t e = 0; e < experts; ++e) routed_by_expert[e] += t.tokens[e];
   }
-  for (int64_t n : routed_by_expert) routed += n;
-  for (int64_t n : routed_by_expert)
-    r.expert_share.push_back(routed > 0 ? static_cast<double>(n) / routed : 0);
+  for (double n : routed_by_expert) routed += n;
+  for (double n : routed_by_expert) r.expert_share.push_back(routed > 0 ? n / routed : 0);
   progress_.OnStep(r);
-  since_report_ = StepTotals();
+  since_report_ = ZeroTotals();
   report_started_ = now;
 }
 
@@ -441,14 +424,6 @@ absl::Status Trainer::RunEvaluation() {
   model_->train();
   progress_.OnMessage(absl::StrCat("eval step ", state_.step, ": ", result.ToJson().dump()));
   return absl::OkStatus();
-}
-
-void Trainer::GatherParameters() {
-  torch::NoGradGuard no_grad;
-  torch::Tensor& params = flat_->params();
-  const torch::Tensor mine =
-      params.narrow(0, optimizer_->begin(), optimizer_->end() - optimizer_->begin()).clone();
-  comm_.AllGather(mine, params);
 }
 
 absl::Status Trainer::Checkpoint() {

@@ -1,12 +1,16 @@
-// The training loop of one worker. One optimizer step reads as:
+// The training loop of one worker. One optimizer step (Trainer::Step) reads as:
 //
-//   batches = NextBatches();            // up to `accumulation` micro-batches
-//   ForwardBackward(batches);           // fp32 gradients accumulate (ZeRO-2: reduced in
-//                                       // buckets during backward, this rank's partition kept)
-//   norm = ClipGradNorm(grads, ...);    // global norm over all ranks
-//   optimizer.Step(grads, lr);          // AdamW on fp32 master weights (ZeRO-2: partition)
-//   GatherParameters();                 // ZeRO-2: all ranks' updated partitions to all
-//   Report(); MaybeCheckpoint();
+//   batches = NextBatches();               // up to `accumulation` micro-batches
+//   ForwardBackward(batches);              // each micro-batch's gradient into the sync
+//                                          // (ZeRO-2: reduced in buckets during backward)
+//   norm = sync->ClipGradNorm(max_norm);   // global norm over all ranks, clipped
+//   optimizer.Step(sync->grad(), lr);      // AdamW on this rank's fp32 master weights
+//   sync->FinishUpdate();                  // ZeRO-2: every rank's partition to every rank
+//
+// and the rest of the loop is bookkeeping: the data position, reports, checkpoints,
+// evaluation and stopping. Everything the step touches lives on the rank's device (the
+// communicator's), and the host never waits for the device inside a step: losses and MoE
+// statistics stay device tensors until a logging step reduces and reports them.
 //
 // The global batch is micro_batch_size x grad_accumulation x resources.world_size rows, as the
 // spec plans it. On another world size (an elastic resume) the accumulation is adjusted to
@@ -36,9 +40,11 @@
 #include "worker/train/checkpoint.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/flat_parameters.h"
-#include "worker/train/gradient_buckets.h"
+#include "worker/train/gradient_sync.h"
 #include "worker/train/lr_schedule.h"
+#include "worker/train/memory_plan.h"
 #include "worker/train/progress.h"
+#include "worker/train/stop_agreement.h"
 
 namespace moe::worker {
 
@@ -69,8 +75,8 @@ absl::StatusOr<double> DevicePeakFlops();
 
 class Trainer {
  public:
-  // Loads the tokenizer and data, builds (or upcycles) the model, and restores a checkpoint if
-  // asked. `comm` and `progress` must outlive the trainer.
+  // Loads the tokenizer and data, builds (or upcycles) the model on comm.device(), and
+  // restores a checkpoint if asked. `comm` and `progress` must outlive the trainer.
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(const moe::v1::JobSpec& spec,
                                                          const TrainOptions& options,
                                                          Communicator& comm,
@@ -82,38 +88,44 @@ class Trainer {
 
   const TrainingState& state() const { return state_; }
   MptForCausalLM& model() { return model_; }
+  // This rank's device memory by design (stated in the start log).
+  const MemoryPlan& memory_plan() const { return plan_; }
 
  private:
   // What the steps since the last report add up to, on this rank (Report sums over ranks).
-  struct LayerTotals {
-    std::vector<int64_t> tokens;  // per expert
-    int64_t dropped = 0;
-    double load_balance_loss = 0, z_loss = 0, router_entropy = 0;  // summed per micro-batch
-  };
+  // Counts known from the batches stay on the host; sums of device values stay on the device.
   struct StepTotals {
-    double ce_sum = 0;  // summed cross-entropy over answer tokens
-    double aux = 0;     // summed weighted aux losses (per micro-batch)
     int64_t loss_tokens = 0, tokens = 0, micro_batches = 0, samples = 0, steps = 0;
-    std::vector<LayerTotals> layers;  // per MoE layer
+    torch::Tensor losses;  // fp64 [2]: summed answer cross-entropy, summed weighted aux loss
+    torch::Tensor layers;  // fp64 [MoE layers, E + 4]: MoeStats::Summary() summed
     void Add(const StepTotals& other);
   };
-
+  // What one optimizer step did.
+  struct StepResult {
+    StepTotals totals;
+    double lr = 0;
+    torch::Tensor grad_norm;  // fp32 device scalar, before clipping
+  };
   Trainer(const moe::v1::JobSpec& spec, const TrainOptions& options, Communicator& comm,
           ProgressSink& progress);
   absl::Status Restore(const std::string& resume_from);
   // Run's body; LibTorch exceptions escape it and Run turns them into a status.
   absl::Status Loop();
-  // Whether any rank was asked to stop (collective when options_.stop_requested is set).
-  bool StopRequested();
+  // One optimizer step (see the top of this file).
+  StepResult Step();
+  // After a step: advances the data position and epoch, reports, checkpoints, evaluates.
+  // Sets *stop when the run should end here (OK: the spec's end or stop_after_steps; Aborted:
+  // a requested stop, with its checkpoint committed).
+  absl::Status FinishStep(const StepResult& step, bool* stop);
   std::vector<Batch> NextBatches();
   StepTotals ForwardBackward(const std::vector<Batch>& batches);
+  StepTotals ZeroTotals() const;
   absl::Status Checkpoint();
-  // ZeRO-2: every rank's updated partition to every rank (all_gather).
-  void GatherParameters();
   // Scores the held-out split (data.eval_fraction) and reports it.
   absl::Status RunEvaluation();
-  // Collective: sums the step totals since the last report over ranks and reports them.
-  void Report(double lr, double grad_norm, bool epoch_ended);
+  // Collective: sums the step totals since the last report over ranks and reports them (the
+  // one place a step waits for the device).
+  void Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended);
 
   const moe::v1::JobSpec spec_;
   const TrainOptions options_;
@@ -123,12 +135,14 @@ class Trainer {
   std::unique_ptr<Dataset> dataset_;
   std::unique_ptr<DataLoader> loader_;
   std::unique_ptr<EvalSet> eval_set_;  // the held-out split, when training.eval_every is set
+  const torch::Device device_;  // comm_.device(): where every tensor of the step lives
   MptForCausalLM model_{nullptr};
   std::unique_ptr<FlatParameters> flat_;
-  std::unique_ptr<AdamW> optimizer_;  // over this rank's partition (everything without ZeRO)
-  bool zero_ = false;                 // ZeRO-2: optimizer state and gradients partitioned
-  std::unique_ptr<GradientBuckets> buckets_;  // ZeRO-2: reduces gradients during backward
-  int64_t accumulation_ = 1;                  // micro-batches per optimizer step
+  std::unique_ptr<GradientSync> sync_;  // ZeRO-2 or replicated
+  std::unique_ptr<AdamW> optimizer_;    // over sync_'s range of the flat buffer
+  std::unique_ptr<StopAgreement> stop_;
+  MemoryPlan plan_;
+  int64_t accumulation_ = 1;            // micro-batches per optimizer step
   std::vector<int32_t> moe_layers_;           // block indices of the MoE layers
   double model_flops_per_token_ = 0;          // 6 N_active + 12 L d T
   double peak_flops_ = 0;                     // all devices; 0 when unknown

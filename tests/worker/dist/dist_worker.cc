@@ -23,7 +23,7 @@ int main() {
     std::cout << env.status() << std::endl;
     return 3;
   }
-  auto comm = moe::worker::C10dCommunicator::Create(*env);
+  auto comm = moe::worker::C10dCommunicator::Create(*env, torch::kCPU);
   if (!comm.ok()) {
     std::cout << comm.status() << std::endl;
     return 3;
@@ -34,7 +34,7 @@ int main() {
   torch::Tensor t = torch::full({5}, static_cast<float>(r + 1));
   (*comm)->AllReduceSum(t);
   ok &= Check(torch::allclose(t, torch::full({5}, w * (w + 1) / 2.0f)), "all_reduce", r);
-  // bf16 travels as fp32 through Gloo.
+  // bf16 as it is (no staging through fp32).
   torch::Tensor b = torch::full({3}, 0.5, torch::kBFloat16);
   (*comm)->AllReduceSum(b);
   ok &= Check(b.scalar_type() == torch::kBFloat16 && b[0].item<float>() == 0.5f * w,
@@ -46,6 +46,10 @@ int main() {
   const torch::Tensor expected =
       (torch::arange(4, torch::kFloat32) + 4 * r) * w + 100.0f * (w * (w - 1) / 2);
   ok &= Check(torch::allclose(out, expected), "reduce_scatter", r);
+  torch::Tensor out_bf16 = torch::empty({4}, torch::kBFloat16);
+  (*comm)->ReduceScatterSum(in.to(torch::kBFloat16), out_bf16);
+  ok &= Check(torch::allclose(out_bf16.to(torch::kFloat32), expected, /*rtol=*/1e-2),
+              "bf16 reduce_scatter", r);
   // reduce to the last rank, asynchronously: each rank contributes rank + 1.
   torch::Tensor partial = torch::full({6}, static_cast<float>(r + 1));
   std::unique_ptr<moe::worker::PendingCollective> pending = (*comm)->ReduceSumAsync(partial, w - 1);
@@ -58,6 +62,13 @@ int main() {
   (*comm)->AllGather(torch::full({3}, static_cast<float>(r)), gathered);
   ok &= Check(torch::equal(gathered, torch::arange(w, torch::kFloat32).repeat_interleave(3)),
               "all_gather", r);
+  // in place, as ZeRO-2 gathers parameters: rank r's slice of the output is its input.
+  torch::Tensor flat = torch::full({3 * w}, -1.0f, torch::kBFloat16);
+  flat.narrow(0, 3 * r, 3).fill_(static_cast<float>(r));
+  (*comm)->AllGather(flat.narrow(0, 3 * r, 3), flat);
+  ok &= Check(torch::equal(flat.to(torch::kFloat32),
+                           torch::arange(w, torch::kFloat32).repeat_interleave(3)),
+              "in-place all_gather", r);
   // broadcast from the last rank.
   torch::Tensor value = torch::full({2}, static_cast<float>(r));
   (*comm)->Broadcast(value, w - 1);

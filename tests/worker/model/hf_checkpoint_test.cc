@@ -80,14 +80,14 @@ TEST(HfCheckpoint, StoredNamesFollowHuggingFaceMptAndTheExpertLayout) {
 }
 
 TEST(HfCheckpoint, LoadsPytorchModelBinWrittenByPython) {
-  if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0)
-    GTEST_SKIP() << "no python3-torch";
+  if (std::system(MOE_PYTHON " -c 'import torch' 2>/dev/null") != 0)
+    GTEST_SKIP() << "no PyTorch in " MOE_PYTHON;
   const std::filesystem::path dir = TempDir("bin");
   std::ofstream(dir / "config.json") << MptConfigToHf(SmallConfig(), moe::v1::MoeSpec()).dump();
   const std::string script = (testing::kSourceDir / "tests/worker/model/mpt_reference.py").string();
   ASSERT_EQ(
       std::system(
-          absl::StrCat("/usr/bin/python3 ", script, " make-bin ", dir.string(), " 3").c_str()),
+          absl::StrCat(MOE_PYTHON " ", script, " make-bin ", dir.string(), " 3").c_str()),
       0);
   auto model = BuildModel(HfSpec(dir, moe::v1::MoeSpec()), 97, 0);
   ASSERT_TRUE(model.ok()) << model.status();
@@ -96,7 +96,7 @@ TEST(HfCheckpoint, LoadsPytorchModelBinWrittenByPython) {
   std::vector<int64_t> row(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + 10);
   std::ofstream(dir / "in.json") << nlohmann::json{{"input_ids", {row}}};
   ASSERT_EQ(
-      std::system(absl::StrCat("/usr/bin/python3 ", script, " forward ", dir.string(), " ",
+      std::system(absl::StrCat(MOE_PYTHON " ", script, " forward ", dir.string(), " ",
                                (dir / "in.json").string(), " ", (dir / "out.safetensors").string())
                       .c_str()),
       0);

@@ -8,11 +8,10 @@
 #include <string>
 
 #include "moe/v1/job.pb.h"
+#include "tests/source_dir.h"
 #include "worker/model/mpt_model.h"
 
 namespace moe::worker::testing {
-
-inline const std::filesystem::path kSourceDir = MOE_SOURCE_DIR;
 
 inline moe::v1::MptConfig SmallConfig(int d_model = 48, int n_heads = 6, int n_layers = 2) {
   moe::v1::MptConfig c;

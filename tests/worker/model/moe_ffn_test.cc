@@ -44,7 +44,7 @@ TEST(MoeFfn, UpcycledLayerEqualsDenseFfnWithRenormalisedTopK) {
     MoeFfn moe = Upcycled(dense, MoeSpecOf(4, k, /*normalize=*/true));
     const MoeOutput out = moe(x, AllValid(kN));
     EXPECT_LT(MaxAbsDiff(out.y_ND, dense(x)), 1e-5) << "top-" << k;
-    EXPECT_EQ(out.stats.dropped, 0);
+    EXPECT_EQ(out.stats.dropped.item<int64_t>(), 0);
     EXPECT_EQ(out.stats.tokens_per_expert.sum().item<int64_t>(), kN * k);
   }
 }
@@ -85,7 +85,7 @@ TEST(MoeFfn, ZLossIsLogESquaredForZeroLogits) {
   MoeFfn moe(kD, kF, MoeSpecOf(4, 1));
   torch::NoGradGuard no_grad;
   moe->router->weight.zero_();
-  EXPECT_NEAR(moe(torch::randn({kN, kD}), AllValid(kN)).stats.z_loss, std::pow(std::log(4.0), 2),
+  EXPECT_NEAR(moe(torch::randn({kN, kD}), AllValid(kN)).stats.z_loss.item<double>(), std::pow(std::log(4.0), 2),
               1e-6);
 }
 
@@ -110,7 +110,7 @@ TEST(MoeFfn, CapacityDropsExactlyTheTokensPastCapacity) {
   // Expert 0 wants tokens 0, 3, 6, 9 and keeps the first 3; expert 1 wants 8 and keeps 3.
   EXPECT_EQ(out.stats.tokens_per_expert[0].item<int64_t>(), 3);
   EXPECT_EQ(out.stats.tokens_per_expert[1].item<int64_t>(), 3);
-  EXPECT_EQ(out.stats.dropped, n - 6);
+  EXPECT_EQ(out.stats.dropped.item<int64_t>(), n - 6);
   const std::vector<int64_t> kept = {0, 1, 2, 3, 4, 6};  // earliest per expert
   for (int64_t t = 0; t < n; ++t) {
     const bool is_kept = std::find(kept.begin(), kept.end(), t) != kept.end();
@@ -145,7 +145,7 @@ TEST(MoeFfn, GradientsReachTheRouterInEveryRoutingMode) {
       const torch::Tensor grad = moe->router->weight.grad();
       ASSERT_TRUE(grad.defined()) << "mode " << mode << " k " << k;
       EXPECT_GT(grad.abs().sum().item<double>(), 0) << "mode " << mode << " k " << k;
-      if (mode != moe::v1::ROUTING_MODE_LEARNED) EXPECT_GT(out.stats.label_loss, 0);
+      if (mode != moe::v1::ROUTING_MODE_LEARNED) EXPECT_GT(out.stats.label_loss.item<double>(), 0);
     }
   }
 }

@@ -175,7 +175,7 @@ torch::Tensor ReferenceLogits(const std::filesystem::path& dir, const torch::Ten
   std::ofstream(dir / "inputs.json") << nlohmann::json{
       {"input_ids", to_list(ids.contiguous())}, {"segment_ids", to_list(segments.contiguous())}};
   const std::string command = absl::StrCat(
-      "/usr/bin/python3 ", (testing::kSourceDir / "tests/worker/model/mpt_reference.py").string(),
+      MOE_PYTHON " ", (testing::kSourceDir / "tests/worker/model/mpt_reference.py").string(),
       " forward ", dir.string(), " ", (dir / "inputs.json").string(), " ",
       (dir / "reference.safetensors").string());
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
@@ -187,8 +187,8 @@ torch::Tensor ReferenceLogits(const std::filesystem::path& dir, const torch::Ten
 class MatchesPythonReference : public ::testing::TestWithParam<moe::v1::MoeSpec> {
  protected:
   void SetUp() override {
-    if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0) {
-      GTEST_SKIP() << "Debian's python3-torch is not installed";
+    if (std::system(MOE_PYTHON " -c 'import torch' 2>/dev/null") != 0) {
+      GTEST_SKIP() << "no PyTorch in " MOE_PYTHON;
     }
   }
 };

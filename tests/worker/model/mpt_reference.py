@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """An independent MPT(-MoE) reference in Python PyTorch, for the C++ model's tests.
 
 Written from the MPT description (llm-foundry / Hugging Face MPT), not from the C++ code:

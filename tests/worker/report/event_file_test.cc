@@ -1,5 +1,5 @@
 // TensorBoard event files: CRC-32C against RFC 3720's test vectors, and our writer's bytes
-// against an independent encoder (tfrecord_reference.py: python3-crc32c and hand-written
+// against an independent encoder (tfrecord_reference.py: the crc32c package and hand-written
 // protobuf wire format) for the same events.
 #include <unistd.h>
 
@@ -57,7 +57,7 @@ TEST(EventFileWriter, WritesTheSameBytesAsAnIndependentEncoder) {
   const fs::path spec = dir / "events.json", reference = dir / "reference.tfevents";
   std::ofstream(spec) << events.dump();
   const std::string script = fs::path(MOE_SOURCE_DIR) / "tests/worker/report/tfrecord_reference.py";
-  ASSERT_EQ(std::system(absl::StrCat("/usr/bin/python3 ", script, " write ", reference.string(),
+  ASSERT_EQ(std::system(absl::StrCat(MOE_PYTHON " ", script, " write ", reference.string(),
                                      " ", spec.string())
                             .c_str()),
             0);

@@ -1,6 +1,6 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """An independent TensorBoard event file encoder and reader for the tests: TFRecord framing
-with CRC-32C from the python3-crc32c package and the Event / Summary protobuf wire format
+with CRC-32C from the crc32c package and the Event / Summary protobuf wire format
 written by hand (tensorflow/core/util/event.proto field numbers).
 
   tfrecord_reference.py write OUT.json EVENTS.json   # EVENTS: [{"wall_time", "step",

@@ -41,6 +41,9 @@ TEST_P(BucketSize, EqualsPlainAccumulationAndFreesEachGrad) {
     buckets.FinishMicroBatch();
   }
   EXPECT_LT(testing::MaxAbsDiff(buckets.partition_grad(), plain.grads()), 1e-6);
+  // Memory stays bounded: never more than the limit of reductions in flight.
+  EXPECT_LE(buckets.peak_in_flight(), static_cast<size_t>(GradientBuckets::kMaxInFlight));
+  if (buckets.num_buckets() > 3) EXPECT_EQ(buckets.peak_in_flight(), 2u);
   EXPECT_GT(plain.grads().abs().max().item<double>(), 1e-3);
   for (const auto& p : bucketed_model->parameters()) EXPECT_FALSE(p.grad().defined());
 }

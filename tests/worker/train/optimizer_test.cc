@@ -48,7 +48,7 @@ TEST(GradClip, ClipsToMaxNormAndLeavesSmallGradientsAlone) {
   torch::Tensor big = torch::randn({1000}) * 10;
   const double norm = big.norm().item<double>();
   const torch::Tensor before = big.clone();
-  EXPECT_NEAR(ClipGradNorm(big, 1.0, comm), norm, 1e-6 * norm);
+  EXPECT_NEAR(ClipGradNorm(big, 1.0, comm).item<double>(), norm, 1e-6 * norm);
   EXPECT_LE(big.norm().item<double>(), 1.0 + 1e-6);
   EXPECT_TRUE(torch::allclose(big * norm, before, 1e-4));  // same direction
   torch::Tensor small = torch::randn({1000}) * 1e-3;

@@ -12,11 +12,10 @@
 #include "common/spec_loader.h"
 #include "gtest/gtest.h"
 #include "moe/v1/job.pb.h"
+#include "tests/source_dir.h"
 #include "worker/train/progress.h"
 
 namespace moe::worker::testing {
-
-inline const std::filesystem::path kSourceDir = MOE_SOURCE_DIR;
 
 inline std::filesystem::path FreshDir(const std::string& name) {
   const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /

@@ -1,0 +1,49 @@
+// What one rank of a training job holds in device memory, by design: stated in the trainer's
+// start log, and what its measured peak is checked against (tests, scripts/gpu_check.sh).
+//
+// Every term is derived from what the code allocates, not fitted: the flat parameter buffer
+// (model dtype, the whole model on every rank); the fp32 gradient of this rank's range; fp32
+// master weights, exp_avg and exp_avg_sq of that range; the gradient buckets in transit; and
+// one micro-batch's activations: what autograd keeps from the forward for the backward, plus
+// the first backward step's temporaries (the loss's [tokens, vocab] gradients).
+#ifndef MOE_WORKER_TRAIN_MEMORY_PLAN_H_
+#define MOE_WORKER_TRAIN_MEMORY_PLAN_H_
+
+#include <cstdint>
+#include <string>
+
+#include "moe/v1/job.pb.h"
+
+namespace moe::worker {
+
+struct MemoryPlan {
+  int64_t parameters = 0;   // bytes
+  int64_t gradients = 0;    // fp32 gradient of this rank's range
+  int64_t optimizer = 0;    // fp32 master weights, exp_avg, exp_avg_sq of this rank's range
+  int64_t buckets = 0;      // gradient buckets (or, replicated, parameter .grads) in transit
+  int64_t activations = 0;  // one micro-batch, forward kept for backward plus its first step
+  int64_t total() const { return parameters + gradients + optimizer + buckets + activations; }
+  // One line per term with GB and share, and the total, e.g. for the start log.
+  std::string Table() const;
+};
+
+// Activation bytes of one micro-batch of `rows` x `seq_len` tokens through `config` (resolved:
+// vocab_size set) with `moe`, in dtype of `element_size` bytes; with activation checkpointing
+// only each block's input is kept, plus one block's activations during its recomputation.
+int64_t ActivationBytes(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe,
+                        int64_t rows, int64_t seq_len, int64_t element_size,
+                        bool activation_checkpointing);
+
+// The plan of one rank of `spec` (its model config resolved) on `world_size` ranks, for a flat
+// buffer of `padded_parameters` elements and `bucket_bytes` of buckets in transit (the
+// GradientSync's own figure).
+MemoryPlan PlanMemory(const moe::v1::JobSpec& spec, int world_size, int64_t padded_parameters,
+                      int64_t bucket_bytes);
+
+// The same, computed from the spec alone (nothing is built): the bucket term assumes the
+// largest parameter and zero.bucket_mb per bucket in transit. For "will it fit" questions.
+MemoryPlan PlanMemoryFromSpec(const moe::v1::JobSpec& spec, int world_size);
+
+}  // namespace moe::worker
+
+#endif  // MOE_WORKER_TRAIN_MEMORY_PLAN_H_
