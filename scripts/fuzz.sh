@@ -6,6 +6,7 @@
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET (default 60)] [TARGET ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/ccache.sh
 seconds="${1:-60}"
 shift || true
 targets=("$@")

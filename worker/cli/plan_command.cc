@@ -39,16 +39,16 @@ absl::Status RunPlan(const PlanFlags& flags) {
     RETURN_IF_ERROR(ReadHfConfig(dir, &config, &stored));
     *model.mutable_config() = config;
   }
-  const int world = flags.world_size > 0 ? flags.world_size
-                                         : static_cast<int>(spec.resources().world_size());
+  const int world =
+      flags.world_size > 0 ? flags.world_size : static_cast<int>(spec.resources().world_size());
   const ParameterCount count = CountParameters(model.config(), model.moe());
   std::cout << absl::StrCat(
-                   spec.name(), ": ", count.total / 1e9, " B parameters (", count.active_per_token / 1e9,
-                   " B active per token), ", model.precision() == moe::v1::PRECISION_BF16 ? "bf16" : "fp32",
-                   "; ", world, " rank(s), ZeRO stage ", spec.zero().stage(), "; micro-batch ",
-                   spec.training().micro_batch_size(), " x ", spec.data().max_seq_len(),
-                   " tokens", model.activation_checkpointing() ? ", activation checkpointing" : "",
-                   "\nmemory plan per rank:\n", PlanMemoryFromSpec(spec, world).Table(), "\n");
+      spec.name(), ": ", count.total / 1e9, " B parameters (", count.active_per_token / 1e9,
+      " B active per token), ", model.precision() == moe::v1::PRECISION_BF16 ? "bf16" : "fp32",
+      "; ", world, " rank(s), ZeRO stage ", spec.zero().stage(), "; micro-batch ",
+      spec.training().micro_batch_size(), " x ", spec.data().max_seq_len(), " tokens",
+      model.activation_checkpointing() ? ", activation checkpointing" : "",
+      "\nmemory plan per rank:\n", PlanMemoryFromSpec(spec, world).Table(), "\n");
   return absl::OkStatus();
 }
 

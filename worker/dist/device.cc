@@ -31,12 +31,12 @@ absl::StatusOr<torch::Device> ResolveDevice(moe::v1::Device wanted, int local_ra
   if (gpus == 0 || local_rank >= gpus) {
     const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
     return absl::InvalidArgumentError(absl::StrCat(
-        "resources.device: ", wanted == moe::v1::DEVICE_CUDA ? "cuda" : "unset (a GPU when one is visible)",
-        ", but ",
+        "resources.device: ",
+        wanted == moe::v1::DEVICE_CUDA ? "cuda" : "unset (a GPU when one is visible)", ", but ",
         gpus == 0 ? std::string("no GPU is visible to this worker")
                   : absl::StrCat("LOCAL_RANK ", local_rank, " has no GPU (", gpus, " visible)"),
-        " (CUDA_VISIBLE_DEVICES=", visible == nullptr ? "unset" : visible, "; ",
-        BuildDescription(), "); use device: cpu, or run where the GPUs are"));
+        " (CUDA_VISIBLE_DEVICES=", visible == nullptr ? "unset" : visible, "; ", BuildDescription(),
+        "); use device: cpu, or run where the GPUs are"));
   }
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
 }

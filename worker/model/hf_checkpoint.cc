@@ -162,7 +162,8 @@ absl::Status LoadWeights(const TensorMap& weights, bool upcycle, double noise_st
     }
     target.copy_(it->second);  // from the mapped file straight to the parameter's device
     if (source != name && noise_std > 0) {  // drawn on the CPU: the same on every device
-      target.add_(torch::randn(target.sizes(), torch::kFloat32).mul_(noise_std).to(target.device()));
+      target.add_(
+          torch::randn(target.sizes(), torch::kFloat32).mul_(noise_std).to(target.device()));
     }
   }
   if (missing.empty() && misshaped.empty() && unused.empty()) return absl::OkStatus();

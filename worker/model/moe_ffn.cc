@@ -77,10 +77,9 @@ torch::Tensor MoeFfnImpl::WithinCapacity(const torch::Tensor& expert_A, const to
                                          const torch::Tensor& valid_tokens) const {
   if (spec_.capacity_factor() <= 0) return keep_A;  // dropless
   // max(ceil(valid / E * factor * k), min_capacity), in fp64 on the device.
-  const torch::Tensor capacity =
-      torch::ceil(valid_tokens.to(torch::kFloat64) / num_experts_ * spec_.capacity_factor() *
-                  spec_.top_k())
-          .clamp_min(static_cast<double>(spec_.min_capacity()));
+  const torch::Tensor capacity = torch::ceil(valid_tokens.to(torch::kFloat64) / num_experts_ *
+                                             spec_.capacity_factor() * spec_.top_k())
+                                     .clamp_min(static_cast<double>(spec_.min_capacity()));
   // Slot-major order: every token's first choice is served before any second choice, and
   // earlier tokens before later ones (as GShard and DeepSpeed do).
   const torch::Tensor onehot_AE =
@@ -89,10 +88,9 @@ torch::Tensor MoeFfnImpl::WithinCapacity(const torch::Tensor& expert_A, const to
   return keep_A & (position_A < capacity);
 }
 
-std::pair<torch::Tensor, torch::Tensor> MoeFfnImpl::RunExperts(const torch::Tensor& x_ND,
-                                                               const torch::Tensor& token_A,
-                                                               const torch::Tensor& group_A,
-                                                               const torch::Tensor& weight_A) const {
+std::pair<torch::Tensor, torch::Tensor> MoeFfnImpl::RunExperts(
+    const torch::Tensor& x_ND, const torch::Tensor& token_A, const torch::Tensor& group_A,
+    const torch::Tensor& weight_A) const {
   // Sort assignments by group: expert 0's, ..., expert E-1's, then the ones no expert takes.
   const torch::Tensor order = std::get<1>(torch::sort(group_A, /*stable=*/true, 0, false));
   const torch::Tensor token_sorted = token_A.index_select(0, order);
@@ -109,9 +107,8 @@ std::pair<torch::Tensor, torch::Tensor> MoeFfnImpl::RunExperts(const torch::Tens
   const torch::Tensor h_AF =
       torch::gelu(at::_grouped_mm(x_AD, experts->up_proj.transpose(1, 2), ends));
   const torch::Tensor y_AD = at::_grouped_mm(h_AF, experts->down_proj.transpose(1, 2), ends);
-  const torch::Tensor out_AD =
-      torch::where(taken_A1, y_AD, torch::zeros({}, y_AD.options())) *
-      weight_sorted.to(x_ND.scalar_type()).unsqueeze(1);
+  const torch::Tensor out_AD = torch::where(taken_A1, y_AD, torch::zeros({}, y_AD.options())) *
+                               weight_sorted.to(x_ND.scalar_type()).unsqueeze(1);
   return {torch::zeros_like(x_ND).index_add(0, token_sorted, out_AD), counts};
 }
 

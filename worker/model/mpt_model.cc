@@ -100,9 +100,9 @@ MptForCausalLMImpl::MptForCausalLMImpl(const moe::v1::MptConfig& config,
                                        const torch::TensorOptions& options)
     : config_(config),
       moe_(moe),
-      slopes_H_(torch::tensor(AlibiSlopes(config.n_heads(), config.alibi_bias_max()),
-                              torch::kFloat64)
-                    .to(torch::dtype(torch::kFloat32).device(options.device()))) {
+      slopes_H_(
+          torch::tensor(AlibiSlopes(config.n_heads(), config.alibi_bias_max()), torch::kFloat64)
+              .to(torch::dtype(torch::kFloat32).device(options.device()))) {
   transformer = register_module("transformer", MptTransformer(config, moe, options));
 }
 
@@ -129,14 +129,15 @@ RoutingInputs MakeRoutingInputs(const torch::Tensor& segment_ids_BT,
   r.valid = seg_N != 0;
   // Samples are contiguous in row-major order, so consecutive equal keys are one sample.
   const torch::Tensor row_N = torch::arange(segment_ids_BT.size(0), seg_N.options())
-                                 .unsqueeze(1)
-                                 .expand({segment_ids_BT.size(0), t})
-                                 .reshape({-1});
+                                  .unsqueeze(1)
+                                  .expand({segment_ids_BT.size(0), t})
+                                  .reshape({-1});
   const torch::Tensor key_N = row_N * (t + 1) + seg_N;
   // A new sample starts wherever the key changes (computed on the device: no host sync).
   const int64_t n = key_N.size(0);
   torch::Tensor starts_N = torch::ones_like(key_N);
-  if (n > 1) starts_N.narrow(0, 1, n - 1).copy_(key_N.narrow(0, 1, n - 1) != key_N.narrow(0, 0, n - 1));
+  if (n > 1)
+    starts_N.narrow(0, 1, n - 1).copy_(key_N.narrow(0, 1, n - 1) != key_N.narrow(0, 0, n - 1));
   r.sample = starts_N.cumsum(0) - 1;
   r.num_samples = n;
   if (expert_ids_BT.defined()) r.expert_label = expert_ids_BT.reshape({-1});

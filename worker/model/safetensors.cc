@@ -147,8 +147,8 @@ absl::StatusOr<torch::Tensor> SafetensorsFile::Load(const std::string& name) con
   try {
     // The mapping is read-only (PROT_READ): the view is for reading and copying from.
     return torch::from_blob(
-        const_cast<char*>(data_ + e.begin), e.shape,
-        [mapping = mapping_](void*) {}, torch::TensorOptions().dtype(e.dtype));
+        const_cast<char*>(data_ + e.begin), e.shape, [mapping = mapping_](void*) {},
+        torch::TensorOptions().dtype(e.dtype));
   } catch (const c10::Error& error) {
     return absl::ResourceExhaustedError(
         absl::StrCat(path_.string(), ": tensor '", name, "': ", error.what_without_backtrace()));
@@ -200,8 +200,7 @@ absl::Status WriteSafetensors(const std::filesystem::path& path,
     const int64_t step = std::max<int64_t>(kChunkBytes / t.element_size(), 1);
     for (int64_t begin = 0; begin < flat.numel(); begin += step) {
       const int64_t n = std::min(step, flat.numel() - begin);
-      if (!staging.defined() || staging.scalar_type() != t.scalar_type() ||
-          staging.numel() < n) {
+      if (!staging.defined() || staging.scalar_type() != t.scalar_type() || staging.numel() < n) {
         staging = torch::empty({std::min(step, flat.numel())},
                                torch::dtype(t.scalar_type()).pinned_memory(t.is_cuda()));
       }

@@ -44,7 +44,7 @@ class SafetensorsFile {
   SafetensorsFile() = default;
   std::filesystem::path path_;
   std::shared_ptr<void> mapping_;  // the whole file, read-only
-  void* map_ = nullptr;             // mapping_.get()
+  void* map_ = nullptr;            // mapping_.get()
   size_t size_ = 0;
   const char* data_ = nullptr;  // start of the data section, inside the mapping
   std::map<std::string, Entry> entries_;

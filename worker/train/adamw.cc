@@ -32,7 +32,8 @@ void AdamW::Step(const torch::Tensor& grad, double lr) {
   torch::NoGradGuard no_grad;
   ++step_;
   if (weight_decay_ > 0) {
-    for (const auto& [lo, hi] : decay_ranges_) master_.narrow(0, lo, hi - lo).mul_(1.0 - lr * weight_decay_);
+    for (const auto& [lo, hi] : decay_ranges_)
+      master_.narrow(0, lo, hi - lo).mul_(1.0 - lr * weight_decay_);
   }
   const double bias1 = 1.0 - std::pow(beta1_, static_cast<double>(step_));
   const double bias2 = 1.0 - std::pow(beta2_, static_cast<double>(step_));

@@ -159,8 +159,8 @@ namespace {
 
 // Every rank's verdict on one phase of a save: OK only if all ranks succeeded (a collective).
 absl::Status AllSucceeded(Communicator& comm, const absl::Status& mine, int64_t step) {
-  torch::Tensor failed = torch::full({1}, mine.ok() ? 0.0 : 1.0,
-                                     torch::dtype(torch::kFloat32).device(comm.device()));
+  torch::Tensor failed =
+      torch::full({1}, mine.ok() ? 0.0 : 1.0, torch::dtype(torch::kFloat32).device(comm.device()));
   comm.AllReduceSum(failed);
   if (!mine.ok()) return mine;
   const int others = static_cast<int>(failed.item<float>());
@@ -296,8 +296,8 @@ absl::Status RestoreOptimizer(const fs::path& dir, AdamW& optimizer, const FlatP
   // Only parameters' elements have state: alignment gaps and the padding at the end have none.
   int64_t wanted = 0;
   for (const ParameterRange& r : flat.ranges()) {
-    wanted += std::max<int64_t>(0, std::min(optimizer.end(), r.offset + r.numel) -
-                                       std::max(optimizer.begin(), r.offset));
+    wanted += std::max<int64_t>(
+        0, std::min(optimizer.end(), r.offset + r.numel) - std::max(optimizer.begin(), r.offset));
   }
   if (covered != wanted) {
     return absl::DataLossError(absl::StrCat(dir.string(), ": the optimizer shards hold ", covered,

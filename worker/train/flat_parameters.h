@@ -1,9 +1,9 @@
 // The model's parameters flattened, in named_parameters() order, into one contiguous buffer
 // of the model's dtype, each starting at a multiple of kAlignment elements (so every view is
 // aligned as vectorised and grouped-matmul kernels want; the gaps stay zero, and so do their
-// gradients and optimizer state), with each parameter re-pointed to a view into it; and an fp32 gradient
-// buffer of the same layout that micro-batch gradients accumulate into (allocated on first use:
-// under ZeRO-2 gradients go through GradientBuckets instead). The optimizer and ZeRO-2 work on
+// gradients and optimizer state), with each parameter re-pointed to a view into it; and an fp32
+// gradient buffer of the same layout that micro-batch gradients accumulate into (allocated on first
+// use: under ZeRO-2 gradients go through GradientBuckets instead). The optimizer and ZeRO-2 work on
 // ranges of these buffers; element ranges map back to parameter names.
 #ifndef MOE_WORKER_TRAIN_FLAT_PARAMETERS_H_
 #define MOE_WORKER_TRAIN_FLAT_PARAMETERS_H_

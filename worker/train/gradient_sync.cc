@@ -17,7 +17,8 @@ class ZeroGradientSync : public GradientSync {
         comm_(comm),
         part_(flat.params().numel() / comm.world_size()),
         begin_(comm.rank() * part_),
-        bucket_elements_(std::max<int64_t>(static_cast<int64_t>(zero.bucket_mb() * (1 << 20) / 4), 1)),
+        bucket_elements_(
+            std::max<int64_t>(static_cast<int64_t>(zero.bucket_mb() * (1 << 20) / 4), 1)),
         buckets_(flat, comm, begin_, begin_ + part_, bucket_elements_, zero.overlap_comm()) {}
 
   int64_t begin() const override { return begin_; }
@@ -36,9 +37,9 @@ class ZeroGradientSync : public GradientSync {
   int64_t GradientBytes() const override { return part_ * 4; }
   int64_t BucketBytes() const override { return buckets_.BucketBytes(); }
   std::string Describe() const override {
-    return absl::StrCat("ZeRO-2, ", buckets_.num_buckets(), " gradient buckets of >= ",
-                        bucket_elements_ * 4 / 1e6, " MB, up to ", GradientBuckets::kMaxInFlight,
-                        " in flight");
+    return absl::StrCat("ZeRO-2, ", buckets_.num_buckets(),
+                        " gradient buckets of >= ", bucket_elements_ * 4 / 1e6, " MB, up to ",
+                        GradientBuckets::kMaxInFlight, " in flight");
   }
 
  private:

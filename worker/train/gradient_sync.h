@@ -9,6 +9,7 @@
 //
 // Per optimizer step, every rank calls: FinishMicroBatch() after each micro-batch's backward;
 // ClipGradNorm(); the optimizer's Step over [begin(), end()) with grad(); FinishUpdate().
+// Every buffer lives on the flat parameters' device.
 #ifndef MOE_WORKER_TRAIN_GRADIENT_SYNC_H_
 #define MOE_WORKER_TRAIN_GRADIENT_SYNC_H_
 
@@ -35,8 +36,9 @@ class GradientSync {
   // when a collective fails.
   virtual void FinishMicroBatch() = 0;
 
-  // The global gradient norm of the step's summed gradient (an fp32 device scalar), clipping
-  // grad() to max_norm when max_norm > 0 (grad_clip.h). Collective; the host does not wait.
+  // Completes the step's gradient (replicated: its all-reduce) and returns its global norm (an
+  // fp64 device scalar), clipping grad() to max_norm when max_norm > 0 (grad_clip.h).
+  // Collective; the host does not wait.
   virtual torch::Tensor ClipGradNorm(double max_norm) = 0;
 
   // fp32 [end - begin]: this rank's range of the gradient summed over ranks.

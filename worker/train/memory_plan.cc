@@ -45,12 +45,11 @@ int64_t BlockBytesPerToken(const moe::v1::MptConfig& c, const moe::v1::MoeSpec& 
 std::string MemoryPlan::Table() const {
   const double all = std::max<double>(total(), 1);
   std::string out;
-  for (const auto& [name, bytes] :
-       {std::pair<const char*, int64_t>{"parameters", parameters},
-        {"gradients (fp32)", gradients},
-        {"optimizer state (fp32)", optimizer},
-        {"buckets in flight", buckets},
-        {"activations", activations}}) {
+  for (const auto& [name, bytes] : {std::pair<const char*, int64_t>{"parameters", parameters},
+                                    {"gradients (fp32)", gradients},
+                                    {"optimizer state (fp32)", optimizer},
+                                    {"buckets in flight", buckets},
+                                    {"activations", activations}}) {
     absl::StrAppendFormat(&out, "  %-24s %9.3f GB  %5.1f%%\n", name, bytes / 1e9,
                           100.0 * bytes / all);
   }
@@ -98,9 +97,8 @@ MemoryPlan PlanMemory(const moe::v1::JobSpec& spec, int world_size, int64_t padd
 MemoryPlan PlanMemoryFromSpec(const moe::v1::JobSpec& spec, int world_size) {
   const moe::v1::MptConfig& config = spec.model().config();
   const moe::v1::MoeSpec& moe = spec.model().moe();
-  const int64_t padded =
-      (CountParameters(config, moe).total + 2 * world_size - 1) / (2 * world_size) *
-      (2 * world_size);
+  const int64_t padded = (CountParameters(config, moe).total + 2 * world_size - 1) /
+                         (2 * world_size) * (2 * world_size);
   int64_t bucket_bytes = 0;
   if (spec.zero().stage() == 2) {
     const int64_t bucket = std::max<int64_t>(spec.zero().bucket_mb() * (1 << 20) / 4, 1);

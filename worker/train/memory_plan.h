@@ -30,9 +30,8 @@ struct MemoryPlan {
 // Activation bytes of one micro-batch of `rows` x `seq_len` tokens through `config` (resolved:
 // vocab_size set) with `moe`, in dtype of `element_size` bytes; with activation checkpointing
 // only each block's input is kept, plus one block's activations during its recomputation.
-int64_t ActivationBytes(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe,
-                        int64_t rows, int64_t seq_len, int64_t element_size,
-                        bool activation_checkpointing);
+int64_t ActivationBytes(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe, int64_t rows,
+                        int64_t seq_len, int64_t element_size, bool activation_checkpointing);
 
 // The plan of one rank of `spec` (its model config resolved) on `world_size` ranks, for a flat
 // buffer of `padded_parameters` elements and `bucket_bytes` of buckets in transit (the

@@ -7,11 +7,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "worker/dist/memory_stats.h"
 #include "worker/model/hf_checkpoint.h"
 #include "worker/model/model_config.h"
 #include "worker/train/batch_tensors.h"
 #include "worker/train/evaluator.h"
-#include "worker/dist/memory_stats.h"
 
 namespace moe::worker {
 namespace {
@@ -113,8 +113,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   t->stop_ = std::make_unique<StopAgreement>(options.stop_requested, comm);
   moe::v1::JobSpec resolved = spec;
   *resolved.mutable_model()->mutable_config() = t->model_->config();
-  t->plan_ = PlanMemory(resolved, comm.world_size(), t->flat_->params().numel(),
-                        t->sync_->BucketBytes());
+  t->plan_ =
+      PlanMemory(resolved, comm.world_size(), t->flat_->params().numel(), t->sync_->BucketBytes());
   progress.OnMessage(absl::StrCat("rank ", comm.rank(), " of ", comm.world_size(), " on ",
                                   t->device_.str(), " (", t->sync_->Describe(),
                                   "): memory plan per rank, micro-batch ",
@@ -264,13 +264,13 @@ absl::Status Trainer::Loop() {
   if (stop_at > 0 && state_.step >= stop_at) {
     // Resumed at or past the stop: make sure that step's checkpoint is in this job's output
     // directory (rank 0 decides, so every rank takes the same path through the collective).
-    torch::Tensor missing = torch::full(
-        {1},
-        std::filesystem::exists(std::filesystem::path(spec_.checkpoint().output_dir()) /
-                                CheckpointName(state_.step))
-            ? 0.0f
-            : 1.0f,
-        torch::dtype(torch::kFloat32).device(device_));
+    torch::Tensor missing =
+        torch::full({1},
+                    std::filesystem::exists(std::filesystem::path(spec_.checkpoint().output_dir()) /
+                                            CheckpointName(state_.step))
+                        ? 0.0f
+                        : 1.0f,
+                    torch::dtype(torch::kFloat32).device(device_));
     comm_.Broadcast(missing, 0);
     return missing.item<float>() > 0 ? Checkpoint() : absl::OkStatus();
   }
@@ -336,11 +336,10 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
   // to the host.
   StepTotals& totals = since_report_;
   const auto f64 = torch::dtype(torch::kFloat64).device(device_);
-  torch::Tensor counts =
-      torch::tensor({static_cast<double>(totals.loss_tokens), static_cast<double>(totals.tokens),
-                     static_cast<double>(totals.micro_batches),
-                     static_cast<double>(totals.samples)},
-                    torch::kFloat64);
+  torch::Tensor counts = torch::tensor(
+      {static_cast<double>(totals.loss_tokens), static_cast<double>(totals.tokens),
+       static_cast<double>(totals.micro_batches), static_cast<double>(totals.samples)},
+      torch::kFloat64);
   if (device_.is_cuda()) counts = counts.pin_memory();  // copied without a wait
   torch::Tensor reduced = torch::cat(
       {totals.losses, counts.to(device_, /*non_blocking=*/true), totals.layers.reshape({-1})});

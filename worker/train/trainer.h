@@ -104,7 +104,7 @@ class Trainer {
   struct StepResult {
     StepTotals totals;
     double lr = 0;
-    torch::Tensor grad_norm;  // fp32 device scalar, before clipping
+    torch::Tensor grad_norm;  // fp64 device scalar, before clipping
   };
   Trainer(const moe::v1::JobSpec& spec, const TrainOptions& options, Communicator& comm,
           ProgressSink& progress);
@@ -135,17 +135,17 @@ class Trainer {
   std::unique_ptr<Dataset> dataset_;
   std::unique_ptr<DataLoader> loader_;
   std::unique_ptr<EvalSet> eval_set_;  // the held-out split, when training.eval_every is set
-  const torch::Device device_;  // comm_.device(): where every tensor of the step lives
+  const torch::Device device_;         // comm_.device(): where every tensor of the step lives
   MptForCausalLM model_{nullptr};
   std::unique_ptr<FlatParameters> flat_;
   std::unique_ptr<GradientSync> sync_;  // ZeRO-2 or replicated
   std::unique_ptr<AdamW> optimizer_;    // over sync_'s range of the flat buffer
   std::unique_ptr<StopAgreement> stop_;
   MemoryPlan plan_;
-  int64_t accumulation_ = 1;            // micro-batches per optimizer step
-  std::vector<int32_t> moe_layers_;           // block indices of the MoE layers
-  double model_flops_per_token_ = 0;          // 6 N_active + 12 L d T
-  double peak_flops_ = 0;                     // all devices; 0 when unknown
+  int64_t accumulation_ = 1;          // micro-batches per optimizer step
+  std::vector<int32_t> moe_layers_;   // block indices of the MoE layers
+  double model_flops_per_token_ = 0;  // 6 N_active + 12 L d T
+  double peak_flops_ = 0;             // all devices; 0 when unknown
   std::unique_ptr<LrSchedule> schedule_;
   TrainingState state_;
   int64_t total_batches_ = 0;

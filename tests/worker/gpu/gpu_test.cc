@@ -29,9 +29,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-#define SKIP_WITHOUT_GPU()                                                      \
-  do {                                                                          \
-    if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU visible";         \
+#define SKIP_WITHOUT_GPU()                                              \
+  do {                                                                  \
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU visible"; \
   } while (0)
 
 const torch::Device kGpu(torch::kCUDA, 0);
@@ -155,9 +155,9 @@ TEST(Gpu, PeakMemoryIsWithinTenPercentOfThePlan) {
   ASSERT_TRUE((*trainer)->Run().ok());
   const double peak = static_cast<double>(PeakAllocatedBytes(kGpu));
   const double stated = static_cast<double>((*trainer)->memory_plan().total());
-  EXPECT_NEAR(peak / stated, 1.0, 0.10) << "measured " << peak / 1e9 << " GB, planned "
-                                         << stated / 1e9 << " GB:\n"
-                                         << (*trainer)->memory_plan().Table();
+  EXPECT_NEAR(peak / stated, 1.0, 0.10)
+      << "measured " << peak / 1e9 << " GB, planned " << stated / 1e9 << " GB:\n"
+      << (*trainer)->memory_plan().Table();
 }
 
 #ifdef MOE_WITH_CUDA

@@ -86,8 +86,7 @@ TEST(HfCheckpoint, LoadsPytorchModelBinWrittenByPython) {
   std::ofstream(dir / "config.json") << MptConfigToHf(SmallConfig(), moe::v1::MoeSpec()).dump();
   const std::string script = (testing::kSourceDir / "tests/worker/model/mpt_reference.py").string();
   ASSERT_EQ(
-      std::system(
-          absl::StrCat(MOE_PYTHON " ", script, " make-bin ", dir.string(), " 3").c_str()),
+      std::system(absl::StrCat(MOE_PYTHON " ", script, " make-bin ", dir.string(), " 3").c_str()),
       0);
   auto model = BuildModel(HfSpec(dir, moe::v1::MoeSpec()), 97, 0);
   ASSERT_TRUE(model.ok()) << model.status();

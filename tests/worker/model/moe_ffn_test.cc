@@ -85,8 +85,8 @@ TEST(MoeFfn, ZLossIsLogESquaredForZeroLogits) {
   MoeFfn moe(kD, kF, MoeSpecOf(4, 1));
   torch::NoGradGuard no_grad;
   moe->router->weight.zero_();
-  EXPECT_NEAR(moe(torch::randn({kN, kD}), AllValid(kN)).stats.z_loss.item<double>(), std::pow(std::log(4.0), 2),
-              1e-6);
+  EXPECT_NEAR(moe(torch::randn({kN, kD}), AllValid(kN)).stats.z_loss.item<double>(),
+              std::pow(std::log(4.0), 2), 1e-6);
 }
 
 TEST(MoeFfn, CapacityDropsExactlyTheTokensPastCapacity) {

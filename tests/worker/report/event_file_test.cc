@@ -57,8 +57,8 @@ TEST(EventFileWriter, WritesTheSameBytesAsAnIndependentEncoder) {
   const fs::path spec = dir / "events.json", reference = dir / "reference.tfevents";
   std::ofstream(spec) << events.dump();
   const std::string script = fs::path(MOE_SOURCE_DIR) / "tests/worker/report/tfrecord_reference.py";
-  ASSERT_EQ(std::system(absl::StrCat(MOE_PYTHON " ", script, " write ", reference.string(),
-                                     " ", spec.string())
+  ASSERT_EQ(std::system(absl::StrCat(MOE_PYTHON " ", script, " write ", reference.string(), " ",
+                                     spec.string())
                             .c_str()),
             0);
   const std::string ours = ReadBytes((*writer)->path()), theirs = ReadBytes(reference);

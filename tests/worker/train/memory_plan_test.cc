@@ -48,9 +48,9 @@ TEST_P(MeasuredPeak, IsWithinTenPercentOfThePlan) {
   const double stated = static_cast<double>(plan.total());
   std::cout << "d_model " << size.d_model << ": measured peak " << peak / 1e6 << " MB, plan "
             << stated / 1e6 << " MB (ratio " << peak / stated << ")\n";
-  EXPECT_NEAR(peak / stated, 1.0, 0.10) << "measured " << peak / 1e6 << " MB, planned "
-                                         << stated / 1e6 << " MB:\n"
-                                         << plan.Table();
+  EXPECT_NEAR(peak / stated, 1.0, 0.10)
+      << "measured " << peak / 1e6 << " MB, planned " << stated / 1e6 << " MB:\n"
+      << plan.Table();
   // Every term is there and the activations are a real share, so the check means something.
   EXPECT_GT(plan.activations, plan.total() / 10);
   EXPECT_GT(plan.optimizer, plan.total() / 10);
