@@ -19,6 +19,7 @@ class ZeroGradientSync : public GradientSync {
         begin_(comm.rank() * part_),
         bucket_elements_(
             std::max<int64_t>(static_cast<int64_t>(zero.bucket_mb() * (1 << 20) / 4), 1)),
+        bucket_mb_(zero.bucket_mb()),
         buckets_(flat, comm, begin_, begin_ + part_, bucket_elements_, zero.overlap_comm()) {}
 
   int64_t begin() const override { return begin_; }
@@ -37,15 +38,16 @@ class ZeroGradientSync : public GradientSync {
   int64_t GradientBytes() const override { return part_ * 4; }
   int64_t BucketBytes() const override { return buckets_.BucketBytes(); }
   std::string Describe() const override {
-    return absl::StrCat("ZeRO-2, ", buckets_.num_buckets(),
-                        " gradient buckets of >= ", bucket_elements_ * 4 / 1e6, " MB, up to ",
-                        GradientBuckets::kMaxInFlight, " in flight");
+    const size_t n = buckets_.num_buckets();
+    return absl::StrCat("ZeRO-2, ", n, n == 1 ? " gradient bucket" : " gradient buckets", " of >= ",
+                        bucket_mb_, " MiB, up to ", GradientBuckets::kMaxInFlight, " in flight");
   }
 
  private:
   FlatParameters& flat_;
   Communicator& comm_;
   const int64_t part_, begin_, bucket_elements_;
+  const double bucket_mb_;
   GradientBuckets buckets_;
 };
 
