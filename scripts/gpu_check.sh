@@ -2,7 +2,8 @@
 # The one prepared run for a GPU machine (PyTorch 2.11 with CUDA preinstalled as python3, no
 # package archive): builds moe-worker and the gpu tests against that PyTorch, with the Debian
 # build dependencies staged beforehand on a CPU machine into .gpu/debs
-#   MOE_EXTRA_DEBS="libgloo-dev libboost1.74-dev" ../shared/gpu/stage-deps.sh
+#   MOE_EXTRA_DEBS="libgloo-dev libboost1.74-dev pkgconf pkg-config libpkgconf3" \
+#     ../shared/gpu/stage-deps.sh
 # runs every test labelled gpu, then trains an MPT-shaped model (d_model 4096, 32 heads,
 # 4 layers, vocabulary 50432, sequence 2048, bf16, packed NQ-style rows; dense, then 4 experts
 # top-1) for 20 steps each and prints tokens/s, MFU against 989 TFLOP/s (H100/H200 dense bf16)
@@ -29,6 +30,8 @@ if [ -d .gpu/debs ]; then
 fi
 export PATH="$prefix/usr/bin:$PATH"
 export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+# The staged .pc files say /usr: pkg-config puts the private prefix in front of their paths.
+[ -d .gpu/debs ] && export PKG_CONFIG_SYSROOT_DIR="$prefix"
 log "machine: $(nproc) cores; $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo 'nvidia-smi: none')"
 log "python: $python: $("$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpus", torch.cuda.device_count())')"
 command -v nvcc > /dev/null || log "note: no nvcc on PATH; CMake's CUDA toolkit search may fail"
