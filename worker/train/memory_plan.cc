@@ -86,8 +86,10 @@ MemoryPlan PlanMemory(const moe::v1::JobSpec& spec, int world_size, int64_t padd
   plan.parameters = padded_parameters * s;
   plan.gradients = range * 4;
   plan.optimizer = 3 * range * 4;
-  // The buckets, and the .grad of the parameter being stored (model dtype) beside them.
-  plan.buckets = bucket_bytes + LargestParameter(config, spec.model().moe()) * s;
+  // ZeRO-2: the buckets, and the .grad of the parameter being stored (model dtype) beside
+  // them. Replicated: bucket_bytes is already every parameter's .grad.
+  plan.buckets = bucket_bytes +
+                 (spec.zero().stage() == 2 ? LargestParameter(config, spec.model().moe()) * s : 0);
   plan.activations =
       ActivationBytes(config, spec.model().moe(), spec.training().micro_batch_size(),
                       spec.data().max_seq_len(), s, spec.model().activation_checkpointing());
