@@ -11,6 +11,7 @@ scripts/setup.sh
 # machines no longer reach: its tests skip, saying so.
 echo "test: the Tokenizers.js reference tests skip (no npm registry here)"
 scripts/build.sh
+build/worker/moe-worker --version  # the LibTorch the tests run on, and whether CUDA is built in
 ctest --test-dir build --output-on-failure -j"$(nproc)" "$@"
 if [ "${MOE_FUZZ_SECONDS:-5}" != 0 ]; then
   scripts/fuzz.sh "${MOE_FUZZ_SECONDS:-5}"
