@@ -30,7 +30,6 @@ class CountingCpuAllocator final : public c10::Allocator {
     default_copy_data(dest, src, count);
   }
 
-  int64_t current() const { return current_; }
   int64_t peak() const { return peak_; }
   void ResetPeak() { peak_ = current_.load(); }
 
@@ -65,17 +64,6 @@ void TrackCpuAllocations() {
     return allocator;
   }();
   (void)installed;
-}
-
-int64_t AllocatedBytes(torch::Device device) {
-#ifdef MOE_WITH_CUDA
-  if (device.is_cuda()) {
-    return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index())
-        .allocated_bytes[0]
-        .current;
-  }
-#endif
-  return device.is_cpu() && counting != nullptr ? counting->current() : -1;
 }
 
 int64_t PeakAllocatedBytes(torch::Device device) {

@@ -13,9 +13,8 @@ namespace moe::worker {
 // Installs the counting CPU allocator (idempotent; tensors made before it are not counted).
 void TrackCpuAllocations();
 
-// Bytes of tensor memory allocated now / at most since the last ResetPeakAllocated, on
-// `device`; -1 when not known (the CPU without TrackCpuAllocations).
-int64_t AllocatedBytes(torch::Device device);
+// The most bytes of tensor memory allocated at once on `device` since the last
+// ResetPeakAllocated; -1 when not known (the CPU without TrackCpuAllocations).
 int64_t PeakAllocatedBytes(torch::Device device);
 void ResetPeakAllocated(torch::Device device);
 

@@ -92,14 +92,14 @@ std::pair<torch::Tensor, torch::Tensor> MoeFfnImpl::RunExperts(
     const torch::Tensor& x_ND, const torch::Tensor& token_A, const torch::Tensor& group_A,
     const torch::Tensor& weight_A) const {
   // Sort assignments by group: expert 0's, ..., expert E-1's, then the ones no expert takes.
-  const torch::Tensor order = std::get<1>(torch::sort(group_A, /*stable=*/true, 0, false));
+  const auto [group_sorted, order] = torch::sort(group_A, /*stable=*/true, 0, false);
   const torch::Tensor token_sorted = token_A.index_select(0, order);
   const torch::Tensor weight_sorted = weight_A.index_select(0, order);
   const torch::Tensor counts = torch::zeros({num_experts_ + 1}, group_A.options())
                                    .scatter_add_(0, group_A, torch::ones_like(group_A));
   // Group ends for the grouped matmul; rows past the last end (the untaken) belong to none.
   const torch::Tensor ends = counts.narrow(0, 0, num_experts_).cumsum(0).to(torch::kInt32);
-  const torch::Tensor taken_A1 = (group_A.index_select(0, order) < num_experts_).unsqueeze(1);
+  const torch::Tensor taken_A1 = (group_sorted < num_experts_).unsqueeze(1);
   // The grouped matmul leaves rows outside every group unset, in its output and in its input's
   // gradient: `where` (not a product, which would carry NaN) keeps them out of both.
   const torch::Tensor x_AD =

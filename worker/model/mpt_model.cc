@@ -100,9 +100,9 @@ MptForCausalLMImpl::MptForCausalLMImpl(const moe::v1::MptConfig& config,
                                        const torch::TensorOptions& options)
     : config_(config),
       moe_(moe),
-      slopes_H_(
-          torch::tensor(AlibiSlopes(config.n_heads(), config.alibi_bias_max()), torch::kFloat64)
-              .to(torch::dtype(torch::kFloat32).device(options.device()))) {
+      slopes_H_(torch::tensor(AlibiSlopes(config.n_heads(), config.alibi_bias_max()),
+                              torch::dtype(torch::kFloat64).device(options.device()))
+                    .to(torch::kFloat32)) {
   transformer = register_module("transformer", MptTransformer(config, moe, options));
 }
 

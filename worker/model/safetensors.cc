@@ -201,7 +201,7 @@ absl::Status WriteSafetensors(const std::filesystem::path& path,
     for (int64_t begin = 0; begin < flat.numel(); begin += step) {
       const int64_t n = std::min(step, flat.numel() - begin);
       if (!staging.defined() || staging.scalar_type() != t.scalar_type() || staging.numel() < n) {
-        staging = torch::empty({std::min(step, flat.numel())},
+        staging = torch::empty({std::min(step, flat.numel())},  // host
                                torch::dtype(t.scalar_type()).pinned_memory(t.is_cuda()));
       }
       torch::Tensor chunk = staging.narrow(0, 0, n);

@@ -97,6 +97,10 @@ void GradientBuckets::Complete(InFlight& in_flight) {
   b.buffer = torch::Tensor();
 }
 
+int64_t GradientBuckets::ElementsFor(double bucket_mb) {
+  return std::max<int64_t>(static_cast<int64_t>(bucket_mb * (1 << 20) / 4), 1);
+}
+
 torch::TensorOptions GradientBuckets::Fp32() const {
   return flat_.params().options().dtype(torch::kFloat32);
 }

@@ -33,6 +33,8 @@ class GradientBuckets {
   GradientBuckets(FlatParameters& flat, Communicator& comm, int64_t begin, int64_t end,
                   int64_t bucket_elements, bool overlap, int max_in_flight = kMaxInFlight);
   static constexpr int kMaxInFlight = 2;
+  // fp32 elements per bucket for zero.bucket_mb MiB (at least 1).
+  static int64_t ElementsFor(double bucket_mb);
   ~GradientBuckets();  // removes the hooks
   GradientBuckets(const GradientBuckets&) = delete;
   GradientBuckets& operator=(const GradientBuckets&) = delete;

@@ -17,8 +17,7 @@ class ZeroGradientSync : public GradientSync {
         comm_(comm),
         part_(flat.params().numel() / comm.world_size()),
         begin_(comm.rank() * part_),
-        bucket_elements_(
-            std::max<int64_t>(static_cast<int64_t>(zero.bucket_mb() * (1 << 20) / 4), 1)),
+        bucket_elements_(GradientBuckets::ElementsFor(zero.bucket_mb())),
         bucket_mb_(zero.bucket_mb()),
         buckets_(flat, comm, begin_, begin_ + part_, bucket_elements_, zero.overlap_comm()) {}
 
@@ -39,8 +38,9 @@ class ZeroGradientSync : public GradientSync {
   int64_t BucketBytes() const override { return buckets_.BucketBytes(); }
   std::string Describe() const override {
     const size_t n = buckets_.num_buckets();
-    return absl::StrCat("ZeRO-2, ", n, n == 1 ? " gradient bucket" : " gradient buckets", " of >= ",
-                        bucket_mb_, " MiB, up to ", GradientBuckets::kMaxInFlight, " in flight");
+    return absl::StrCat("ZeRO-2, ", n, n == 1 ? " gradient bucket" : " gradient buckets",
+                        " of >= ", bucket_mb_, " MiB, up to ", GradientBuckets::kMaxInFlight,
+                        " in flight");
   }
 
  private:

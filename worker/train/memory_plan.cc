@@ -103,7 +103,7 @@ MemoryPlan PlanMemoryFromSpec(const moe::v1::JobSpec& spec, int world_size) {
                          (2 * world_size) * (2 * world_size);
   int64_t bucket_bytes = 0;
   if (spec.zero().stage() == 2) {
-    const int64_t bucket = std::max<int64_t>(spec.zero().bucket_mb() * (1 << 20) / 4, 1);
+    const int64_t bucket = GradientBuckets::ElementsFor(spec.zero().bucket_mb());
     const int64_t alive = (spec.zero().overlap_comm() ? GradientBuckets::kMaxInFlight : 0) + 1;
     bucket_bytes = std::min(padded, alive * std::max(bucket, LargestParameter(config, moe))) * 4;
   } else {

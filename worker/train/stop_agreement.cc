@@ -22,7 +22,7 @@ bool StopAgreement::ShouldStop() {
     copied_->synchronize();
     stop = host_.item<float>() > 0;
   } else {
-    host_ = torch::empty({1}, torch::dtype(torch::kFloat32).pinned_memory(true));
+    host_ = torch::empty({1}, torch::dtype(torch::kFloat32).pinned_memory(true));  // host
     copied_.emplace(device.type());
   }
   host_.copy_(any, /*non_blocking=*/true);
