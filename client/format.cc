@@ -66,9 +66,10 @@ std::string JobDetails(const moe::v1::Job& job, const moe::v1::ListAttemptsRespo
       "job %d: %s\n  state       %s%s\n  step        %d/%d\n  workers     %d\n"
       "  restarts    %d of %d\n  submitted   %s\n  output      %s\n  logs        %s\n",
       job.id(), job.name(), StateName(job.state()),
-      job.failure().empty() ? "" : " (" + job.failure() + ")", job.step(), job.total_steps(),
-      job.world_size(), job.restarts(), job.max_restarts(), When(job.submitted_unix_s()),
-      job.spec().checkpoint().output_dir(), job.job_dir());
+      job.failure().empty() ? (job.waiting().empty() ? "" : " (" + job.waiting() + ")")
+                            : " (" + job.failure() + ")",
+      job.step(), job.total_steps(), job.world_size(), job.restarts(), job.max_restarts(),
+      When(job.submitted_unix_s()), job.spec().checkpoint().output_dir(), job.job_dir());
   if (!checkpoints.checkpoints().empty()) {
     const moe::v1::Checkpoint& c = checkpoints.checkpoints(0);
     absl::StrAppendFormat(&out, "  checkpoint  step %d: %s (%d committed)\n", c.step(), c.path(),

@@ -43,15 +43,28 @@ moe::v1::JobRef Ref(int64_t id) {
 }  // namespace
 
 JobClient::JobClient(const std::string& address, const common::ClientSecurity& security)
-    : address_(address),
-      stub_(moe::v1::JobService::NewStub(
-          grpc::CreateChannel(address, common::ChannelCredentialsFor(security)))) {}
+    : address_(address) {
+  grpc::ChannelArguments limits;
+  // Requests are small (a spec is at most 1 MiB); replies are pages, logs in 64 KiB chunks and
+  // one job's spec: 16 MiB leaves room without letting a broken server flood moectl.
+  limits.SetMaxSendMessageSize(kMaxSendBytes);
+  limits.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+  stub_ = moe::v1::JobService::NewStub(
+      grpc::CreateCustomChannel(address, common::ChannelCredentialsFor(security), limits));
+}
 
 using Stub = moe::v1::JobService::Stub;
 
-absl::StatusOr<moe::v1::Job> JobClient::Submit(const moe::v1::JobSpec& spec) {
+absl::StatusOr<moe::v1::Job> JobClient::Submit(const moe::v1::JobSpec& spec,
+                                               bool unique_output_dir) {
+  if (const size_t bytes = spec.ByteSizeLong(); bytes > kMaxSpecBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the job spec is ", bytes, " bytes encoded; moed accepts at most ", kMaxSpecBytes,
+        " (1 MiB): keep long texts (data.prompt_template) in files the spec names"));
+  }
   moe::v1::SubmitJobRequest request;
   *request.mutable_spec() = spec;
+  request.set_unique_output_dir(unique_output_dir);
   return Unary(&Stub::SubmitJob, stub_.get(), request, address_);
 }
 
@@ -59,8 +72,15 @@ absl::StatusOr<moe::v1::Job> JobClient::Get(int64_t id) {
   return Unary(&Stub::GetJob, stub_.get(), Ref(id), address_);
 }
 
-absl::StatusOr<moe::v1::ListJobsResponse> JobClient::List() {
-  return Unary(&Stub::ListJobs, stub_.get(), moe::v1::ListJobsRequest(), address_);
+absl::StatusOr<moe::v1::ListJobsResponse> JobClient::List(const moe::v1::ListJobsRequest& request) {
+  return Unary(&Stub::ListJobs, stub_.get(), request, address_);
+}
+
+absl::StatusOr<moe::v1::DeleteJobResponse> JobClient::Delete(int64_t id, bool files) {
+  moe::v1::DeleteJobRequest request;
+  request.set_id(id);
+  request.set_files(files);
+  return Unary(&Stub::DeleteJob, stub_.get(), request, address_);
 }
 
 absl::StatusOr<moe::v1::Job> JobClient::Cancel(int64_t id) {

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/format.h"
@@ -136,12 +137,15 @@ int RunMoectl(int argc, char** argv) {
   submit->add_option("spec", spec_path, "Job spec (YAML)")->required();
   submit->add_flag("--watch,-w", wait, "Then follow it to its end (exit code as watch)");
   submit->callback([&] {
-    const auto spec = common::LoadJobSpec(spec_path);
+    bool output_dir_defaulted = false;
+    const auto spec = common::LoadJobSpec(spec_path, &output_dir_defaulted);
     if (!spec.ok()) {
       code = ExitFor(absl::InvalidArgumentError(spec.status().message()));
       return;
     }
-    const auto job = connect().Submit(*spec);
+    // Without an output_dir the job gets runs/<name>/<job id>: one spec submitted twice is two
+    // jobs with two directories.
+    const auto job = connect().Submit(*spec, output_dir_defaulted);
     if (!job.ok()) {
       code = ExitFor(job.status());
       return;
@@ -152,19 +156,75 @@ int RunMoectl(int argc, char** argv) {
     if (wait) code = Watch(connect(), job->id(), flags);
   });
 
-  app.add_subcommand("list", "All jobs, oldest first")->callback([&] {
-    code = Print<moe::v1::ListJobsResponse>(connect().List(), flags,
-                                            [](const moe::v1::ListJobsResponse& r) {
-                                              std::string out = JobListHeader();
-                                              for (const moe::v1::Job& job : r.jobs())
-                                                absl::StrAppend(&out, "\n", JobListLine(job));
-                                              return out;
-                                            });
+  moe::v1::ListJobsRequest list_request;
+  std::vector<std::string> list_states;
+  bool list_all = false;
+  int32_t limit = 50;
+  auto* list = app.add_subcommand(
+      "list", "Jobs, newest first, a page at a time (--limit); the spec of one: moectl status");
+  list->add_option("--limit,-n", limit, "Jobs per page (1 to 1000)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  list->add_option("--page-token", *list_request.mutable_page_token(),
+                   "Where the previous page ended (it prints the command for the next one)");
+  list->add_option("--state", list_states,
+                   "Only jobs in this state (queued, running, completed, failed, cancelled, "
+                   "interrupted); repeatable")
+      ->check(
+          CLI::IsMember({"queued", "running", "completed", "failed", "cancelled", "interrupted"}));
+  list->add_flag(
+      "--oldest-first", [&](int64_t) { list_request.set_oldest_first(true); }, "Oldest first");
+  list->add_flag("--all", list_all, "Every page, not only the first");
+  list->callback([&] {
+    list_request.set_page_size(limit);
+    for (const std::string& state : list_states) {
+      moe::v1::JobState parsed;
+      moe::v1::JobState_Parse("JOB_STATE_" + absl::AsciiStrToUpper(state), &parsed);
+      list_request.add_states(parsed);
+    }
+    std::string out = flags.json() ? "" : JobListHeader() + "\n";
+    for (;;) {
+      const auto page = connect().List(list_request);
+      if (!page.ok()) {
+        code = ExitFor(page.status());
+        return;
+      }
+      for (const moe::v1::Job& job : page->jobs()) {
+        absl::StrAppend(&out, flags.json() ? ToJson(job) : JobListLine(job), "\n");
+      }
+      std::cout << out << std::flush;
+      out.clear();
+      if (page->next_page_token().empty()) break;
+      list_request.set_page_token(page->next_page_token());
+      if (!list_all) {
+        if (!flags.json()) {
+          std::cout << "more: moectl list --page-token " << page->next_page_token() << " (or --all)"
+                    << std::endl;
+        }
+        break;
+      }
+    }
+  });
+
+  bool delete_files = false;
+  int64_t delete_id = 0;
+  auto* remove = app.add_subcommand(
+      "delete", "Forget an ended job (completed, failed or cancelled): its catalogue records");
+  remove->add_option("job", delete_id, "Job id")->required()->check(CLI::PositiveNumber);
+  remove->add_flag("--files", delete_files,
+                   "Also delete its job directory (spec, logs) and its checkpoint directory");
+  remove->callback([&] {
+    code = Print<moe::v1::DeleteJobResponse>(
+        connect().Delete(delete_id, delete_files), flags, [&](const moe::v1::DeleteJobResponse& r) {
+          std::string out = absl::StrCat("job ", delete_id, " deleted");
+          for (const std::string& dir : r.removed()) absl::StrAppend(&out, "\nremoved ", dir);
+          return out;
+        });
   });
 
   int64_t id = 0;
   auto* status = app.add_subcommand("status", "A job, its attempts and its newest checkpoint");
-  status->add_option("job", id, "Job id")->required();
+  status->add_option("job", id, "Job id")->required()->check(CLI::PositiveNumber);
   status->callback([&] {
     const auto job = connect().Get(id);
     const auto attempts = connect().Attempts(id);
@@ -181,7 +241,7 @@ int RunMoectl(int argc, char** argv) {
 
   moe::v1::GetLogsRequest logs_request;
   auto* logs = app.add_subcommand("logs", "A worker's log (rank 0 of the newest attempt)");
-  logs->add_option("job", id, "Job id")->required();
+  logs->add_option("job", id, "Job id")->required()->check(CLI::PositiveNumber);
   logs->add_option(
           "--rank",
           [&](const CLI::results_t& r) {
@@ -200,11 +260,11 @@ int RunMoectl(int argc, char** argv) {
   });
 
   auto* watch = app.add_subcommand("watch", "Follow a job's progress until it ends");
-  watch->add_option("job", id, "Job id")->required();
+  watch->add_option("job", id, "Job id")->required()->check(CLI::PositiveNumber);
   watch->callback([&] { code = Watch(connect(), id, flags); });
 
   auto* cancel = app.add_subcommand("cancel", "Stop a job (its checkpoints stay)");
-  cancel->add_option("job", id, "Job id")->required();
+  cancel->add_option("job", id, "Job id")->required()->check(CLI::PositiveNumber);
   cancel->callback([&] {
     code = Print<moe::v1::Job>(connect().Cancel(id), flags, [](const moe::v1::Job& j) {
       return absl::StrCat("job ", j.id(), ": cancel requested");
@@ -215,10 +275,13 @@ int RunMoectl(int argc, char** argv) {
   int32_t workers = 0;
   auto* resume = app.add_subcommand(
       "resume", "Queue a failed, cancelled or interrupted job again from a committed checkpoint");
-  resume->add_option("job", id, "Job id")->required();
-  resume->add_option("--from-step", from_step, "Checkpoint step (default: the newest)");
-  resume->add_option("--workers", workers,
-                     "Workers this time (the global batch is kept by gradient accumulation)");
+  resume->add_option("job", id, "Job id")->required()->check(CLI::PositiveNumber);
+  resume->add_option("--from-step", from_step, "Checkpoint step (default: the newest)")
+      ->check(CLI::NonNegativeNumber);
+  resume
+      ->add_option("--workers", workers,
+                   "Workers this time (the global batch is kept by gradient accumulation)")
+      ->check(CLI::NonNegativeNumber);
   resume->callback([&] {
     code = Print<moe::v1::Job>(
         connect().Resume(id, from_step, workers), flags,
@@ -226,7 +289,7 @@ int RunMoectl(int argc, char** argv) {
   });
 
   auto* checkpoints = app.add_subcommand("checkpoints", "A job's committed checkpoints");
-  checkpoints->add_option("job", id, "Job id")->required();
+  checkpoints->add_option("job", id, "Job id")->required()->check(CLI::PositiveNumber);
   checkpoints->callback([&] {
     code = Print<moe::v1::ListCheckpointsResponse>(
         connect().Checkpoints(id), flags, [](const moe::v1::ListCheckpointsResponse& r) {

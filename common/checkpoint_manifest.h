@@ -39,9 +39,15 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const std::filesystem::path& path);
 // Lower-case hex SHA-256 of a file's contents; NotFound if it cannot be read.
 absl::StatusOr<std::string> Sha256File(const std::filesystem::path& path);
 
-// OK if `dir` has a manifest whose every file exists with the recorded size and SHA-256 and
-// which lists the required files; otherwise DataLoss (or NotFound) naming the first problem.
-absl::Status VerifyCheckpoint(const std::filesystem::path& dir);
+// How deep VerifyCheckpoint looks: every file's size (cheap: what moed checks when a worker
+// reports a commit), or also every file's SHA-256 (reads it all: resumes, adoption).
+enum class VerifyDepth { kSizes, kContents };
+
+// OK if `dir` has a manifest whose every file exists with the recorded size (and, for
+// kContents, SHA-256) and which lists the required files; otherwise DataLoss (or NotFound)
+// naming the first problem.
+absl::Status VerifyCheckpoint(const std::filesystem::path& dir,
+                              VerifyDepth depth = VerifyDepth::kContents);
 
 // The newest checkpoint under `output_dir` that verifies, logging a warning naming each newer
 // one that does not. NotFound if there is none.

@@ -3,6 +3,7 @@
 #define MOE_COMMON_EXIT_CODES_H_
 
 #include "absl/status/status.h"
+#include "common/disk_full.h"
 
 namespace moe::common {
 
@@ -20,13 +21,17 @@ inline constexpr int kExitBadCheckpoint = 5;
 // The device or host ran out of memory (ResourceExhausted): retried once, not twice at the
 // same start.
 inline constexpr int kExitOutOfMemory = 6;
+// A save that could not be skipped (the final one, a stop's) failed for lack of disk space
+// (common/disk_full.h): moed waits until the file system has room, then resumes.
+inline constexpr int kExitDiskFull = 7;
 
 // kExitUserError for what only the user can fix (InvalidArgument, FailedPrecondition,
 // NotFound), kExitStopped for a requested stop (Aborted), kExitBadCheckpoint for a resume
-// checkpoint that does not verify (DataLoss), kExitOutOfMemory (ResourceExhausted),
-// kExitFailure for anything else.
+// checkpoint that does not verify (DataLoss), kExitDiskFull for a status marked disk full,
+// kExitOutOfMemory (other ResourceExhausted), kExitFailure for anything else.
 inline int ExitCodeFor(const absl::Status& status) {
   if (status.ok()) return kExitOk;
+  if (IsDiskFull(status)) return kExitDiskFull;
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kFailedPrecondition:

@@ -31,9 +31,13 @@ void ResolvePaths(const std::filesystem::path& base, moe::v1::JobSpec* spec) {
 }  // namespace
 
 absl::StatusOr<moe::v1::JobSpec> ParseJobSpec(absl::string_view yaml, absl::string_view source,
-                                              const std::filesystem::path& base_dir) {
+                                              const std::filesystem::path& base_dir,
+                                              bool* output_dir_defaulted) {
   moe::v1::JobSpec spec;
   RETURN_IF_ERROR(YamlToMessage(yaml, source, &spec));
+  if (output_dir_defaulted != nullptr) {
+    *output_dir_defaulted = spec.checkpoint().output_dir().empty();
+  }
   ResolvePaths(std::filesystem::absolute(base_dir.empty() ? "." : base_dir), &spec);
   ApplyDefaults(&spec);
   // The default output_dir (runs/<name>) lives under the current directory, not the spec's.
@@ -46,12 +50,13 @@ absl::StatusOr<moe::v1::JobSpec> ParseJobSpec(absl::string_view yaml, absl::stri
   return spec;
 }
 
-absl::StatusOr<moe::v1::JobSpec> LoadJobSpec(const std::filesystem::path& path) {
+absl::StatusOr<moe::v1::JobSpec> LoadJobSpec(const std::filesystem::path& path,
+                                             bool* output_dir_defaulted) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot read job spec"));
   std::stringstream text;
   text << in.rdbuf();
-  return ParseJobSpec(text.str(), path.string(), path.parent_path());
+  return ParseJobSpec(text.str(), path.string(), path.parent_path(), output_dir_defaulted);
 }
 
 }  // namespace moe::common

@@ -16,12 +16,16 @@ namespace moe::common {
 // the default output_dir is runs/<name> under the current directory.
 // Errors: NotFound if the file cannot be read; InvalidArgument naming file, line and field
 // for malformed YAML, unknown keys or wrong types, and listing every validation problem.
-absl::StatusOr<moe::v1::JobSpec> LoadJobSpec(const std::filesystem::path& path);
+// `output_dir_defaulted`, when given, says whether the file left checkpoint.output_dir out
+// (moectl then asks moed for a directory of the job's own under the default).
+absl::StatusOr<moe::v1::JobSpec> LoadJobSpec(const std::filesystem::path& path,
+                                             bool* output_dir_defaulted = nullptr);
 
 // As LoadJobSpec, for YAML text; `source` names it in errors and relative paths resolve
 // against `base_dir`.
 absl::StatusOr<moe::v1::JobSpec> ParseJobSpec(absl::string_view yaml, absl::string_view source,
-                                              const std::filesystem::path& base_dir);
+                                              const std::filesystem::path& base_dir,
+                                              bool* output_dir_defaulted = nullptr);
 
 }  // namespace moe::common
 

@@ -8,14 +8,19 @@
 #include <cmath>
 #include <fstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/checkpoint_manifest.h"
+#include "common/durable_file.h"
 #include "common/exit_codes.h"
 #include "common/logging.h"
+#include "common/output_owner.h"
 #include "common/proto_yaml.h"
 #include "common/status_macros.h"
+#include "common/worker_token.h"
 #include "server/oom_kills.h"
 
 namespace moe::server {
@@ -27,6 +32,11 @@ using moe::v1::JobState;
 
 // SIGKILL again this often while a stopped attempt's workers are not all reaped.
 constexpr double kKillAgain_s = 5;
+
+// A state as people say it: "running", "completed".
+std::string StateName(JobState state) {
+  return absl::AsciiStrToLower(absl::StripPrefix(moe::v1::JobState_Name(state), "JOB_STATE_"));
+}
 
 const char* CauseName(AttemptCause cause) {
   switch (cause) {
@@ -56,6 +66,8 @@ const char* CauseName(AttemptCause cause) {
       return "a node of its allocation failed";
     case moe::v1::ATTEMPT_CAUSE_TIME_LIMIT:
       return "it reached the scheduler's time limit";
+    case moe::v1::ATTEMPT_CAUSE_DISK_FULL:
+      return "a save it could not skip ran out of disk space";
     default:
       return "unknown";
   }
@@ -152,9 +164,11 @@ bool Coordinator::Reattach(const moe::v1::Job& job, double now) {
           now);
     return false;
   }
+  const auto secret = store_.WorkerSecret(attempt.id());
+  if (!secret.ok()) return false;
   // Heartbeats are due from now on.
   Track(job.id(), attempt.id(), attempt.world_size(), *std::move(workers), /*uses_slots=*/false,
-        attempt.resume_from(), now);
+        attempt.resume_from(), *secret, now);
   Event(job.id(),
         absl::StrCat("moed restarted: re-attached to attempt ", attempt.id(), " (",
                      attempt.launcher_handle(), ")"),
@@ -165,8 +179,10 @@ bool Coordinator::Reattach(const moe::v1::Job& job, double now) {
 
 Coordinator::Running& Coordinator::Track(int64_t job_id, int64_t attempt_id, int32_t world_size,
                                          std::unique_ptr<WorkerGroup> workers, bool uses_slots,
-                                         const std::string& resume_from, double now) {
+                                         const std::string& resume_from,
+                                         const std::string& worker_secret, double now) {
   Running& run = running_[job_id];
+  run.worker_secret = worker_secret;
   run.attempt_id = attempt_id;
   run.world_size = world_size;
   run.workers = std::move(workers);
@@ -209,25 +225,86 @@ absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec) {
+absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec,
+                                                 bool unique_output_dir) {
   RETURN_IF_ERROR(paths_.Check(spec));
   RETURN_IF_ERROR(LauncherFor(spec).Admit(spec, options_.slots));
   const int world = static_cast<int>(spec.resources().world_size());
   const double now = now_();
-  // Held throughout, so the scheduler never sees the job before its directory exists.
+  ASSIGN_OR_RETURN(const std::string catalogue, store_.CatalogueId());
+  // Held throughout: no other submit can take the output directory meanwhile, and the
+  // scheduler never sees the job before its files exist.
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(const int64_t id, store_.CreateJob(spec, "", now));
-  const fs::path dir = options_.data_dir / "jobs" / std::to_string(id);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  // The workers' copy of the spec: moed applies retention itself, from the catalogue.
-  moe::v1::JobSpec worker_spec = spec;
-  worker_spec.mutable_checkpoint()->set_keep_last(0);
-  std::ofstream(dir / "job.yaml") << common::MessageToYaml(worker_spec);
-  RETURN_IF_ERROR(store_.SetJobDir(id, dir.string()));
+  if (!unique_output_dir) RETURN_IF_ERROR(CheckOutputDirFree(spec, catalogue));
+  ASSIGN_OR_RETURN(const int64_t id, store_.CreateJob(spec, now, [&](int64_t id) {
+    return PrepareJob(spec, unique_output_dir, catalogue, id);
+  }));
   Event(id, absl::StrCat("submitted: ", spec.name(), " on ", world, " workers"), now);
   ++version_;
   return store_.GetJob(id);
+}
+
+absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec,
+                                             const std::string& catalogue) {
+  const std::string dir = OutputDirKey(spec);
+  // Continuing a job that ended, from one of its checkpoints, may take its directory over.
+  const std::string& resume_from = spec.checkpoint().resume_from();
+  const bool continues =
+      !resume_from.empty() && fs::path(resume_from).lexically_normal().parent_path() == dir;
+  ASSIGN_OR_RETURN(const auto owners, store_.JobsWithOutputDir(dir));
+  for (const auto& [owner, state] : owners) {
+    const bool ended = state == moe::v1::JOB_STATE_COMPLETED ||
+                       state == moe::v1::JOB_STATE_FAILED || state == moe::v1::JOB_STATE_CANCELLED;
+    if (continues && ended) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint.output_dir ", dir, " belongs to job ", owner, " (", StateName(state),
+        "): give this job its own output_dir, or leave it out (moed then makes one per job)",
+        ended ? absl::StrCat("; to continue job ", owner,
+                             ", set checkpoint.resume_from to one of its checkpoints or run "
+                             "moectl resume ",
+                             owner)
+              : ""));
+  }
+  // A marker of another catalogue (another moed's job) is never taken over; one of this
+  // catalogue names a job deleted since, or the one being continued.
+  ASSIGN_OR_RETURN(const std::string marker, common::ReadOwner(dir));
+  if (!marker.empty() && !common::OwnedByCatalogue(marker, catalogue)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint.output_dir ", dir, " belongs to ", marker, " (", common::kOwnerFile,
+        "), a job of another moed: give this job its own output_dir"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Store::PreparedJob> Coordinator::PrepareJob(moe::v1::JobSpec spec,
+                                                           bool unique_output_dir,
+                                                           const std::string& catalogue,
+                                                           int64_t id) const {
+  if (unique_output_dir) {
+    spec.mutable_checkpoint()->set_output_dir(
+        (fs::path(spec.checkpoint().output_dir()) / std::to_string(id)).string());
+  }
+  const fs::path dir = options_.data_dir / "jobs" / std::to_string(id);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("not queued: job directory ", dir.string(), ": ", ec.message()));
+  }
+  // The workers' copy of the spec: moed applies retention itself, from the catalogue.
+  moe::v1::JobSpec worker_spec = spec;
+  worker_spec.mutable_checkpoint()->set_keep_last(0);
+  absl::Status written =
+      common::WriteFileDurably(dir / "job.yaml", common::MessageToYaml(worker_spec));
+  if (written.ok()) {
+    written =
+        common::ClaimOutputDir(spec.checkpoint().output_dir(), common::OwnerName(catalogue, id));
+  }
+  if (!written.ok()) {
+    fs::remove_all(dir, ec);  // the job never existed; a failure here leaves an empty leftover
+    return absl::FailedPreconditionError(absl::StrCat("not queued: ", written.message()));
+  }
+  return Store::PreparedJob{std::move(spec), dir.string()};
 }
 
 absl::StatusOr<moe::v1::Job> Coordinator::Cancel(int64_t job_id) {
@@ -251,8 +328,16 @@ absl::StatusOr<moe::v1::Job> Coordinator::Resume(int64_t job_id, int64_t from_st
   if (job.state() != moe::v1::JOB_STATE_FAILED && job.state() != moe::v1::JOB_STATE_CANCELLED &&
       job.state() != moe::v1::JOB_STATE_INTERRUPTED) {
     return absl::FailedPreconditionError(
-        absl::StrCat("job ", job_id, " is ", moe::v1::JobState_Name(job.state()),
+        absl::StrCat("job ", job_id, " is ", StateName(job.state()),
                      ": only a failed, cancelled or interrupted job can be resumed"));
+  }
+  ASSIGN_OR_RETURN(const auto owners, store_.JobsWithOutputDir(OutputDirKey(job.spec())));
+  for (const auto& [owner, state] : owners) {
+    if (owner > job_id) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", job_id, "'s checkpoint directory ", OutputDirKey(job.spec()),
+                       " now belongs to job ", owner, " (which continued it)"));
+    }
   }
   if (world_size > 0) {
     moe::v1::JobSpec resized = job.spec();
@@ -284,6 +369,38 @@ absl::StatusOr<moe::v1::Job> Coordinator::Resume(int64_t job_id, int64_t from_st
   return store_.GetJob(job_id);
 }
 
+absl::StatusOr<moe::v1::DeleteJobResponse> Coordinator::Delete(int64_t job_id, bool files) {
+  ASSIGN_OR_RETURN(const std::string catalogue, store_.CatalogueId());
+  absl::MutexLock lock(&mu_);  // no resume can start it meanwhile
+  ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
+  if (job.state() != moe::v1::JOB_STATE_COMPLETED && job.state() != moe::v1::JOB_STATE_FAILED &&
+      job.state() != moe::v1::JOB_STATE_CANCELLED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " has not ended (it is ", StateName(job.state()),
+                     "): cancel it first (moectl cancel ", job_id, ")"));
+  }
+  RETURN_IF_ERROR(store_.DeleteJob(job_id));
+  spdlog::info("job {}: deleted from the catalogue{}", job_id, files ? " with its files" : "");
+  moe::v1::DeleteJobResponse response;
+  if (!files) return response;
+  std::vector<fs::path> dirs = {job.job_dir()};
+  // The checkpoint directory only while it is still this job's (not continued by another).
+  const fs::path output_dir = OutputDirKey(job.spec());
+  const auto owner = common::ReadOwner(output_dir);
+  if (owner.ok() && *owner == common::OwnerName(catalogue, job_id)) dirs.push_back(output_dir);
+  for (const fs::path& dir : dirs) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (ec) {
+      return absl::InternalError(absl::StrCat("job ", job_id, " is deleted from the catalogue, ",
+                                              "but ", dir.string(),
+                                              " could not be: ", ec.message()));
+    }
+    response.add_removed(dir.string());
+  }
+  return response;
+}
+
 absl::StatusOr<fs::path> Coordinator::LogPath(int64_t job_id, int64_t attempt_id, int rank) {
   ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
   ASSIGN_OR_RETURN(const auto attempts, store_.ListAttempts(job_id));
@@ -305,30 +422,43 @@ absl::StatusOr<fs::path> Coordinator::LogPath(int64_t job_id, int64_t attempt_id
          absl::StrCat("rank-", rank, ".log");
 }
 
-absl::StatusOr<Coordinator::Running*> Coordinator::RunningAttempt(
-    const moe::v1::WorkerRef& worker) {
+absl::StatusOr<Coordinator::Running*> Coordinator::RunningAttempt(const moe::v1::WorkerRef& worker,
+                                                                  const std::string& token) {
+  if (token.empty()) {
+    return absl::PermissionDeniedError(
+        "worker calls need the worker token moed gave the rank (MOE_WORKER_TOKEN)");
+  }
   auto it = running_.find(worker.job_id());
   if (it == running_.end() || it->second.attempt_id != worker.attempt_id()) {
     return absl::FailedPreconditionError(absl::StrCat("attempt ", worker.attempt_id(), " of job ",
                                                       worker.job_id(), " is not running"));
   }
-  if (worker.rank() < 0 || worker.rank() >= it->second.world_size) {
+  Running& run = it->second;
+  if (worker.rank() < 0 || worker.rank() >= run.world_size) {
     return absl::InvalidArgumentError(absl::StrCat("no rank ", worker.rank()));
   }
-  return &it->second;
+  if (!common::TokensEqual(token, common::WorkerToken(run.worker_secret, worker.job_id(),
+                                                      worker.attempt_id(), worker.rank()))) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the worker token is not that of rank ", worker.rank(), " of attempt ",
+                     worker.attempt_id(), " of job ", worker.job_id()));
+  }
+  return &run;
 }
 
-absl::StatusOr<bool> Coordinator::Heartbeat(const moe::v1::WorkerRef& worker) {
+absl::StatusOr<bool> Coordinator::Heartbeat(const moe::v1::WorkerRef& worker,
+                                            const std::string& token) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker));
+  ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker, token));
   run->last_heartbeat[worker.rank()] = now_();
   return run->stopping;
 }
 
 absl::StatusOr<bool> Coordinator::ReportSteps(const moe::v1::WorkerRef& worker,
+                                              const std::string& token,
                                               const std::vector<moe::v1::StepMetrics>& steps) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker));
+  ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker, token));
   const double now = now_();
   run->last_heartbeat[worker.rank()] = now;
   RETURN_IF_ERROR(store_.AddSteps(worker.job_id(), worker.attempt_id(), steps));
@@ -340,20 +470,41 @@ absl::StatusOr<bool> Coordinator::ReportSteps(const moe::v1::WorkerRef& worker,
 }
 
 absl::StatusOr<bool> Coordinator::ReportCheckpoint(const moe::v1::WorkerRef& worker,
+                                                   const std::string& token,
                                                    moe::v1::Checkpoint checkpoint) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker));
-  run->last_heartbeat[worker.rank()] = now_();
-  // Only the job's own checkpoint directory: retention deletes what is recorded here.
-  ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(worker.job_id()));
-  const fs::path expected =
-      (fs::path(job.spec().checkpoint().output_dir()) / common::CheckpointName(checkpoint.step()))
-          .lexically_normal();
-  if (fs::path(checkpoint.path()).lexically_normal() != expected) {
+  fs::path expected;
+  {
+    absl::MutexLock lock(&mu_);
+    ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker, token));
+    run->last_heartbeat[worker.rank()] = now_();
+    // Only the job's own checkpoint directory: retention deletes what is recorded here.
+    ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(worker.job_id()));
+    expected =
+        (fs::path(job.spec().checkpoint().output_dir()) / common::CheckpointName(checkpoint.step()))
+            .lexically_normal();
+  }
+  if (checkpoint.step() <= 0 || fs::path(checkpoint.path()).lexically_normal() != expected) {
     return absl::InvalidArgumentError(absl::StrCat("checkpoint of step ", checkpoint.step(),
                                                    " reported at ", checkpoint.path(), ", not at ",
                                                    expected.string()));
   }
+  // Off the lock (it reads the directory): the commit must be there, as the manifest says.
+  std::error_code ec;
+  if (fs::is_symlink(expected, ec) || !fs::is_directory(expected, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint of step ", checkpoint.step(), ": ",
+                                                   expected.string(), " is not a directory"));
+  }
+  RETURN_IF_ERROR(common::VerifyCheckpoint(expected, common::VerifyDepth::kSizes));
+  ASSIGN_OR_RETURN(const std::string manifest_sha256,
+                   common::Sha256File(expected / common::kManifestFile));
+  if (manifest_sha256 != checkpoint.manifest_sha256()) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint of step ", checkpoint.step(), ": ",
+                                                   expected.string(), "/", common::kManifestFile,
+                                                   " is not the manifest reported"));
+  }
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker, token));
+  checkpoint.set_path(expected.string());
   checkpoint.set_job_id(worker.job_id());
   checkpoint.set_attempt_id(worker.attempt_id());
   checkpoint.set_committed_unix_s(now_());
@@ -364,18 +515,24 @@ absl::StatusOr<bool> Coordinator::ReportCheckpoint(const moe::v1::WorkerRef& wor
   return run->stopping;
 }
 
-absl::StatusOr<bool> Coordinator::ReportCheckpointFailure(const moe::v1::WorkerRef& worker,
-                                                          int64_t step, const std::string& error) {
+absl::StatusOr<bool> Coordinator::ReportCheckpointFailure(
+    const std::string& token, const moe::v1::ReportCheckpointFailureRequest& failure) {
+  const moe::v1::WorkerRef& worker = failure.worker();
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker));
+  ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker, token));
   const double now = now_();
   run->last_heartbeat[worker.rank()] = now;
-  metrics_.OnCheckpointFailed(worker.job_id(), "save");
+  metrics_.OnCheckpointFailed(worker.job_id(), failure.disk_full() ? "disk_full" : "save");
+  if (failure.disk_full()) {
+    run->disk_full_path = failure.path();
+    run->disk_bytes_needed = failure.bytes_needed();
+  }
   Event(worker.job_id(),
-        absl::StrCat("checkpoint of step ", step,
-                     " FAILED (training goes on from the previous "
-                     "one): ",
-                     error),
+        absl::StrCat("checkpoint of step ", failure.step(), " FAILED: ", failure.error(),
+                     failure.disk_full()
+                         ? absl::StrCat(" (disk full: the save needs about ",
+                                        failure.bytes_needed(), " bytes in ", failure.path(), ")")
+                         : ""),
         now);
   ++version_;
   return run->stopping;
@@ -386,9 +543,25 @@ void Coordinator::ApplyRetention(int64_t job_id) {
   const auto checkpoints = store_.ListCheckpoints(job_id);
   if (!job.ok() || !checkpoints.ok()) return;
   const uint32_t keep = job->spec().checkpoint().keep_last();
-  if (keep == 0) return;
+  if (keep == 0 || checkpoints->size() <= keep) return;
+  // Only while the newest recorded checkpoint is intact: older ones are the way back otherwise.
+  if (const absl::Status newest =
+          common::VerifyCheckpoint(checkpoints->front().path(), common::VerifyDepth::kSizes);
+      !newest.ok()) {
+    spdlog::warn("job {}: retention skipped, the newest checkpoint does not verify: {}", job_id,
+                 newest.message());
+    return;
+  }
+  const fs::path output_dir = fs::path(OutputDirKey(job->spec()));
   for (size_t i = keep; i < checkpoints->size(); ++i) {  // newest first: the rest are older
     const moe::v1::Checkpoint& old = checkpoints->at(i);
+    // Only the job's own checkpoint directories (what ReportCheckpoint and adoption record).
+    const fs::path path = fs::path(old.path()).lexically_normal();
+    if (path.parent_path() != output_dir || common::CheckpointStep(path) != old.step()) {
+      spdlog::warn("job {}: retention: {} is not a checkpoint directory of the job; kept", job_id,
+                   old.path());
+      continue;
+    }
     std::error_code ec;
     fs::remove_all(old.path(), ec);
     if (ec) {
@@ -500,6 +673,12 @@ AttemptCause Coordinator::Classify(const Running& run, bool oom_killer_struck, i
     }
   }
   for (int status : run.wait_status) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitDiskFull) {
+      *exit_code = common::kExitDiskFull;
+      return moe::v1::ATTEMPT_CAUSE_DISK_FULL;
+    }
+  }
+  for (int status : run.wait_status) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitOutOfMemory) {
       *exit_code = common::kExitOutOfMemory;  // the worker's own allocator gave up
       return moe::v1::ATTEMPT_CAUSE_OOM_KILLED;
@@ -583,6 +762,16 @@ void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
                              absl::StrCat(CauseName(cause), "; not retried"));
   } else if (cause == moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT) {
     status = SetAsideDamaged(job_id, run.resume_from, now);
+  } else if (cause == moe::v1::ATTEMPT_CAUSE_DISK_FULL) {
+    // Retrying cannot help until there is room: the job waits for it, uncharged.
+    const std::string path =
+        run.disk_full_path.empty() ? OutputDirKey(job->spec()) : run.disk_full_path;
+    const std::string waiting =
+        absl::StrCat("disk full: waiting for ", run.disk_bytes_needed, " bytes free in ", path,
+                     " (the save of the last attempt needed them)");
+    status = store_.SetDiskWait(job_id, path, run.disk_bytes_needed, waiting);
+    if (status.ok()) status = store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
+    Event(job_id, waiting, now);
   } else if (cause == moe::v1::ATTEMPT_CAUSE_PREEMPTED ||
              (cause == moe::v1::ATTEMPT_CAUSE_TIME_LIMIT && CommittedCheckpoint(job_id, run))) {
     // Not the job's fault: resume from the checkpoint it just wrote, without using the budget.
@@ -669,6 +858,7 @@ void Coordinator::Schedule(double now) {
   for (const moe::v1::Job& job : *queued) {  // FIFO: the oldest job first
     const auto next = store_.GetNextStart(job.id());
     if (next.ok() && next->not_before > now) continue;  // in its restart backoff
+    if (next.ok() && !next->wait_path.empty() && !SpaceIsFree(job, *next, now)) continue;
     const bool uses_slots = LauncherFor(job.spec()).UsesSlots();
     if (uses_slots && job.world_size() > options_.slots - used) break;  // wait, in order
     const absl::Status started = Start(job, now);
@@ -693,6 +883,23 @@ void Coordinator::Schedule(double now) {
   }
 }
 
+bool Coordinator::SpaceIsFree(const moe::v1::Job& job, const Store::NextStart& next, double now) {
+  // The nearest directory that exists (the checkpoint's own is gone with the failed save).
+  fs::path dir = next.wait_path;
+  std::error_code ec;
+  while (!dir.empty() && dir != dir.root_path() && !fs::is_directory(dir, ec)) {
+    dir = dir.parent_path();
+  }
+  const fs::space_info space = fs::space(dir.empty() ? fs::path(".") : dir, ec);
+  // With no estimate (0), any room at all; a file system that cannot be asked stays waited on.
+  if (ec || space.available < std::max<uint64_t>(next.wait_bytes, 1)) return false;
+  Event(job.id(),
+        absl::StrCat(space.available, " bytes are free in ", dir.string(),
+                     " again: resuming from the newest committed checkpoint"),
+        now);
+  return store_.SetDiskWait(job.id(), "", 0, "").ok();
+}
+
 absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   ASSIGN_OR_RETURN(const Store::NextStart next, store_.GetNextStart(job.id()));
   std::string resume_from = next.resume_from;
@@ -712,8 +919,9 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
       Event(job.id(), absl::StrCat("checkpoint ", c.path(), " is missing: set aside"), now);
     }
   }
+  const std::string secret = common::NewWorkerSecret();
   ASSIGN_OR_RETURN(const int64_t attempt_id,
-                   store_.StartAttempt(job.id(), job.world_size(), resume_from, now));
+                   store_.StartAttempt(job.id(), job.world_size(), resume_from, now, secret));
   Launcher& launcher = LauncherFor(job.spec());
   LaunchRequest request;
   request.job_id = job.id();
@@ -726,6 +934,10 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   request.coordinator = launcher.UsesSlots() ? worker_address_ : remote_worker_address_;
   request.slurm = job.spec().resources().slurm();
   request.extra_env = options_.worker_env;
+  request.worker_secret = secret;
+  ASSIGN_OR_RETURN(const std::string catalogue, store_.CatalogueId());
+  request.extra_env.push_back(
+      absl::StrCat(common::kOwnerVariable, "=", common::OwnerName(catalogue, job.id())));
   // Four heartbeats per timeout, so one lost call is no alarm.
   request.extra_env.push_back(absl::StrCat("MOE_HEARTBEAT_S=", options_.heartbeat_timeout_s / 4));
   // The workers' own deadline ends before moed's SIGKILL, so they exit by themselves.
@@ -748,7 +960,7 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   RETURN_IF_ERROR(store_.SetState(job.id(), moe::v1::JOB_STATE_RUNNING, now));
   RETURN_IF_ERROR(store_.SetNextStart(job.id(), "", 0));
   Running& run = Track(job.id(), attempt_id, job.world_size(), *std::move(launched),
-                       launcher.UsesSlots(), resume_from, now);
+                       launcher.UsesSlots(), resume_from, secret, now);
   if (run.uses_slots) run.oom_kills = oom_kills;  // moed's cgroup holds only local workers
   const std::string handle = run.workers->handle();
   Event(job.id(),

@@ -75,27 +75,42 @@ class Coordinator {
   absl::Status Recover();
 
   // --- JobService -----------------------------------------------------------------------------
-  // Queues a validated spec (paths absolute). InvalidArgument if it cannot ever be scheduled,
-  // PermissionDenied if it names a path outside the allowed roots.
-  absl::StatusOr<moe::v1::Job> Submit(const moe::v1::JobSpec& spec);
+  // Queues a validated spec (paths absolute), all or nothing: the job's directory, its
+  // job.yaml and its checkpoint directory's owner marker (common/output_owner.h) are written
+  // and synced before its row commits. `unique_output_dir`: the spec's output_dir is a default,
+  // and the job gets <output_dir>/<job id>. InvalidArgument if it cannot ever be scheduled,
+  // PermissionDenied if it names a path outside the allowed roots, FailedPrecondition if its
+  // output_dir belongs to another job or its files cannot be written.
+  absl::StatusOr<moe::v1::Job> Submit(const moe::v1::JobSpec& spec, bool unique_output_dir = false);
   absl::StatusOr<moe::v1::Job> Cancel(int64_t job_id);
   // Queues a FAILED, CANCELLED or INTERRUPTED job again, from the checkpoint of `from_step` (0:
   // the newest committed one) on `world_size` workers (0: as before).
   absl::StatusOr<moe::v1::Job> Resume(int64_t job_id, int64_t from_step, int32_t world_size);
+  // Removes an ended job from the catalogue; with `files`, also its job directory and its
+  // checkpoint directory (only while that directory's owner marker names the job). Returns the
+  // directories removed. FailedPrecondition for a job that has not ended.
+  absl::StatusOr<moe::v1::DeleteJobResponse> Delete(int64_t job_id, bool files);
   // The log file of `rank` in the job's newest attempt (or `attempt_id`).
   absl::StatusOr<std::filesystem::path> LogPath(int64_t job_id, int64_t attempt_id, int rank);
 
   // --- WorkerService --------------------------------------------------------------------------
-  // Each returns whether the worker's job wants it to stop; FailedPrecondition for a worker of
-  // an attempt that is not running (a straggler).
-  absl::StatusOr<bool> Heartbeat(const moe::v1::WorkerRef& worker);
-  absl::StatusOr<bool> ReportSteps(const moe::v1::WorkerRef& worker,
+  // Each returns whether the worker's job wants it to stop. `token` is the call's worker token
+  // (common/worker_token.h): PermissionDenied unless it is the one moed gave that rank of that
+  // attempt of that job; FailedPrecondition for a worker of an attempt that is not running (a
+  // straggler).
+  absl::StatusOr<bool> Heartbeat(const moe::v1::WorkerRef& worker, const std::string& token);
+  absl::StatusOr<bool> ReportSteps(const moe::v1::WorkerRef& worker, const std::string& token,
                                    const std::vector<moe::v1::StepMetrics>& steps);
-  absl::StatusOr<bool> ReportCheckpoint(const moe::v1::WorkerRef& worker,
+  // Recorded only if the directory is the job's own checkpoint of that step, exists, and its
+  // manifest verifies (every listed file there with its size; checked off the lock) and has the
+  // reported SHA-256; InvalidArgument or DataLoss naming the problem otherwise.
+  absl::StatusOr<bool> ReportCheckpoint(const moe::v1::WorkerRef& worker, const std::string& token,
                                         moe::v1::Checkpoint checkpoint);
-  // A save that failed (the job trains on from its previous checkpoint): an event and a metric.
-  absl::StatusOr<bool> ReportCheckpointFailure(const moe::v1::WorkerRef& worker, int64_t step,
-                                               const std::string& error);
+  // A save that failed: an event and a metric (the job trains on from its previous checkpoint,
+  // or, for a final or stop save, its workers exit); disk full is remembered for the attempt's
+  // end (ATTEMPT_CAUSE_DISK_FULL: the job waits for the space the save needed).
+  absl::StatusOr<bool> ReportCheckpointFailure(
+      const std::string& token, const moe::v1::ReportCheckpointFailureRequest& failure);
 
   // --- supervision ----------------------------------------------------------------------------
   void Tick();
@@ -123,6 +138,9 @@ class Coordinator {
     bool killed = false;               // SIGKILL sent
     bool resumed = false;              // started from a checkpoint
     std::string resume_from;           // that checkpoint's directory
+    std::string worker_secret;         // each rank's token derives from it
+    std::string disk_full_path;        // a save that failed for lack of space, and what it
+    uint64_t disk_bytes_needed = 0;    // needed there
     std::optional<int64_t> oom_kills;  // the kernel's OOM kills in moed's cgroup at the start
     bool reported = false;             // a step report arrived
     bool cancel = false;               // a user asked
@@ -149,18 +167,29 @@ class Coordinator {
   // The attempt is over (every worker reaped): record it and decide the job's next state.
   void Finish(int64_t job_id, const Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Schedule(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a job held back for disk space (`next`) may start: releases the hold once the
+  // space is there.
+  bool SpaceIsFree(const moe::v1::Job& job, const Store::NextStart& next, double now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The attempt could not resume from `path` (it failed verification): marks it damaged and
   // queues the job from the newest checkpoint before it; fails the job if moed did not pick it.
   absl::Status SetAsideDamaged(int64_t job_id, const std::string& path, double now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Start(const moe::v1::Job& job, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Submit's checks and files: OK when no other job of the catalogue (nor of another moed)
+  // owns the spec's output_dir; the job's directory, job.yaml and owner marker.
+  absl::Status CheckOutputDirFree(const moe::v1::JobSpec& spec, const std::string& catalogue)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<Store::PreparedJob> PrepareJob(moe::v1::JobSpec spec, bool unique_output_dir,
+                                                const std::string& catalogue, int64_t id) const;
   // The launcher of a job of `spec`, or of an attempt's handle.
   Launcher& LauncherFor(const moe::v1::JobSpec& spec);
   Launcher& LauncherFor(const std::string& handle);
   // Starts supervising `workers`, attempt `attempt_id` of job `job_id`, from `now`.
   Running& Track(int64_t job_id, int64_t attempt_id, int32_t world_size,
                  std::unique_ptr<WorkerGroup> workers, bool uses_slots,
-                 const std::string& resume_from, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                 const std::string& resume_from, const std::string& worker_secret, double now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // At start-up: follows the open attempt of a job left RUNNING again, if its workers outlive
   // moed and are still known to their launcher. False when there is nothing to re-attach to.
   bool Reattach(const moe::v1::Job& job, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -170,7 +199,9 @@ class Coordinator {
   absl::Status AdoptUnrecorded(const moe::v1::Job& job, double now);
   // Deletes committed checkpoints beyond the spec's keep_last (never the newest).
   void ApplyRetention(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<Running*> RunningAttempt(const moe::v1::WorkerRef& worker)
+  // The running attempt `worker` belongs to, if `token` proves it (see Heartbeat).
+  absl::StatusOr<Running*> RunningAttempt(const moe::v1::WorkerRef& worker,
+                                          const std::string& token)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Event(int64_t job_id, const std::string& text, double now);
 

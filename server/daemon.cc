@@ -28,6 +28,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
         absl::StrCat("data directory ", options.data_dir.string(), ": ", ec.message()));
   }
   std::unique_ptr<Daemon> d(new Daemon());
+  ASSIGN_OR_RETURN(d->lock_, DataDirLock::Acquire(options.data_dir));
   ASSIGN_OR_RETURN(d->store_, Store::Open((options.data_dir / "moed.db").string()));
 
   d->pump_ = std::make_unique<StreamPump>();
@@ -43,6 +44,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   }
   builder.AddListeningPort(options.listen, common::ServerCredentialsFor(options.security),
                            &d->port_);
+  // Set deliberately: requests carry at most a 1 MiB spec (SubmitJob refuses more, in words,
+  // up to this limit); replies are pages of summaries, one spec, 64 KiB log chunks.
+  builder.SetMaxReceiveMessageSize(4 << 20);
+  builder.SetMaxSendMessageSize(16 << 20);
   options.coordinator.data_dir = options.data_dir;
   // How the workers reach moed: the same token and TLS (in their environment, never logged).
   if (!options.security.token.empty()) {

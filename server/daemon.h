@@ -15,6 +15,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/rpc_security.h"
 #include "server/coordinator.h"
+#include "server/data_dir_lock.h"
 #include "server/gpu_monitor.h"
 #include "server/job_service.h"
 #include "server/store.h"
@@ -43,8 +44,9 @@ struct DaemonOptions {
 
 class Daemon {
  public:
-  // Opens (creating) the data directory and catalogue, resumes interrupted jobs, and serves.
-  // Unavailable when the address cannot be bound; the catalogue's errors otherwise.
+  // Locks (creating) the data directory, opens the catalogue, resumes interrupted jobs, and
+  // serves. FailedPrecondition when another moed holds the directory; Unavailable when the
+  // address cannot be bound; the catalogue's errors otherwise.
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(DaemonOptions options);
   ~Daemon();  // Stop()
 
@@ -59,6 +61,7 @@ class Daemon {
  private:
   Daemon() = default;
 
+  std::unique_ptr<DataDirLock> lock_;  // first in, last out
   std::unique_ptr<Store> store_;
   std::unique_ptr<CoordinatorMetrics> metrics_;
   std::unique_ptr<prometheus::Exposer> exposer_;

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <set>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/spec_validator.h"
 
@@ -29,10 +30,19 @@ bool IsFinal(moe::v1::JobState state) {
 grpc::ServerUnaryReactor* JobServiceImpl::SubmitJob(grpc::CallbackServerContext* context,
                                                     const moe::v1::SubmitJobRequest* request,
                                                     moe::v1::Job* response) {
+  if (const size_t bytes = request->spec().ByteSizeLong(); bytes > kMaxSpecBytes) {
+    return Respond<moe::v1::Job>(
+        context,
+        absl::InvalidArgumentError(absl::StrCat(
+            "the job spec is ", bytes, " bytes encoded; moed accepts at most ", kMaxSpecBytes,
+            " (1 MiB): keep long texts (data.prompt_template) in files the spec names")),
+        response);
+  }
   // moectl validated the spec already; check again, against this machine's files.
   const absl::Status valid = common::ValidateJobSpec(request->spec());
   if (!valid.ok()) return Respond<moe::v1::Job>(context, valid, response);
-  return Respond(context, coordinator_.Submit(request->spec()), response);
+  return Respond(context, coordinator_.Submit(request->spec(), request->unique_output_dir()),
+                 response);
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* context,
@@ -42,13 +52,43 @@ grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* co
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* context,
-                                                   const moe::v1::ListJobsRequest*,
+                                                   const moe::v1::ListJobsRequest* request,
                                                    moe::v1::ListJobsResponse* response) {
-  auto jobs = store_.ListJobs();
-  if (!jobs.ok()) return Respond<moe::v1::ListJobsResponse>(context, jobs.status(), response);
-  moe::v1::ListJobsResponse result;
+  using Response = moe::v1::ListJobsResponse;
+  Store::JobQuery query;
+  if (request->page_size() < 0 || request->page_size() > kMaxPageSize) {
+    return Respond<Response>(
+        context,
+        absl::InvalidArgumentError(absl::StrCat("page_size ", request->page_size(),
+                                                ": must be 0 (100) to ", kMaxPageSize)),
+        response);
+  }
+  query.limit = request->page_size() == 0 ? 100 : request->page_size();
+  query.oldest_first = request->oldest_first();
+  for (int state : request->states()) query.states.push_back(static_cast<moe::v1::JobState>(state));
+  if (!request->page_token().empty() &&
+      (!absl::SimpleAtoi(request->page_token(), &query.after_id) || query.after_id <= 0)) {
+    return Respond<Response>(
+        context,
+        absl::InvalidArgumentError(
+            absl::StrCat("page_token '", request->page_token(), "' is not one ListJobs returned")),
+        response);
+  }
+  ++query.limit;  // one more than asked: whether another page follows
+  auto jobs = store_.ListJobSummaries(query);
+  if (!jobs.ok()) return Respond<Response>(context, jobs.status(), response);
+  Response result;
+  const bool more = static_cast<int>(jobs->size()) == query.limit;
+  if (more) jobs->pop_back();
+  if (more && !jobs->empty()) result.set_next_page_token(absl::StrCat(jobs->back().id()));
   for (moe::v1::Job& job : *jobs) *result.add_jobs() = std::move(job);
-  return Respond<moe::v1::ListJobsResponse>(context, result, response);
+  return Respond<Response>(context, result, response);
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::DeleteJob(grpc::CallbackServerContext* context,
+                                                    const moe::v1::DeleteJobRequest* request,
+                                                    moe::v1::DeleteJobResponse* response) {
+  return Respond(context, coordinator_.Delete(request->id(), request->files()), response);
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* context,

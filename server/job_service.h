@@ -40,6 +40,13 @@ class JobServiceImpl final : public moe::v1::JobService::CallbackService {
   grpc::ServerUnaryReactor* ListAttempts(grpc::CallbackServerContext* context,
                                          const moe::v1::JobRef* request,
                                          moe::v1::ListAttemptsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* context,
+                                      const moe::v1::DeleteJobRequest* request,
+                                      moe::v1::DeleteJobResponse* response) override;
+
+  // The largest spec SubmitJob takes (encoded), and the most jobs a ListJobs page holds.
+  static constexpr size_t kMaxSpecBytes = 1 << 20;
+  static constexpr int kMaxPageSize = 1000;
 
  private:
   Coordinator& coordinator_;

@@ -38,7 +38,8 @@ std::vector<std::string> WorkerEnvironment(const LaunchRequest& request,
   for (const std::string& var : CurrentEnvironment()) {
     const std::string name = var.substr(0, var.find('='));
     if (names.count(name) == 0 &&
-        !(absl::StartsWith(name, "MOE_TOKEN") || absl::StartsWith(name, "MOE_TLS_"))) {
+        !(absl::StartsWith(name, "MOE_TOKEN") || absl::StartsWith(name, "MOE_TLS_") ||
+          absl::StartsWith(name, "MOE_WORKER_"))) {
       env.push_back(var);
     }
   }

@@ -29,6 +29,9 @@ struct LaunchRequest {
   std::string coordinator;             // host:port of moed's WorkerService, as the workers see it
   std::vector<std::string> extra_env;  // NAME=VALUE, e.g. MOE_DIST_TIMEOUT_S
   moe::v1::SlurmSpec slurm;            // the batch job's shape (Slurm launcher only)
+  // The attempt's secret (common/worker_token.h): each rank gets its own token from it; the
+  // secret itself reaches a rank only through a launcher's wrapper that derives the token.
+  std::string worker_secret;
 };
 
 // One attempt's ranks, however they were started. Used under the coordinator's lock.
@@ -74,8 +77,8 @@ class Launcher {
 
 // The variables every rank gets from moed, without the per-rank ones: MOE_COORDINATOR,
 // MOE_JOB_ID, MOE_ATTEMPT_ID, the request's extra ones, then moed's own environment less any
-// variable already set here and less inherited MOE_TOKEN or MOE_TLS_* (only moed's own security
-// reaches the workers). `set`: NAME=VALUE the launcher sets itself (they come first).
+// variable already set here and less inherited MOE_TOKEN, MOE_TLS_* or MOE_WORKER_* (only moed's
+// own security reaches the workers). `set`: NAME=VALUE the launcher sets itself (they come first).
 std::vector<std::string> WorkerEnvironment(const LaunchRequest& request,
                                            std::vector<std::string> set);
 

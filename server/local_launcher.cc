@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/worker_token.h"
 
 namespace moe::server {
 namespace {
@@ -70,10 +71,13 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> LocalLauncher::Launch(const LaunchR
     if (!request.resume_from.empty()) {
       args.insert(args.end(), {"--resume-from", request.resume_from});
     }
-    std::vector<std::string> env =
-        WorkerEnvironment(request, {absl::StrCat("RANK=", rank), absl::StrCat("LOCAL_RANK=", rank),
-                                    absl::StrCat("WORLD_SIZE=", request.world_size),
-                                    "MASTER_ADDR=127.0.0.1", absl::StrCat("MASTER_PORT=", port)});
+    std::vector<std::string> env = WorkerEnvironment(
+        request, {absl::StrCat("RANK=", rank), absl::StrCat("LOCAL_RANK=", rank),
+                  absl::StrCat("WORLD_SIZE=", request.world_size), "MASTER_ADDR=127.0.0.1",
+                  absl::StrCat("MASTER_PORT=", port),
+                  absl::StrCat(common::kWorkerTokenVariable, "=",
+                               common::WorkerToken(request.worker_secret, request.job_id,
+                                                   request.attempt_id, rank))});
     std::vector<char*> argv, envp;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -9,11 +9,13 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/logging.h"
 #include "server/daemon.h"
 #include "server/preemption_notice.h"
+#include "server/store.h"
 
 namespace {
 
@@ -152,7 +154,28 @@ int main(int argc, char** argv) {
                  "--listen host, or this machine's name when it is 0.0.0.0)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
+  bool check = false;
+  app.add_flag("--check", check,
+               "Check the catalogue (moed.db in --data-dir) thoroughly and exit: 0 when it is "
+               "sound, 1 with its problems; safe while a moed runs on it");
+  std::string backup_file;
+  CLI::App* backup = app.add_subcommand(
+      "backup", "Copy the catalogue to FILE and exit; consistent while a moed runs on it");
+  backup->add_option("file", backup_file, "A new file for the copy")->required();
+  backup->fallthrough();  // moed backup FILE --data-dir DIR
   CLI11_PARSE(app, argc, argv);
+  if (check || *backup) {
+    const std::string catalogue = (std::filesystem::path(data_dir) / "moed.db").string();
+    const absl::Status done = check ? moe::server::Store::Check(catalogue)
+                                    : moe::server::Store::Backup(catalogue, backup_file);
+    if (!done.ok()) {
+      std::cerr << "moed: " << done.message() << std::endl;
+      return 1;
+    }
+    std::cout << "catalogue " << catalogue
+              << (check ? ": sound" : absl::StrCat(": copied to ", backup_file)) << std::endl;
+    return 0;
+  }
   if (const absl::Status logging = moe::common::SetupLogging(log_level); !logging.ok()) {
     std::cerr << "moed: " << logging.message() << std::endl;
     return 2;

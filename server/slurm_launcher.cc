@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/worker_token.h"
 #include "server/subprocess.h"
 
 namespace moe::server {
@@ -30,12 +31,16 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kHandlePrefix[] = "slurm:";
 
-// What each task runs, in bash: the rank's variables from Slurm's, the worker, and its exit
-// status written atomically for moed. SIGTERM reaches the worker straight from Slurm; the
+// What each task runs, in bash: the rank's variables from Slurm's (its worker token derived
+// from the attempt's secret as common::WorkerToken does, and the secret dropped), the worker, and
+// its exit status written atomically for moed. SIGTERM reaches the worker straight from Slurm; the
 // shell only waits for it (a trapped signal waits for the foreground command).
 constexpr char kTaskScript[] =
     "trap : TERM INT\n"
     "export RANK=$SLURM_PROCID LOCAL_RANK=$SLURM_LOCALID WORLD_SIZE=$SLURM_NTASKS\n"
+    "export MOE_WORKER_TOKEN=$(printf 'moetrain-worker:%s:%s:%s:%s' \"$MOE_JOB_ID\" "
+    "\"$MOE_ATTEMPT_ID\" \"$SLURM_PROCID\" \"$MOE_WORKER_SECRET\" | sha256sum | cut -c1-64)\n"
+    "unset MOE_WORKER_SECRET\n"
     "\"$@\"\n"
     "rc=$?\n"
     "exit_file=\"$MOE_RANK_DIR/rank-$SLURM_PROCID.exit\"\n"
@@ -397,8 +402,9 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Launch(const LaunchR
                            absl::StrCat("--chdir=", request.log_dir.string())});
   argv.push_back(script.string());
 
-  const std::vector<std::string> env =
-      WorkerEnvironment(request, {"MOE_RANK_DIR=" + request.log_dir.string()});
+  const std::vector<std::string> env = WorkerEnvironment(
+      request, {"MOE_RANK_DIR=" + request.log_dir.string(),
+                absl::StrCat(common::kWorkerSecretVariable, "=", request.worker_secret)});
   const auto result = RunCommand(argv, env, options_.command_timeout_s);
   if (absl::IsDeadlineExceeded(result.status())) {
     // sbatch may have submitted it all the same: no job of this attempt may run unrecorded.

@@ -1,6 +1,13 @@
 #include "server/store.h"
 
+#include <filesystem>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
@@ -81,12 +88,28 @@ ALTER TABLE checkpoints ADD COLUMN damaged TEXT NOT NULL DEFAULT '';
     R"sql(
 ALTER TABLE attempts ADD COLUMN launcher_handle TEXT NOT NULL DEFAULT '';
 )sql",
+    // 4: each attempt's worker secret (common/worker_token.h), so that ranks which outlive moed
+    // are still recognised after it restarts; each job's checkpoint directory (filled in from
+    // the specs by BackfillOutputDirs), so that no two jobs share one; listing by state; a
+    // queued job's wait for disk space; the catalogue's identity.
+    R"sql(
+ALTER TABLE attempts ADD COLUMN worker_secret TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN output_dir TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_by_output_dir ON jobs(output_dir);
+CREATE INDEX jobs_by_state ON jobs(state, id);
+CREATE INDEX events_by_job ON events(job_id, id);
+ALTER TABLE jobs ADD COLUMN waiting TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN wait_path TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN wait_bytes INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta (key, value) VALUES ('catalogue_id', lower(hex(randomblob(8))));
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
 constexpr char kJobColumns[] =
     "id, name, state, spec_json, job_dir, world_size, restarts, max_restarts, failure, "
-    "submitted, updated, step, total_steps";
+    "submitted, updated, step, total_steps, waiting";
 constexpr char kAttemptColumns[] =
     "id, job_id, world_size, resume_from, started, ended, exit_code, signal, cause, "
     "launcher_handle";
@@ -182,6 +205,7 @@ absl::StatusOr<moe::v1::Job> JobFrom(Statement& s) {
   job.set_updated_unix_s(s.Real(10));
   job.set_step(s.Int(11));
   job.set_total_steps(s.Int(12));
+  job.set_waiting(s.Text(13));
   return job;
 }
 
@@ -226,7 +250,128 @@ moe::v1::Checkpoint CheckpointFrom(Statement& s) {
   return c;
 }
 
+absl::StatusOr<std::string> SpecJson(const moe::v1::JobSpec& spec) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(spec, &json, options).ok()) {
+    return absl::InternalError("catalogue: cannot encode the spec");
+  }
+  return json;
+}
+
+absl::StatusOr<int64_t> UserVersion(sqlite3* db) {
+  Statement version(db, "PRAGMA user_version");
+  if (!version.Next()) {
+    RETURN_IF_ERROR(version.status());
+    return absl::InternalError("catalogue: no user_version");
+  }
+  return version.Int(0);
+}
+
+// OK when `pragma` (quick_check or integrity_check) finds nothing; DataLoss listing the first
+// problems otherwise.
+absl::Status IntegrityProblems(sqlite3* db, const char* pragma) {
+  Statement check(db, absl::StrCat("PRAGMA ", pragma, "(10)"));
+  std::vector<std::string> problems;
+  while (check.Next()) {
+    if (std::string row = check.Text(0); row != "ok") problems.push_back(std::move(row));
+  }
+  if (!check.status().ok()) return absl::DataLossError(check.status().message());
+  if (problems.empty()) return absl::OkStatus();
+  return absl::DataLossError(absl::StrJoin(problems, "; "));
+}
+
+// The catalogue at `path` is damaged: what to do about it.
+absl::Status Damaged(const std::string& path, const absl::Status& problem) {
+  return absl::DataLossError(absl::StrCat(
+      "catalogue ", path, " is damaged (", problem.message(),
+      "); moed will not use it. Restore a backup (moed backup FILE makes one; moed keeps ", path,
+      ".before-vN from before each schema change), or move it aside to start with an empty "
+      "catalogue: interrupted jobs are then lost to moed, their checkpoints stay on disk"));
+}
+
+// An online copy of `from` into the new file `destination` (SQLite's backup API), durable.
+absl::Status CopyDatabase(sqlite3* from, const std::string& destination) {
+  sqlite3* to = nullptr;
+  absl::Status status;
+  if (sqlite3_open_v2(destination.c_str(), &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      nullptr) != SQLITE_OK) {
+    status = SqlError(to, absl::StrCat("cannot create ", destination));
+  }
+  sqlite3_backup* backup = status.ok() ? sqlite3_backup_init(to, "main", from, "main") : nullptr;
+  if (status.ok() && backup == nullptr) status = SqlError(to, "backup");
+  int rc = SQLITE_OK;
+  while (backup != nullptr && (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)) {
+    rc = sqlite3_backup_step(backup, 256);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(10);
+  }
+  if (backup != nullptr) {
+    sqlite3_backup_finish(backup);
+    if (rc != SQLITE_DONE) {
+      status =
+          absl::InternalError(absl::StrCat("backup to ", destination, ": ", sqlite3_errstr(rc)));
+    }
+  }
+  if (status.ok()) status = Exec(to, "PRAGMA wal_checkpoint(TRUNCATE);");
+  sqlite3_close(to);
+  return status;
+}
+
+// Migration 4's data step: jobs.output_dir from each job's spec.
+absl::Status BackfillOutputDirs(sqlite3* db) {
+  Statement jobs(db, "SELECT id, spec_json FROM jobs");
+  Statement update(db, "UPDATE jobs SET output_dir = ? WHERE id = ?");
+  while (jobs.Next()) {
+    moe::v1::JobSpec spec;
+    if (!google::protobuf::util::JsonStringToMessage(jobs.Text(1), &spec).ok()) continue;
+    update.Reset();
+    update.Bind(OutputDirKey(spec)).Bind(jobs.Int(0));
+    RETURN_IF_ERROR(update.Run());
+  }
+  return jobs.status();
+}
+
+// Why job `id` cannot go from `from` to `to`, in words: "job 3 has already completed: it
+// cannot be cancelled".
+std::string TransitionRefused(int64_t id, JobState from, JobState to) {
+  std::string is;
+  switch (from) {
+    case moe::v1::JOB_STATE_COMPLETED:
+      is = "has already completed";
+      break;
+    case moe::v1::JOB_STATE_FAILED:
+      is = "has failed";
+      break;
+    case moe::v1::JOB_STATE_CANCELLED:
+      is = "was cancelled";
+      break;
+    default:
+      is = absl::StrCat("is ", absl::AsciiStrToLower(
+                                   absl::StripPrefix(moe::v1::JobState_Name(from), "JOB_STATE_")));
+  }
+  const char* becoming = "changed so";
+  switch (to) {
+    case moe::v1::JOB_STATE_CANCELLED:
+      becoming = "cancelled";
+      break;
+    case moe::v1::JOB_STATE_QUEUED:
+      becoming = "queued again";
+      break;
+    case moe::v1::JOB_STATE_RUNNING:
+      becoming = "started";
+      break;
+    default:
+      break;
+  }
+  return absl::StrCat("job ", id, " ", is, ": it cannot be ", becoming);
+}
+
 }  // namespace
+
+std::string OutputDirKey(const moe::v1::JobSpec& spec) {
+  return std::filesystem::path(spec.checkpoint().output_dir()).lexically_normal().string();
+}
 
 bool AllowedTransition(JobState from, JobState to) {
   using moe::v1::JOB_STATE_CANCELLED, moe::v1::JOB_STATE_COMPLETED, moe::v1::JOB_STATE_FAILED,
@@ -258,14 +403,59 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   }
   std::unique_ptr<Store> store(new Store(db));
   absl::MutexLock lock(&store->mu_);
-  RETURN_IF_ERROR(Exec(db,
-                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                       "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;"));
+  absl::Status status = Exec(db,
+                             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                             "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;");
+  // Structure first (every page of every table and index, quickly): a damaged catalogue is
+  // refused before anything reads or writes it.
+  if (status.ok()) status = IntegrityProblems(db, "quick_check");
+  if (!status.ok()) return Damaged(path, status);
+  ASSIGN_OR_RETURN(const int64_t version, UserVersion(db));
+  if (path != ":memory:" && version > 0 && version < kSchemaVersion) {
+    // An online copy before the schema changes: the way back if the new moed misbehaves.
+    const std::string backup = absl::StrCat(path, ".before-v", kSchemaVersion);
+    RETURN_IF_ERROR(CopyDatabase(db, backup));
+    spdlog::info("catalogue {}: schema {} -> {}; a copy of the old one is {}", path, version,
+                 kSchemaVersion, backup);
+  }
   const absl::Status migrated = store->Migrate();
   if (!migrated.ok()) {
     return absl::Status(migrated.code(), absl::StrCat(path, ": ", migrated.message()));
   }
   return store;
+}
+
+absl::Status Store::Check(const std::string& path) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  absl::Status status =
+      rc == SQLITE_OK
+          ? absl::OkStatus()
+          : absl::NotFoundError(absl::StrCat(
+                "catalogue ", path, ": cannot open: ", db ? sqlite3_errmsg(db) : "no memory"));
+  if (status.ok()) status = Exec(db, "PRAGMA busy_timeout=10000;");
+  if (status.ok()) status = IntegrityProblems(db, "integrity_check");
+  if (!status.ok() && !absl::IsNotFound(status)) status = Damaged(path, status);
+  sqlite3_close(db);
+  return status;
+}
+
+absl::Status Store::Backup(const std::string& path, const std::string& destination) {
+  std::error_code ec;
+  if (std::filesystem::exists(destination, ec)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(destination, " exists: a backup goes to a new file"));
+  }
+  sqlite3* db = nullptr;
+  absl::Status status;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    status = absl::NotFoundError(
+        absl::StrCat("catalogue ", path, ": cannot open: ", db ? sqlite3_errmsg(db) : "no memory"));
+  }
+  if (status.ok()) status = Exec(db, "PRAGMA busy_timeout=10000;");
+  if (status.ok()) status = CopyDatabase(db, destination);
+  sqlite3_close(db);
+  return status;
 }
 
 Store::~Store() { sqlite3_close(db_); }
@@ -282,6 +472,7 @@ absl::Status Store::Migrate() {
   for (int64_t v = from; v < kSchemaVersion; ++v) {
     RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
     absl::Status status = Exec(db_, kMigrations[v]);
+    if (status.ok() && v + 1 == 4) status = BackfillOutputDirs(db_);
     if (status.ok()) {
       status = Exec(db_, absl::StrCat("PRAGMA user_version = ", v + 1).c_str());
     }
@@ -303,26 +494,64 @@ absl::StatusOr<int> Store::SchemaVersion() {
 
 absl::StatusOr<int64_t> Store::CreateJob(const moe::v1::JobSpec& spec, const std::string& job_dir,
                                          double now) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(spec, &json, options).ok()) {
-    return absl::InternalError("catalogue: cannot encode the spec");
-  }
+  return CreateJob(spec, now, [&](int64_t) -> absl::StatusOr<PreparedJob> {
+    return PreparedJob{spec, job_dir};
+  });
+}
+
+absl::StatusOr<int64_t> Store::CreateJob(const moe::v1::JobSpec& spec, double now,
+                                         const Prepare& prepare) {
   absl::MutexLock lock(&mu_);
-  Statement s(db_,
-              "INSERT INTO jobs (name, state, spec_json, job_dir, world_size, max_restarts, "
-              "submitted, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-  s.Bind(spec.name())
+  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+  absl::StatusOr<int64_t> id = InsertJob(spec, now, prepare);
+  if (!id.ok()) {
+    (void)Exec(db_, "ROLLBACK");  // the error being returned is the one to tell
+    return id.status();
+  }
+  RETURN_IF_ERROR(Exec(db_, "COMMIT"));
+  return id;
+}
+
+absl::StatusOr<int64_t> Store::InsertJob(const moe::v1::JobSpec& spec, double now,
+                                         const Prepare& prepare) {
+  Statement insert(db_,
+                   "INSERT INTO jobs (name, state, spec_json, job_dir, world_size, max_restarts, "
+                   "submitted, updated) VALUES (?, ?, '{}', '', ?, ?, ?, ?)");
+  insert.Bind(spec.name())
       .Bind(int64_t{moe::v1::JOB_STATE_QUEUED})
-      .Bind(json)
-      .Bind(job_dir)
       .Bind(int64_t{spec.resources().world_size()})
       .Bind(int64_t{spec.resources().max_restarts()})
       .Bind(now)
       .Bind(now);
-  RETURN_IF_ERROR(s.Run());
-  return sqlite3_last_insert_rowid(db_);
+  RETURN_IF_ERROR(insert.Run());
+  const int64_t id = sqlite3_last_insert_rowid(db_);
+  ASSIGN_OR_RETURN(const PreparedJob prepared, prepare(id));
+  ASSIGN_OR_RETURN(const std::string json, SpecJson(prepared.spec));
+  Statement update(db_, "UPDATE jobs SET spec_json = ?, job_dir = ?, output_dir = ? WHERE id = ?");
+  update.Bind(json).Bind(prepared.job_dir).Bind(OutputDirKey(prepared.spec)).Bind(id);
+  RETURN_IF_ERROR(update.Run());
+  return id;
+}
+
+absl::StatusOr<std::string> Store::CatalogueId() {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "SELECT value FROM meta WHERE key = 'catalogue_id'");
+  if (!s.Next()) {
+    RETURN_IF_ERROR(s.status());
+    return absl::DataLossError("catalogue: no catalogue_id in table meta");
+  }
+  return s.Text(0);
+}
+
+absl::StatusOr<std::vector<std::pair<int64_t, JobState>>> Store::JobsWithOutputDir(
+    const std::string& output_dir) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "SELECT id, state FROM jobs WHERE output_dir = ? ORDER BY id");
+  s.Bind(output_dir);
+  std::vector<std::pair<int64_t, JobState>> jobs;
+  while (s.Next()) jobs.emplace_back(s.Int(0), static_cast<JobState>(s.Int(1)));
+  RETURN_IF_ERROR(s.status());
+  return jobs;
 }
 
 absl::StatusOr<moe::v1::Job> Store::GetJob(int64_t id) {
@@ -334,6 +563,51 @@ absl::StatusOr<moe::v1::Job> Store::GetJob(int64_t id) {
     return absl::NotFoundError(absl::StrCat("no job ", id));
   }
   return JobFrom(s);
+}
+
+absl::StatusOr<std::vector<moe::v1::Job>> Store::ListJobSummaries(const JobQuery& query) {
+  // The spec column is left out ('{}'): specs may be large, and summaries go to listings.
+  std::string sql = absl::StrCat(
+      "SELECT ", absl::StrReplaceAll(kJobColumns, {{"spec_json", "'{}'"}}), " FROM jobs WHERE 1");
+  if (!query.states.empty()) {
+    absl::StrAppend(&sql, " AND state IN (");
+    for (size_t i = 0; i < query.states.size(); ++i) absl::StrAppend(&sql, i ? ", ?" : "?");
+    absl::StrAppend(&sql, ")");
+  }
+  if (query.after_id > 0) absl::StrAppend(&sql, query.oldest_first ? " AND id > ?" : " AND id < ?");
+  absl::StrAppend(&sql, " ORDER BY id ", query.oldest_first ? "ASC" : "DESC", " LIMIT ?");
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, sql);
+  for (JobState state : query.states) s.Bind(int64_t{state});
+  if (query.after_id > 0) s.Bind(query.after_id);
+  s.Bind(int64_t{query.limit});
+  ASSIGN_OR_RETURN(std::vector<moe::v1::Job> jobs, AllJobs(s));
+  for (moe::v1::Job& job : jobs) job.clear_spec();
+  return jobs;
+}
+
+absl::Status Store::DeleteJob(int64_t id) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+  absl::Status status;
+  for (const char* table : {"steps", "events", "checkpoints", "attempts"}) {
+    Statement s(db_, absl::StrCat("DELETE FROM ", table, " WHERE job_id = ?"));
+    s.Bind(id);
+    status = s.Run();
+    if (!status.ok()) break;
+  }
+  if (status.ok()) {
+    Statement s(db_, "DELETE FROM jobs WHERE id = ?");
+    s.Bind(id);
+    status = s.Run();
+    if (status.ok() && sqlite3_changes(db_) == 0)
+      status = absl::NotFoundError(absl::StrCat("no job ", id));
+  }
+  if (!status.ok()) {
+    (void)Exec(db_, "ROLLBACK");  // the error being returned is the one to tell
+    return status;
+  }
+  return Exec(db_, "COMMIT");
 }
 
 absl::StatusOr<std::vector<moe::v1::Job>> Store::ListJobs() {
@@ -368,9 +642,7 @@ absl::Status Store::SetState(int64_t id, JobState to, double now, const std::str
   }
   const auto from = static_cast<JobState>(current.Int(0));
   if (!AllowedTransition(from, to)) {
-    return absl::FailedPreconditionError(absl::StrCat("job ", id, " is ",
-                                                      moe::v1::JobState_Name(from), ", not ",
-                                                      moe::v1::JobState_Name(to), "-able"));
+    return absl::FailedPreconditionError(TransitionRefused(id, from, to));
   }
   Statement s(db_,
               "UPDATE jobs SET state = ?, updated = ?, failure = ? WHERE id = ? AND state = ?");
@@ -408,23 +680,46 @@ absl::Status Store::SetNextStart(int64_t id, const std::string& resume_from, dou
 
 absl::StatusOr<Store::NextStart> Store::GetNextStart(int64_t id) {
   absl::MutexLock lock(&mu_);
-  Statement s(db_, "SELECT next_resume_from, next_not_before FROM jobs WHERE id = ?");
+  Statement s(db_,
+              "SELECT next_resume_from, next_not_before, wait_path, wait_bytes FROM jobs "
+              "WHERE id = ?");
   s.Bind(id);
   if (!s.Next()) {
     RETURN_IF_ERROR(s.status());
     return absl::NotFoundError(absl::StrCat("no job ", id));
   }
-  return NextStart{s.Text(0), s.Real(1)};
+  return NextStart{s.Text(0), s.Real(1), s.Text(2), static_cast<uint64_t>(s.Int(3))};
+}
+
+absl::Status Store::SetDiskWait(int64_t id, const std::string& path, uint64_t bytes,
+                                const std::string& waiting) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "UPDATE jobs SET wait_path = ?, wait_bytes = ?, waiting = ? WHERE id = ?");
+  s.Bind(path).Bind(static_cast<int64_t>(bytes)).Bind(waiting).Bind(id);
+  return s.Run();
 }
 
 absl::StatusOr<int64_t> Store::StartAttempt(int64_t job_id, int32_t world_size,
-                                            const std::string& resume_from, double now) {
+                                            const std::string& resume_from, double now,
+                                            const std::string& worker_secret) {
   absl::MutexLock lock(&mu_);
-  Statement s(
-      db_, "INSERT INTO attempts (job_id, world_size, resume_from, started) VALUES (?, ?, ?, ?)");
-  s.Bind(job_id).Bind(int64_t{world_size}).Bind(resume_from).Bind(now);
+  Statement s(db_,
+              "INSERT INTO attempts (job_id, world_size, resume_from, started, worker_secret) "
+              "VALUES (?, ?, ?, ?, ?)");
+  s.Bind(job_id).Bind(int64_t{world_size}).Bind(resume_from).Bind(now).Bind(worker_secret);
   RETURN_IF_ERROR(s.Run());
   return sqlite3_last_insert_rowid(db_);
+}
+
+absl::StatusOr<std::string> Store::WorkerSecret(int64_t attempt_id) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "SELECT worker_secret FROM attempts WHERE id = ?");
+  s.Bind(attempt_id);
+  if (!s.Next()) {
+    RETURN_IF_ERROR(s.status());
+    return absl::NotFoundError(absl::StrCat("no attempt ", attempt_id));
+  }
+  return s.Text(0);
 }
 
 absl::Status Store::SetAttemptHandle(int64_t id, const std::string& handle) {

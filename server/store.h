@@ -11,9 +11,11 @@
 
 #include <sqlite3.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -27,18 +29,55 @@ class Store {
  public:
   // Opens (creating) the database at `path`, or an in-memory one for ":memory:", and migrates
   // it to the current schema. FailedPrecondition if it was written by a newer schema.
+  // A catalogue whose structure is damaged (PRAGMA quick_check) is refused with DataLoss
+  // naming it and how to recover. Before migrating an older schema it copies the database to
+  // `path`.before-v<kSchemaVersion>.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  // The full check (PRAGMA integrity_check) of the catalogue at `path`, read-only, safe while
+  // moed runs: OK, DataLoss listing the problems and the way out, or NotFound.
+  static absl::Status Check(const std::string& path);
+  // An online copy of the catalogue at `path` (SQLite's backup API; consistent while moed
+  // writes) into the new file `destination`. AlreadyExists if it exists.
+  static absl::Status Backup(const std::string& path, const std::string& destination);
   ~Store();
 
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
   absl::StatusOr<int> SchemaVersion();
 
   // --- jobs -----------------------------------------------------------------------------------
-  // A new QUEUED job; returns its id.
+  // A new QUEUED job, all or nothing: in one transaction, inserts its row, calls `prepare` with
+  // its id (which may write the job's files and returns the spec and job directory to keep),
+  // stores what it returned and commits. When `prepare` fails nothing is kept and its status is
+  // returned. `prepare` must not call the store. Returns the job's id.
+  struct PreparedJob {
+    moe::v1::JobSpec spec;
+    std::string job_dir;
+  };
+  using Prepare = std::function<absl::StatusOr<PreparedJob>(int64_t id)>;
+  absl::StatusOr<int64_t> CreateJob(const moe::v1::JobSpec& spec, double now,
+                                    const Prepare& prepare);
+  // The same, with nothing to prepare.
   absl::StatusOr<int64_t> CreateJob(const moe::v1::JobSpec& spec, const std::string& job_dir,
                                     double now);
+  // The jobs whose checkpoint directory is `output_dir` (an OutputDirKey), oldest first.
+  absl::StatusOr<std::vector<std::pair<int64_t, moe::v1::JobState>>> JobsWithOutputDir(
+      const std::string& output_dir);
+  // This catalogue's random identity, made with it (names the owner of output directories).
+  absl::StatusOr<std::string> CatalogueId();
   absl::StatusOr<moe::v1::Job> GetJob(int64_t id);
   absl::StatusOr<std::vector<moe::v1::Job>> ListJobs();
+  // One page of job summaries (spec left empty): in `states` (none: all), newest first unless
+  // `oldest_first`, after the job `after_id` in that order (0: from the first), at most `limit`.
+  struct JobQuery {
+    std::vector<moe::v1::JobState> states;
+    bool oldest_first = false;
+    int64_t after_id = 0;
+    int limit = 100;
+  };
+  absl::StatusOr<std::vector<moe::v1::Job>> ListJobSummaries(const JobQuery& query);
+  // Removes job `id` and everything recorded of it (attempts, checkpoints, steps, events) in
+  // one transaction. NotFound for an unknown job. The caller checks that it has ended.
+  absl::Status DeleteJob(int64_t id);
   // How many jobs are in each state (states without jobs are absent).
   absl::StatusOr<std::map<moe::v1::JobState, int>> CountJobsByState();
   // Jobs in `state`, oldest first.
@@ -56,12 +95,23 @@ class Store {
   struct NextStart {
     std::string resume_from;
     double not_before = 0;
+    // Held back until the file system of `wait_path` has `wait_bytes` free ("": no wait).
+    std::string wait_path;
+    uint64_t wait_bytes = 0;
   };
   absl::StatusOr<NextStart> GetNextStart(int64_t id);
+  // Holds the job back until `path`'s file system has `bytes` free (Job.waiting says so in
+  // `waiting`); "" and 0 release it.
+  absl::Status SetDiskWait(int64_t id, const std::string& path, uint64_t bytes,
+                           const std::string& waiting);
 
   // --- attempts -------------------------------------------------------------------------------
+  // `worker_secret` (common/worker_token.h) is kept with the attempt and returned only by
+  // WorkerSecret, never in an Attempt message.
   absl::StatusOr<int64_t> StartAttempt(int64_t job_id, int32_t world_size,
-                                       const std::string& resume_from, double now);
+                                       const std::string& resume_from, double now,
+                                       const std::string& worker_secret = "");
+  absl::StatusOr<std::string> WorkerSecret(int64_t attempt_id);
   // Where attempt `id`'s workers run outside moed (Launcher handle), durable when this returns.
   absl::Status SetAttemptHandle(int64_t id, const std::string& handle);
   // Records how attempt `id` ended; FailedPrecondition if it already had.
@@ -95,6 +145,8 @@ class Store {
  private:
   explicit Store(sqlite3* db) : db_(db) {}
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int64_t> InsertJob(const moe::v1::JobSpec& spec, double now,
+                                    const Prepare& prepare) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   sqlite3* const db_ ABSL_PT_GUARDED_BY(mu_);
@@ -104,6 +156,10 @@ class Store {
 // RUNNING -> QUEUED (a restart); QUEUED -> CANCELLED | FAILED; FAILED, CANCELLED and
 // INTERRUPTED -> QUEUED (resume). COMPLETED is final.
 bool AllowedTransition(moe::v1::JobState from, moe::v1::JobState to);
+
+// How the catalogue compares checkpoint directories: the spec's (absolute) output_dir,
+// lexically normalised.
+std::string OutputDirKey(const moe::v1::JobSpec& spec);
 
 }  // namespace moe::server
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "common/worker_token.h"
 #include "server/stream_pump.h"
 
 namespace moe::server {
@@ -31,20 +32,27 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+// The call's worker token (common/worker_token.h), "" when it has none.
+std::string TokenOf(const grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  const auto it = metadata.find(common::kWorkerTokenHeader);
+  return it == metadata.end() ? "" : std::string(it->second.data(), it->second.size());
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterWorker(grpc::CallbackServerContext* context,
                                                             const moe::v1::WorkerRef* request,
                                                             moe::v1::WorkerReply* response) {
   const RpcTimer timer(metrics_, "RegisterWorker");
-  return Reply(context, coordinator_.Heartbeat(*request), response);
+  return Reply(context, coordinator_.Heartbeat(*request, TokenOf(context)), response);
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::Heartbeat(grpc::CallbackServerContext* context,
                                                        const moe::v1::WorkerRef* request,
                                                        moe::v1::WorkerReply* response) {
   const RpcTimer timer(metrics_, "Heartbeat");
-  return Reply(context, coordinator_.Heartbeat(*request), response);
+  return Reply(context, coordinator_.Heartbeat(*request, TokenOf(context)), response);
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReportSteps(grpc::CallbackServerContext* context,
@@ -52,25 +60,25 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportSteps(grpc::CallbackServerCon
                                                          moe::v1::WorkerReply* response) {
   const RpcTimer timer(metrics_, "ReportSteps");
   const std::vector<moe::v1::StepMetrics> steps(request->steps().begin(), request->steps().end());
-  return Reply(context, coordinator_.ReportSteps(request->worker(), steps), response);
+  return Reply(context, coordinator_.ReportSteps(request->worker(), TokenOf(context), steps),
+               response);
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReportCheckpoint(
     grpc::CallbackServerContext* context, const moe::v1::ReportCheckpointRequest* request,
     moe::v1::WorkerReply* response) {
   const RpcTimer timer(metrics_, "ReportCheckpoint");
-  return Reply(context, coordinator_.ReportCheckpoint(request->worker(), request->checkpoint()),
-               response);
+  return Reply(
+      context,
+      coordinator_.ReportCheckpoint(request->worker(), TokenOf(context), request->checkpoint()),
+      response);
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReportCheckpointFailure(
     grpc::CallbackServerContext* context, const moe::v1::ReportCheckpointFailureRequest* request,
     moe::v1::WorkerReply* response) {
   const RpcTimer timer(metrics_, "ReportCheckpointFailure");
-  return Reply(
-      context,
-      coordinator_.ReportCheckpointFailure(request->worker(), request->step(), request->error()),
-      response);
+  return Reply(context, coordinator_.ReportCheckpointFailure(TokenOf(context), *request), response);
 }
 
 }  // namespace moe::server

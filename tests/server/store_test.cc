@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -55,28 +56,38 @@ TEST(Store, MigratesAFreshDatabaseAndRefusesANewerOne) {
   EXPECT_THAT(std::string(newer.status().message()), HasSubstr("schema version 99 is newer"));
 }
 
-TEST(Store, AVersion2CatalogueGainsLauncherHandlesAndKeepsItsAttempts) {
+TEST(Store, AVersion2CatalogueIsCopiedThenMigratedAndKeepsItsJobsAndAttempts) {
   const std::string path = TempDb("migrate_v2");
-  int64_t attempt = 0;
+  int64_t attempt = 0, job = 0;
   {
     auto store = *Store::Open(path);
-    const int64_t job = *store->CreateJob(Spec("a"), "/jobs/1", 1.0);
+    moe::v1::JobSpec spec = Spec("a");
+    spec.mutable_checkpoint()->set_output_dir("/runs/a/./");
+    job = *store->CreateJob(spec, "/jobs/1", 1.0);
     attempt = *store->StartAttempt(job, 2, "/runs/a/checkpoint-step-5", 2.0);
   }
-  // Back to schema 2 as a moed of that version left it: no launcher_handle column.
+  // Back to schema 2 as a moed of that version left it: without what schemas 3 and 4 added.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
+                         "DROP INDEX jobs_by_output_dir; DROP INDEX jobs_by_state; "
+                         "DROP INDEX events_by_job; DROP TABLE meta; "
                          "ALTER TABLE attempts DROP COLUMN launcher_handle; "
+                         "ALTER TABLE attempts DROP COLUMN worker_secret; "
+                         "ALTER TABLE jobs DROP COLUMN output_dir; "
+                         "ALTER TABLE jobs DROP COLUMN waiting; "
+                         "ALTER TABLE jobs DROP COLUMN wait_path; "
+                         "ALTER TABLE jobs DROP COLUMN wait_bytes; "
                          "PRAGMA user_version = 2",
                          nullptr, nullptr, nullptr),
             SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
+  std::filesystem::remove(path + ".before-v4");
 
   auto store = Store::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(*(*store)->SchemaVersion(), 3);
+  EXPECT_EQ(*(*store)->SchemaVersion(), Store::kSchemaVersion);
   const auto before = (*store)->GetAttempt(attempt);
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_EQ(before->resume_from(), "/runs/a/checkpoint-step-5");
@@ -85,6 +96,85 @@ TEST(Store, AVersion2CatalogueGainsLauncherHandlesAndKeepsItsAttempts) {
   EXPECT_EQ((*store)->GetAttempt(attempt)->launcher_handle(), "slurm:42");
   EXPECT_EQ((*store)->SetAttemptHandle(attempt + 1, "slurm:43").code(),
             absl::StatusCode::kNotFound);
+  // The old jobs' checkpoint directories are known (normalised), and the catalogue has an id.
+  const auto owners = (*store)->JobsWithOutputDir("/runs/a/");
+  ASSERT_TRUE(owners.ok());
+  ASSERT_EQ(owners->size(), 1u);
+  EXPECT_EQ(owners->front().first, job);
+  EXPECT_EQ((*store)->CatalogueId()->size(), 16u);
+  // The copy made before migrating is the schema-2 catalogue, whole.
+  auto copy = Store::Check(path + ".before-v4");
+  EXPECT_TRUE(copy.ok()) << copy;
+  sqlite3* old = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &old), SQLITE_OK);
+  sqlite3_close(old);
+  ASSERT_EQ(sqlite3_open((path + ".before-v4").c_str(), &old), SQLITE_OK);
+  sqlite3_stmt* version = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(old, "PRAGMA user_version", -1, &version, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(version), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(version, 0), 2);
+  sqlite3_finalize(version);
+  sqlite3_close(old);
+}
+
+TEST(Store, ACreateThatCannotPrepareItsFilesKeepsNothing) {
+  auto store = *Store::Open(":memory:");
+  const auto failed =
+      store->CreateJob(Spec("a"), 1.0, [](int64_t) -> absl::StatusOr<Store::PreparedJob> {
+        return absl::FailedPreconditionError("cannot write job.yaml");
+      });
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store->ListJobs()->size(), 0u);
+  // The id is not used up, and what prepare returns is what is stored.
+  const auto made =
+      store->CreateJob(Spec("a"), 2.0, [](int64_t id) -> absl::StatusOr<Store::PreparedJob> {
+        moe::v1::JobSpec spec = Spec("a");
+        spec.mutable_checkpoint()->set_output_dir(absl::StrCat("/runs/a/", id));
+        return Store::PreparedJob{spec, absl::StrCat("/jobs/", id)};
+      });
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(*made, 1);
+  EXPECT_EQ(store->GetJob(1)->spec().checkpoint().output_dir(), "/runs/a/1");
+  EXPECT_EQ(store->GetJob(1)->job_dir(), "/jobs/1");
+  EXPECT_EQ(store->JobsWithOutputDir("/runs/a/1")->size(), 1u);
+}
+
+TEST(Store, SummariesPageNewestFirstWithoutSpecsAndDeletesAreWhole) {
+  auto store = *Store::Open(":memory:");
+  for (int i = 1; i <= 7; ++i) ASSERT_TRUE(store->CreateJob(Spec("a"), "/jobs", i).ok());
+  ASSERT_TRUE(store->SetState(3, moe::v1::JOB_STATE_CANCELLED, 8).ok());
+  ASSERT_TRUE(store->SetState(5, moe::v1::JOB_STATE_CANCELLED, 8).ok());
+  Store::JobQuery query;
+  query.limit = 3;
+  auto page = store->ListJobSummaries(query);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 3u);
+  EXPECT_EQ(page->at(0).id(), 7);
+  EXPECT_EQ(page->at(2).id(), 5);
+  EXPECT_FALSE(page->at(0).has_spec());
+  query.after_id = 5;
+  EXPECT_EQ(store->ListJobSummaries(query)->at(0).id(), 4);
+  query = {};
+  query.states = {moe::v1::JOB_STATE_CANCELLED};
+  query.oldest_first = true;
+  page = store->ListJobSummaries(query);
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ(page->at(0).id(), 3);
+  EXPECT_EQ(page->at(1).id(), 5);
+
+  const int64_t attempt = *store->StartAttempt(3, 1, "", 9);
+  ASSERT_TRUE(store->AddEvent(3, "x", 9).ok());
+  moe::v1::Checkpoint c;
+  c.set_job_id(3);
+  c.set_attempt_id(attempt);
+  c.set_step(5);
+  ASSERT_TRUE(store->AddCheckpoint(c).ok());
+  ASSERT_TRUE(store->DeleteJob(3).ok());
+  EXPECT_EQ(store->GetJob(3).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store->ListAttempts(3)->empty());
+  EXPECT_TRUE(store->ListCheckpoints(3)->empty());
+  EXPECT_TRUE(store->Events(3)->empty());
+  EXPECT_EQ(store->DeleteJob(3).code(), absl::StatusCode::kNotFound);
 }
 
 TEST(Store, JobsRoundTripAndFollowTheStateMachine) {
@@ -103,7 +193,8 @@ TEST(Store, JobsRoundTripAndFollowTheStateMachine) {
   EXPECT_TRUE(store->SetState(id, moe::v1::JOB_STATE_COMPLETED, 12).ok());
   const absl::Status again = store->SetState(id, moe::v1::JOB_STATE_RUNNING, 13);
   EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(again.message()), HasSubstr("JOB_STATE_COMPLETED"));
+  EXPECT_THAT(std::string(again.message()),
+              HasSubstr("has already completed: it cannot be started"));
   EXPECT_EQ(store->GetJob(id)->state(), moe::v1::JOB_STATE_COMPLETED);
   EXPECT_EQ(store->GetJob(99).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(store->SetState(id, moe::v1::JOB_STATE_FAILED, 1, "x").code() ==

@@ -7,10 +7,12 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "common/logging.h"
+#include "common/output_owner.h"
 #include "common/status_macros.h"
 #include "worker/cli/cli_util.h"
 #include "worker/cli/commands.h"
@@ -46,6 +48,10 @@ struct TrainFlags {
 
 absl::Status RunTrain(const TrainFlags& flags) {
   ASSIGN_OR_RETURN(const JobFiles job, LoadJobFiles(flags.spec));
+  // Nothing is written into another job's checkpoint directory (common/output_owner.h).
+  const char* owner = std::getenv(common::kOwnerVariable);
+  RETURN_IF_ERROR(
+      common::CheckOutputDir(job.spec.checkpoint().output_dir(), owner != nullptr ? owner : ""));
   // One process per device, launched as torchrun launches (RANK, WORLD_SIZE, LOCAL_RANK, ...);
   // the device is settled before any work (a missing GPU is the user's error, exit code 2).
   ASSIGN_OR_RETURN(const LaunchEnv env, LaunchEnvFromEnvironment());

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/disk_full.h"
 #include "nlohmann/json.hpp"
 
 namespace moe::worker {
@@ -212,8 +213,7 @@ absl::Status WriteSafetensors(const std::filesystem::path& path,
   }
   out.close();
   if (!out) {
-    return absl::InternalError(absl::StrCat(
-        path.string(), ": write failed: ", errno != 0 ? std::strerror(errno) : "unknown error"));
+    return common::FileError(path, "write failed", errno != 0 ? errno : EIO);
   }
   return absl::OkStatus();
 }

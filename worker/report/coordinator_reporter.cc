@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/rpc_security.h"
 #include "common/status_macros.h"
+#include "common/worker_token.h"
 #include "moe/v1/service.grpc.pb.h"
 
 namespace moe::worker {
@@ -29,6 +30,7 @@ double UnixNow() {
 struct CoordinatorReporter::Rpc {
   std::unique_ptr<moe::v1::WorkerService::Stub> stub;
   moe::v1::WorkerRef self;
+  std::string token;  // this rank's worker token, sent with every call
 
   // Calls `method` with a deadline; logs a failure, notes a stop request in *stop.
   template <typename Request>
@@ -38,6 +40,7 @@ struct CoordinatorReporter::Rpc {
             const Request& request, const char* what, std::atomic<bool>* stop) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+    context.AddMetadata(common::kWorkerTokenHeader, token);
     moe::v1::WorkerReply reply;
     const grpc::Status status = (stub.get()->*method)(&context, request, &reply);
     if (!status.ok()) {
@@ -73,11 +76,19 @@ absl::StatusOr<std::unique_ptr<CoordinatorReporter>> CoordinatorReporter::FromEn
   }
   self.set_rank(rank);
   self.set_pid(getpid());
+  const char* token = std::getenv(common::kWorkerTokenVariable);
+  if (token == nullptr || *token == '\0') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("environment variable ", common::kWorkerTokenVariable,
+                     " is not set: MOE_COORDINATOR names a moed, but this worker has no token "
+                     "from it (only moed starts reporting workers)"));
+  }
   ASSIGN_OR_RETURN(const common::ClientSecurity security, common::ClientSecurityFromEnvironment());
   auto rpc = std::make_unique<Rpc>();
   rpc->stub = moe::v1::WorkerService::NewStub(
       grpc::CreateChannel(address, common::ChannelCredentialsFor(security)));
   rpc->self = std::move(self);
+  rpc->token = token;
   return std::unique_ptr<CoordinatorReporter>(
       new CoordinatorReporter(std::move(rpc), heartbeat_seconds, stop));
 }
@@ -150,12 +161,15 @@ void CoordinatorReporter::OnCheckpoint(const CheckpointReport& checkpoint) {
              &stop_requested_);
 }
 
-void CoordinatorReporter::OnCheckpointFailed(int64_t step, const std::string& error) {
+void CoordinatorReporter::OnCheckpointFailed(const CheckpointFailure& failure) {
   if (rpc_->self.rank() != 0) return;
   moe::v1::ReportCheckpointFailureRequest request;
   *request.mutable_worker() = rpc_->self;
-  request.set_step(step);
-  request.set_error(error);
+  request.set_step(failure.step);
+  request.set_error(failure.error);
+  request.set_disk_full(failure.disk_full);
+  request.set_path(failure.dir);
+  request.set_bytes_needed(failure.bytes_needed);
   rpc_->Call(&moe::v1::WorkerService::Stub::ReportCheckpointFailure, request,
              "checkpoint failure report", &stop_requested_);
 }

@@ -28,7 +28,7 @@ class CoordinatorReporter : public ProgressSink {
 
   void OnStep(const StepReport& report) override;
   void OnCheckpoint(const CheckpointReport& checkpoint) override;
-  void OnCheckpointFailed(int64_t step, const std::string& error) override;
+  void OnCheckpointFailed(const CheckpointFailure& failure) override;
   void OnMessage(const std::string&) override {}
 
  private:

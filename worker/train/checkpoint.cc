@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/checkpoint_manifest.h"
+#include "common/disk_full.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
@@ -35,7 +36,7 @@ using common::Sha256File;
 using Json = nlohmann::json;
 
 absl::Status Errno(const fs::path& path, const char* what) {
-  return absl::InternalError(absl::StrCat(path.string(), ": ", what, ": ", std::strerror(errno)));
+  return common::FileError(path, what, errno);
 }
 
 // Flushes a file's or directory's data and metadata to the disk.
@@ -52,9 +53,7 @@ absl::Status WriteJson(const fs::path& path, const Json& json) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << json.dump(2) << '\n';
   out.close();
-  return out ? absl::OkStatus()
-             : absl::InternalError(absl::StrCat(path.string(), ": write failed: ",
-                                                errno != 0 ? std::strerror(errno) : "unknown"));
+  return out ? absl::OkStatus() : common::FileError(path, "write failed", errno != 0 ? errno : EIO);
 }
 
 // Writes the optimizer's state over its range, each parameter's part under its name.
@@ -159,15 +158,20 @@ namespace {
 
 // Every rank's verdict on one phase of a save: OK only if all ranks succeeded (a collective).
 absl::Status AllSucceeded(Communicator& comm, const absl::Status& mine, int64_t step) {
+  // {ranks that failed, of which for lack of disk space}: every rank ends the same way.
   torch::Tensor failed =
-      torch::full({1}, mine.ok() ? 0.0 : 1.0, torch::dtype(torch::kFloat32).device(comm.device()));
+      torch::tensor({mine.ok() ? 0.0F : 1.0F, common::IsDiskFull(mine) ? 1.0F : 0.0F})
+          .to(comm.device());
   comm.AllReduceSum(failed);
   if (!mine.ok()) return mine;
-  const int others = static_cast<int>(failed.item<float>());
+  const torch::Tensor counts = failed.to(torch::kCPU);
+  const int others = static_cast<int>(counts[0].item<float>());
   if (others == 0) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("checkpoint of step ", step, ": ", others,
-                                          " other rank(s) failed to write their part (see "
-                                          "their logs); nothing was committed"));
+  const std::string message = absl::StrCat("checkpoint of step ", step, ": ", others,
+                                           " other rank(s) failed to write their part (see "
+                                           "their logs); nothing was committed");
+  if (counts[1].item<float>() == 0) return absl::InternalError(message);
+  return common::DiskFullError(absl::StrCat(message, ": out of disk space"));
 }
 
 // Rank 0's files: the model, RNG, training state and tokenizer.
@@ -220,7 +224,7 @@ absl::Status WriteAndCommit(const fs::path& tmp, const fs::path& final_dir,
     std::error_code ec;
     fs::remove_all(tmp, ec);  // a torn attempt from an earlier crash
     fs::create_directories(tmp, ec);
-    if (ec) status = absl::InternalError(absl::StrCat(tmp.string(), ": ", ec.message()));
+    if (ec) status = common::FileError(tmp, "create", ec.value());
   }
   RETURN_IF_ERROR(AllSucceeded(comm, status, state.step));
   status = WriteOptimizerShard(tmp / OptimizerShardName(comm.rank(), comm.world_size()), optimizer,

@@ -60,8 +60,11 @@ void JsonLinesProgress::OnCheckpoint(const CheckpointReport& c) {
        << std::endl;
 }
 
-void JsonLinesProgress::OnCheckpointFailed(int64_t step, const std::string& error) {
-  out_ << nlohmann::json{{"event", "checkpoint_failed"}, {"step", step}, {"error", error}}.dump()
+void JsonLinesProgress::OnCheckpointFailed(const CheckpointFailure& failure) {
+  out_ << nlohmann::json{{"event", "checkpoint_failed"}, {"step", failure.step},
+                         {"error", failure.error},       {"disk_full", failure.disk_full},
+                         {"dir", failure.dir},           {"bytes_needed", failure.bytes_needed}}
+              .dump()
        << std::endl;
 }
 

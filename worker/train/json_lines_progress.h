@@ -25,7 +25,7 @@ class JsonLinesProgress : public ProgressSink {
 
   void OnStep(const StepReport& report) override;
   void OnCheckpoint(const CheckpointReport& checkpoint) override;
-  void OnCheckpointFailed(int64_t step, const std::string& error) override;
+  void OnCheckpointFailed(const CheckpointFailure& failure) override;
   void OnMessage(const std::string&) override {}
 
  private:

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
@@ -35,9 +36,12 @@ void TerminalProgress::OnCheckpoint(const CheckpointReport& c) {
                c.bytes / 1e6, c.dir);
 }
 
-void TerminalProgress::OnCheckpointFailed(int64_t step, const std::string& error) {
-  spdlog::error("checkpoint step {} FAILED, training goes on from the previous one: {}", step,
-                error);
+void TerminalProgress::OnCheckpointFailed(const CheckpointFailure& failure) {
+  spdlog::error("checkpoint step {} FAILED: {}{}", failure.step, failure.error,
+                failure.disk_full
+                    ? absl::StrCat(" (disk full: the save needs about ", failure.bytes_needed,
+                                   " bytes under ", failure.dir, ")")
+                    : "");
 }
 
 void TerminalProgress::OnMessage(const std::string& message) { spdlog::info("{}", message); }

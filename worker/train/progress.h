@@ -48,14 +48,24 @@ struct CheckpointReport {
   int32_t world_size = 1;
 };
 
+// A checkpoint that could not be written.
+struct CheckpointFailure {
+  int64_t step = 0;
+  std::string error;          // which file, why
+  bool disk_full = false;     // its file system ran out of space (common/disk_full.h)
+  std::string dir;            // the checkpoint directory it was writing
+  uint64_t bytes_needed = 0;  // what the whole save needs there (disk_full)
+};
+
 class ProgressSink {
  public:
   virtual ~ProgressSink() = default;
   virtual void OnStep(const StepReport& report) = 0;
   virtual void OnCheckpoint(const CheckpointReport& checkpoint) = 0;
-  // A checkpoint of `step` could not be written (`error`: which file, why); training goes on
-  // from the previous one. Sinks that do not track checkpoints ignore it.
-  virtual void OnCheckpointFailed(int64_t step, const std::string& error) {}
+  // A checkpoint could not be written: training goes on from the previous one (a periodic
+  // save), or the run ends with the error (the final or a stop's save). Sinks that do not track
+  // checkpoints ignore it.
+  virtual void OnCheckpointFailed(const CheckpointFailure& failure) {}
   virtual void OnMessage(const std::string& message) = 0;
 };
 
@@ -66,7 +76,7 @@ class TerminalProgress : public ProgressSink {
  public:
   void OnStep(const StepReport& report) override;
   void OnCheckpoint(const CheckpointReport& checkpoint) override;
-  void OnCheckpointFailed(int64_t step, const std::string& error) override;
+  void OnCheckpointFailed(const CheckpointFailure& failure) override;
   void OnMessage(const std::string& message) override;
 };
 
@@ -80,8 +90,8 @@ class FanOutProgress : public ProgressSink {
   void OnCheckpoint(const CheckpointReport& checkpoint) override {
     for (ProgressSink* sink : sinks_) sink->OnCheckpoint(checkpoint);
   }
-  void OnCheckpointFailed(int64_t step, const std::string& error) override {
-    for (ProgressSink* sink : sinks_) sink->OnCheckpointFailed(step, error);
+  void OnCheckpointFailed(const CheckpointFailure& failure) override {
+    for (ProgressSink* sink : sinks_) sink->OnCheckpointFailed(failure);
   }
   void OnMessage(const std::string& message) override {
     for (ProgressSink* sink : sinks_) sink->OnMessage(message);

@@ -6,6 +6,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/checkpoint_manifest.h"
+#include "common/disk_full.h"
 #include "common/status_macros.h"
 #include "worker/dist/memory_stats.h"
 #include "worker/model/hf_checkpoint.h"
@@ -310,13 +312,18 @@ absl::Status Trainer::FinishStep(const StepResult& step, bool* stop) {
   }
   const uint32_t save_steps = spec_.checkpoint().save_steps();
   if (last || *stop) {
-    RETURN_IF_ERROR(Checkpoint());  // the run's end depends on it
+    // The run's end depends on it: a failure ends the run (disk full: exit code 7, moed waits
+    // for space), reported first.
+    if (const absl::Status saved = Checkpoint(); !saved.ok()) {
+      progress_.OnCheckpointFailed(FailureOf(saved));
+      return saved;
+    }
   } else if ((save_steps > 0 && state_.step % save_steps == 0) ||
              (epoch_ended && spec_.checkpoint().save_at_epoch_end())) {
     // A periodic save that fails (disk full, permissions) fails loudly, on every rank alike,
     // and training goes on: the previous checkpoint stays the newest committed one.
     if (const absl::Status saved = Checkpoint(); !saved.ok()) {
-      progress_.OnCheckpointFailed(state_.step, std::string(saved.message()));
+      progress_.OnCheckpointFailed(FailureOf(saved));
     }
   }
   if (spec_.training().eval_every() > 0 &&
@@ -423,6 +430,33 @@ absl::Status Trainer::RunEvaluation() {
   model_->train();
   progress_.OnMessage(absl::StrCat("eval step ", state_.step, ": ", result.ToJson().dump()));
   return absl::OkStatus();
+}
+
+CheckpointFailure Trainer::FailureOf(const absl::Status& saved) const {
+  CheckpointFailure failure;
+  failure.step = state_.step;
+  failure.error = std::string(saved.message());
+  failure.disk_full = common::IsDiskFull(saved);
+  failure.dir =
+      (std::filesystem::path(spec_.checkpoint().output_dir()) / common::CheckpointName(state_.step))
+          .string();
+  if (failure.disk_full) {
+    // The newest committed checkpoint's size; before any, the model in its saved precision
+    // plus the fp32 master weights and two moments of every parameter.
+    for (const auto& [step, dir] : common::CheckpointDirs(spec_.checkpoint().output_dir())) {
+      std::error_code ec;
+      for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        failure.bytes_needed += entry.is_regular_file(ec) ? entry.file_size(ec) : 0;
+      }
+      if (failure.bytes_needed > 0) break;
+    }
+    if (failure.bytes_needed == 0) {
+      for (const torch::Tensor& p : model_->parameters()) {
+        failure.bytes_needed += static_cast<uint64_t>(p.numel()) * (p.element_size() + 12);
+      }
+    }
+  }
+  return failure;
 }
 
 absl::Status Trainer::Checkpoint() {

@@ -121,6 +121,9 @@ class Trainer {
   StepTotals ForwardBackward(const std::vector<Batch>& batches);
   StepTotals ZeroTotals() const;
   absl::Status Checkpoint();
+  // What the progress sinks hear of a failed save: disk full, with the directory and about how
+  // many bytes the save needs.
+  CheckpointFailure FailureOf(const absl::Status& saved) const;
   // Scores the held-out split (data.eval_fraction) and reports it.
   absl::Status RunEvaluation();
   // Collective: sums the step totals since the last report over ranks and reports them (the
