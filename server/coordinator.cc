@@ -118,7 +118,74 @@ int64_t Coordinator::version() const {
 
 void Coordinator::Event(int64_t job_id, const std::string& text, double now) {
   spdlog::info("job {}: {}", job_id, text);
-  (void)store_.AddEvent(job_id, text, now);
+  absl::Status recorded = catalogue_error_.empty()
+                              ? store_.AddEvent(job_id, text, now)
+                              : absl::UnavailableError(catalogue_error_);
+  if (recorded.ok()) return;
+  if (catalogue_error_.empty()) CatalogueFailed(recorded);
+  backlog_.events.push_back({job_id, text, now});
+  if (backlog_.events.size() > kMaxBacklog) {
+    backlog_.events.pop_front();
+    ++backlog_.dropped;
+  }
+}
+
+void Coordinator::CatalogueFailed(const absl::Status& status) {
+  metrics_.OnCatalogueWriteFailed();
+  if (!catalogue_error_.empty()) return;
+  catalogue_error_ = std::string(status.message());
+  metrics_.SetCatalogueWritable(false, backlog_.size());
+  spdlog::error(
+      "moed cannot write its catalogue ({}): running jobs go on, their reports are kept in memory "
+      "(up to {} of each kind) and written when it can; no new jobs or attempts start until then",
+      catalogue_error_, kMaxBacklog);
+}
+
+void Coordinator::Reconcile(double now) {
+  if (catalogue_error_.empty() || now < next_reconcile_) return;
+  next_reconcile_ = now + 1;
+  const size_t backlog = backlog_.size();
+  size_t ends = 0;
+  auto failed = [&](const absl::Status& status) {
+    metrics_.SetCatalogueWritable(false, backlog_.size());
+    spdlog::debug("catalogue still failing: {}", status.message());
+  };
+  while (!backlog_.checkpoints.empty()) {
+    if (absl::Status s = store_.AddCheckpoint(backlog_.checkpoints.front()); !s.ok()) {
+      return failed(s);
+    }
+    backlog_.checkpoints.pop_front();
+  }
+  while (!backlog_.steps.empty()) {
+    const Backlog::Steps& s = backlog_.steps.front();
+    if (absl::Status st = store_.AddSteps(s.job_id, s.attempt_id, s.steps); !st.ok()) {
+      return failed(st);
+    }
+    backlog_.steps.pop_front();
+  }
+  while (!backlog_.events.empty()) {
+    const Backlog::Event& e = backlog_.events.front();
+    if (absl::Status s = store_.AddEvent(e.job_id, e.text, e.time); !s.ok()) return failed(s);
+    backlog_.events.pop_front();
+  }
+  for (auto it = running_.begin(); it != running_.end();) {
+    if (!it->second.end) {
+      ++it;
+      continue;
+    }
+    if (!Finish(it->first, it->second, now)) return failed(absl::UnavailableError(""));
+    ++ends;
+    it = running_.erase(it);
+  }
+  spdlog::warn(
+      "moed can write its catalogue again: recorded {} kept reports and {} attempt ends{}", backlog,
+      ends,
+      backlog_.dropped > 0 ? absl::StrCat(" (", backlog_.dropped, " older ones were dropped)")
+                           : "");
+  catalogue_error_.clear();
+  backlog_.dropped = 0;
+  metrics_.SetCatalogueWritable(true, 0);
+  ++version_;
 }
 
 absl::Status Coordinator::Recover() {
@@ -144,7 +211,8 @@ absl::Status Coordinator::Recover() {
     RETURN_IF_ERROR(AdoptUnrecorded(job, now));
     RETURN_IF_ERROR(store_.SetNextStart(job.id(), "", now));
     RETURN_IF_ERROR(store_.SetState(job.id(), moe::v1::JOB_STATE_QUEUED, now));
-    Event(job.id(), "interrupted (moed restarted): resuming from the newest checkpoint", now);
+    RETURN_IF_ERROR(
+        Note(job.id(), "interrupted (moed restarted): resuming from the newest checkpoint", now));
   }
   return absl::OkStatus();
 }
@@ -209,8 +277,9 @@ absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
     }
     const absl::Status verified = common::VerifyCheckpoint(dir);
     if (!verified.ok()) {
-      Event(job.id(), absl::StrCat("ignoring unrecorded ", dir.string(), ": ", verified.message()),
-            now);
+      RETURN_IF_ERROR(Note(
+          job.id(), absl::StrCat("ignoring unrecorded ", dir.string(), ": ", verified.message()),
+          now));
       continue;
     }
     moe::v1::Checkpoint c;
@@ -219,7 +288,7 @@ absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
     c.set_path(dir.string());
     c.set_committed_unix_s(now);
     RETURN_IF_ERROR(store_.AddCheckpoint(c));
-    Event(job.id(), absl::StrCat("adopted unrecorded checkpoint ", dir.string()), now);
+    RETURN_IF_ERROR(Note(job.id(), absl::StrCat("adopted unrecorded checkpoint ", dir.string()), now));
     break;
   }
   return absl::OkStatus();
@@ -235,6 +304,11 @@ absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec,
   // Held throughout: no other submit can take the output directory meanwhile, and the
   // scheduler never sees the job before its files exist.
   absl::MutexLock lock(&mu_);
+  if (!catalogue_error_.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("moed cannot write its catalogue (", catalogue_error_,
+                     "): it takes no new jobs until it can; running jobs go on"));
+  }
   if (!unique_output_dir) RETURN_IF_ERROR(CheckOutputDirFree(spec, catalogue));
   ASSIGN_OR_RETURN(const int64_t id, store_.CreateJob(spec, now, [&](int64_t id) {
     return PrepareJob(spec, unique_output_dir, catalogue, id);
@@ -461,7 +535,18 @@ absl::StatusOr<bool> Coordinator::ReportSteps(const moe::v1::WorkerRef& worker,
   ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker, token));
   const double now = now_();
   run->last_heartbeat[worker.rank()] = now;
-  RETURN_IF_ERROR(store_.AddSteps(worker.job_id(), worker.attempt_id(), steps));
+  absl::Status recorded = catalogue_error_.empty()
+                              ? store_.AddSteps(worker.job_id(), worker.attempt_id(), steps)
+                              : absl::UnavailableError(catalogue_error_);
+  if (!recorded.ok()) {
+    // Kept for when the catalogue can be written again; the worker trains on regardless.
+    if (catalogue_error_.empty()) CatalogueFailed(recorded);
+    backlog_.steps.push_back({worker.job_id(), worker.attempt_id(), steps});
+    if (backlog_.steps.size() > kMaxBacklog) {
+      backlog_.steps.pop_front();
+      ++backlog_.dropped;
+    }
+  }
   metrics_.OnSteps(worker.job_id(), steps);
   if (!run->reported && run->resumed) metrics_.OnResumed(now - run->started);
   run->reported = true;
@@ -508,9 +593,16 @@ absl::StatusOr<bool> Coordinator::ReportCheckpoint(const moe::v1::WorkerRef& wor
   checkpoint.set_job_id(worker.job_id());
   checkpoint.set_attempt_id(worker.attempt_id());
   checkpoint.set_committed_unix_s(now_());
-  RETURN_IF_ERROR(store_.AddCheckpoint(checkpoint));
+  absl::Status recorded = catalogue_error_.empty() ? store_.AddCheckpoint(checkpoint)
+                                                   : absl::UnavailableError(catalogue_error_);
   metrics_.OnCheckpoint(worker.job_id(), checkpoint);
-  ApplyRetention(worker.job_id());
+  if (recorded.ok()) {
+    ApplyRetention(worker.job_id());
+  } else {
+    // Committed on disk: recorded when the catalogue can be written; nothing deleted meanwhile.
+    if (catalogue_error_.empty()) CatalogueFailed(recorded);
+    backlog_.checkpoints.push_back(checkpoint);
+  }
   ++version_;
   return run->stopping;
 }
@@ -577,13 +669,16 @@ void Coordinator::Tick() {
   const double now = now_();
   absl::MutexLock lock(&mu_);
   Supervise(now);
-  if (!shutting_down_) Schedule(now);
+  Reconcile(now);
+  // New attempts only while the catalogue can record them.
+  if (!shutting_down_ && catalogue_error_.empty()) Schedule(now);
   if (now - gauges_updated_ >= 1) UpdateGauges(now);
 }
 
 void Coordinator::Supervise(double now) {
   std::vector<int64_t> finished;
   for (auto& [job_id, run] : running_) {
+    if (run.end) continue;  // over; its end waits for the catalogue (Reconcile)
     Reap(job_id, run, now);
     // Waiting for a scheduler's nodes, suspended by it, or ending: no rank can heartbeat, so
     // the clocks start again when they can.
@@ -614,14 +709,19 @@ void Coordinator::Supervise(double now) {
     }
   }
   for (int64_t job_id : finished) {
-    Finish(job_id, running_[job_id], now);
-    running_.erase(job_id);
+    Running& run = running_[job_id];
+    if (Finish(job_id, run, now)) {
+      running_.erase(job_id);
+    } else {
+      run.uses_slots = false;  // its workers are gone
+    }
     ++version_;
   }
 }
 
 void Coordinator::UpdateGauges(double now) {
   gauges_updated_ = now;
+  metrics_.SetCatalogueWritable(catalogue_error_.empty(), backlog_.size());
   if (const auto counts = store_.CountJobsByState(); counts.ok()) metrics_.SetJobCounts(*counts);
   for (const auto& [job_id, run] : running_) {
     for (size_t rank = 0; rank < run.last_heartbeat.size(); ++rank) {
@@ -726,82 +826,117 @@ AttemptCause Coordinator::Classify(const Running& run, bool oom_killer_struck, i
   return cause;
 }
 
-void Coordinator::Finish(int64_t job_id, const Running& run, double now) {
-  int32_t exit_code = 0, signal = 0;
-  const std::optional<int64_t> oom_kills = OomKills();
-  AttemptCause cause =
-      Classify(run, oom_kills && run.oom_kills && *oom_kills > *run.oom_kills, &exit_code, &signal);
-  // The scheduler's reason (a scancel, a node failure) outranks its echoes in the exit
-  // statuses, but not a user error or work that completed; moed's own reason outranks both.
-  if (const AttemptCause scheduler = run.workers->SchedulerCause();
-      scheduler != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED &&
-      cause != moe::v1::ATTEMPT_CAUSE_USER_ERROR && cause != moe::v1::ATTEMPT_CAUSE_COMPLETED) {
-    cause = scheduler;
+bool Coordinator::Finish(int64_t job_id, Running& run, double now) {
+  if (!run.end) {
+    // Classified once (the OOM-kill count moves on), then recorded, or retried until it is.
+    AttemptEnd end;
+    end.time = now;
+    const std::optional<int64_t> oom_kills = OomKills();
+    end.cause = Classify(run, oom_kills && run.oom_kills && *oom_kills > *run.oom_kills,
+                         &end.exit_code, &end.signal);
+    // The scheduler's reason (a scancel, a node failure) outranks its echoes in the exit
+    // statuses, but not a user error or work that completed; moed's own reason outranks both.
+    if (const AttemptCause scheduler = run.workers->SchedulerCause();
+        scheduler != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED &&
+        end.cause != moe::v1::ATTEMPT_CAUSE_USER_ERROR &&
+        end.cause != moe::v1::ATTEMPT_CAUSE_COMPLETED) {
+      end.cause = scheduler;
+    }
+    if (run.cause != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED) end.cause = run.cause;  // moed's own
+    run.end = end;
   }
-  if (run.cause != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED) cause = run.cause;  // moed's own reason
-  (void)store_.EndAttempt(run.attempt_id, exit_code, signal, cause, now);
-  metrics_.OnAttemptEnded(cause);
-  const auto job = store_.GetJob(job_id);
-  if (!job.ok()) return;
-  Event(job_id, absl::StrCat("attempt ", run.attempt_id, " ended: ", CauseName(cause)), now);
+  bool restarted = false;
+  absl::Status status = store_.Begin();
+  if (status.ok()) status = RecordEnd(job_id, run, &restarted);
+  if (status.ok()) {
+    status = store_.Commit();
+  } else {
+    store_.Rollback();
+  }
+  if (!status.ok()) {
+    CatalogueFailed(status);
+    return false;
+  }
+  metrics_.OnAttemptEnded(run.end->cause);
+  if (restarted) metrics_.OnRestart(run.end->cause);
+  return true;
+}
+
+absl::Status Coordinator::Note(int64_t job_id, const std::string& text, double now) {
+  spdlog::info("job {}: {}", job_id, text);
+  return store_.AddEvent(job_id, text, now);
+}
+
+absl::Status Coordinator::RecordEnd(int64_t job_id, const Running& run, bool* restarted) {
+  const AttemptEnd& end = *run.end;
+  const AttemptCause cause = end.cause;
+  const double now = end.time;
+  // Ended by an earlier try whose job update failed after it: then not "already over".
+  if (const absl::Status ended =
+          store_.EndAttempt(run.attempt_id, end.exit_code, end.signal, cause, now);
+      !ended.ok() && !absl::IsFailedPrecondition(ended)) {
+    return ended;
+  }
+  ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
+  RETURN_IF_ERROR(
+      Note(job_id, absl::StrCat("attempt ", run.attempt_id, " ended: ", CauseName(cause)), now));
   if (cause != moe::v1::ATTEMPT_CAUSE_COMPLETED) {
     // A worker killed between committing a checkpoint and reporting it leaves one behind.
-    if (const absl::Status adopted = AdoptUnrecorded(*job, now); !adopted.ok()) {
-      spdlog::error("job {}: {}", job_id, adopted.message());
-    }
+    RETURN_IF_ERROR(AdoptUnrecorded(job, now));
   }
-  absl::Status status;
   if (cause == moe::v1::ATTEMPT_CAUSE_COMPLETED) {
-    status = store_.SetState(job_id, moe::v1::JOB_STATE_COMPLETED, now);
-  } else if (run.cancel) {
-    status = store_.SetState(job_id, moe::v1::JOB_STATE_CANCELLED, now);
-  } else if (run.shutdown) {
-    status = store_.SetState(job_id, moe::v1::JOB_STATE_INTERRUPTED, now);
-  } else if (cause == moe::v1::ATTEMPT_CAUSE_USER_ERROR) {
-    status = store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
-                             absl::StrCat(CauseName(cause), "; not retried"));
-  } else if (cause == moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT) {
-    status = SetAsideDamaged(job_id, run.resume_from, now);
-  } else if (cause == moe::v1::ATTEMPT_CAUSE_DISK_FULL) {
+    return store_.SetState(job_id, moe::v1::JOB_STATE_COMPLETED, now);
+  }
+  if (run.cancel) return store_.SetState(job_id, moe::v1::JOB_STATE_CANCELLED, now);
+  if (run.shutdown) return store_.SetState(job_id, moe::v1::JOB_STATE_INTERRUPTED, now);
+  if (cause == moe::v1::ATTEMPT_CAUSE_USER_ERROR) {
+    return store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
+                           absl::StrCat(CauseName(cause), "; not retried"));
+  }
+  if (cause == moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT) {
+    return SetAsideDamaged(job_id, run.resume_from, now);
+  }
+  if (cause == moe::v1::ATTEMPT_CAUSE_DISK_FULL) {
     // Retrying cannot help until there is room: the job waits for it, uncharged.
     const std::string path =
-        run.disk_full_path.empty() ? OutputDirKey(job->spec()) : run.disk_full_path;
+        run.disk_full_path.empty() ? OutputDirKey(job.spec()) : run.disk_full_path;
     const std::string waiting =
         absl::StrCat("disk full: waiting for ", run.disk_bytes_needed, " bytes free in ", path,
                      " (the save of the last attempt needed them)");
-    status = store_.SetDiskWait(job_id, path, run.disk_bytes_needed, waiting);
-    if (status.ok()) status = store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
-    Event(job_id, waiting, now);
-  } else if (cause == moe::v1::ATTEMPT_CAUSE_PREEMPTED ||
-             (cause == moe::v1::ATTEMPT_CAUSE_TIME_LIMIT && CommittedCheckpoint(job_id, run))) {
+    RETURN_IF_ERROR(store_.SetDiskWait(job_id, path, run.disk_bytes_needed, waiting));
+    RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
+    return Note(job_id, waiting, now);
+  }
+  if (cause == moe::v1::ATTEMPT_CAUSE_PREEMPTED ||
+      (cause == moe::v1::ATTEMPT_CAUSE_TIME_LIMIT && CommittedCheckpoint(job_id, run))) {
     // Not the job's fault: resume from the checkpoint it just wrote, without using the budget.
-    (void)store_.SetNextStart(job_id, "", now + options_.backoff_initial_s);
-    status = store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
-    Event(job_id, "preempted: resuming from the checkpoint it committed", now);
-  } else if (cause == moe::v1::ATTEMPT_CAUSE_OOM_KILLED && OutOfMemoryAgain(job_id, run)) {
-    status = store_.SetState(
+    RETURN_IF_ERROR(store_.SetNextStart(job_id, "", now + options_.backoff_initial_s));
+    RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
+    return Note(job_id, "preempted: resuming from the checkpoint it committed", now);
+  }
+  if (cause == moe::v1::ATTEMPT_CAUSE_OOM_KILLED && OutOfMemoryAgain(job_id, run)) {
+    return store_.SetState(
         job_id, moe::v1::JOB_STATE_FAILED, now,
         absl::StrCat("out of memory twice from the same start (",
                      run.resume_from.empty() ? "step 0" : run.resume_from,
                      "); not retried: lower training.micro_batch_size, turn on activation "
                      "checkpointing or use more devices"));
-  } else if (job->restarts() < job->max_restarts()) {
-    const double backoff = std::min(options_.backoff_max_s,
-                                    options_.backoff_initial_s * std::pow(2.0, job->restarts()));
-    (void)store_.SetRestarts(job_id, job->restarts() + 1);
-    metrics_.OnRestart(cause);
-    (void)store_.SetNextStart(job_id, "", now + backoff);
-    status = store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
-    Event(job_id,
-          absl::StrCat("restart ", job->restarts() + 1, " of ", job->max_restarts(), " in ",
-                       backoff, " s from the newest committed checkpoint"),
-          now);
-  } else {
-    status = store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
-                             absl::StrCat(CauseName(cause), "; gave up after ", job->restarts(),
-                                          " restarts (resources.max_restarts)"));
   }
-  if (!status.ok()) spdlog::error("job {}: {}", job_id, status.message());
+  if (job.restarts() < job.max_restarts()) {
+    const double backoff = std::min(options_.backoff_max_s,
+                                    options_.backoff_initial_s * std::pow(2.0, job.restarts()));
+    RETURN_IF_ERROR(store_.SetRestarts(job_id, job.restarts() + 1));
+    RETURN_IF_ERROR(store_.SetNextStart(job_id, "", now + backoff));
+    RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
+    *restarted = true;
+    return Note(job_id,
+                absl::StrCat("restart ", job.restarts() + 1, " of ", job.max_restarts(), " in ",
+                             backoff, " s from the newest committed checkpoint"),
+                now);
+  }
+  return store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
+                         absl::StrCat(CauseName(cause), "; gave up after ", job.restarts(),
+                                      " restarts (resources.max_restarts)"));
 }
 
 absl::Status Coordinator::SetAsideDamaged(int64_t job_id, const std::string& path, double now) {
@@ -819,10 +954,11 @@ absl::Status Coordinator::SetAsideDamaged(int64_t job_id, const std::string& pat
         break;
       }
     }
-    Event(job_id,
-          absl::StrCat("checkpoint ", path, " failed verification (see the rank logs): set aside, ",
-                       before.empty() ? "no older one" : "resuming from " + before),
-          now);
+    RETURN_IF_ERROR(Note(
+        job_id,
+        absl::StrCat("checkpoint ", path, " failed verification (see the rank logs): set aside, ",
+                     before.empty() ? "no older one" : "resuming from " + before),
+        now));
     RETURN_IF_ERROR(store_.SetNextStart(job_id, before, now));  // "": the newest usable one
     return store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
   }
@@ -999,7 +1135,12 @@ void Coordinator::Shutdown(AttemptCause cause) {
     {
       absl::MutexLock lock(&mu_);
       Supervise(now_());
-      if (running_.empty()) break;
+      Reconcile(now_());
+      // Attempts over but unrecorded (the catalogue failing) are recorded by the next start.
+      if (std::all_of(running_.begin(), running_.end(),
+                      [](const auto& entry) { return entry.second.end.has_value(); })) {
+        break;
+      }
     }
     absl::SleepFor(absl::Milliseconds(50));
   }

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -124,6 +125,13 @@ class Coordinator {
   int64_t version() const;
 
  private:
+  // How an attempt ended, decided once when its last worker was reaped.
+  struct AttemptEnd {
+    moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
+    int32_t exit_code = 0, signal = 0;
+    double time = 0;
+  };
+
   struct Running {
     int64_t attempt_id = 0;
     int32_t world_size = 0;
@@ -148,7 +156,29 @@ class Coordinator {
     // Set when moed ended the attempt (cancel, hang, shutdown); otherwise the workers' exit
     // statuses tell.
     moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
+    // Every worker reaped; kept here (taking no slot) until the catalogue records the end.
+    std::optional<AttemptEnd> end;
   };
+
+  // What moed could not write into its catalogue (disk full, I/O errors), kept in memory and
+  // written when it can (Reconcile). Attempts that ended unrecorded stay in running_.
+  struct Backlog {
+    struct Steps {
+      int64_t job_id = 0, attempt_id = 0;
+      std::vector<moe::v1::StepMetrics> steps;
+    };
+    struct Event {
+      int64_t job_id = 0;
+      std::string text;
+      double time = 0;
+    };
+    std::deque<Steps> steps;
+    std::deque<moe::v1::Checkpoint> checkpoints;
+    std::deque<Event> events;
+    size_t dropped = 0;  // step reports and events beyond kMaxBacklog, oldest first
+    size_t size() const { return steps.size() + checkpoints.size() + events.size(); }
+  };
+  static constexpr size_t kMaxBacklog = 100000;
 
   // Reaps workers, catches silent ones, escalates to SIGKILL and finishes ended attempts.
   void Supervise(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -164,8 +194,19 @@ class Coordinator {
   // An attempt that ran out of memory from the same start as the one before it, which did too:
   // retrying cannot help.
   bool OutOfMemoryAgain(int64_t job_id, const Running& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The attempt is over (every worker reaped): record it and decide the job's next state.
-  void Finish(int64_t job_id, const Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The attempt is over (every worker reaped): decides how (once) and records it and the job's
+  // next state in one transaction. False when the catalogue could not be written (the run is
+  // kept, and Reconcile tries again).
+  bool Finish(int64_t job_id, Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status RecordEnd(int64_t job_id, const Running& run, bool* restarted)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An event of the job: logged, and recorded (its status returned).
+  absl::Status Note(int64_t job_id, const std::string& text, double now);
+  // A catalogue write failed: says so loudly (log, metric), takes no new jobs, keeps reports.
+  void CatalogueFailed(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // While the catalogue is failing: writes the backlog and the unrecorded attempt ends, in
+  // order, once a second; when all are written the catalogue is healthy again.
+  void Reconcile(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Schedule(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether a job held back for disk space (`next`) may start: releases the hold once the
   // space is there.
@@ -222,6 +263,9 @@ class Coordinator {
   int64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   double gauges_updated_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::string catalogue_error_ ABSL_GUARDED_BY(mu_);  // "" while writes succeed
+  Backlog backlog_ ABSL_GUARDED_BY(mu_);
+  double next_reconcile_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace moe::server

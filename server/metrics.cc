@@ -95,6 +95,13 @@ CoordinatorMetrics::CoordinatorMetrics()
                            "Seconds since a worker's last heartbeat or report")),
       rpc_duration_(Histogram(*registry_, "moe_rpc_duration_seconds",
                               "Time moed spends handling a gRPC call, by method")),
+      catalogue_writable_(Gauge(*registry_, "moe_catalogue_writable",
+                                "1 while moed can write its catalogue (moed.db), 0 while it "
+                                "keeps reports in memory (disk full, I/O error)")),
+      catalogue_backlog_(Gauge(*registry_, "moe_catalogue_backlog",
+                               "Reports, events and attempt ends waiting for the catalogue")),
+      catalogue_write_failures_(Counter(*registry_, "moe_catalogue_write_failures_total",
+                                        "Catalogue writes that failed")),
       gpu_utilization_(Gauge(*registry_, "moe_gpu_utilization_ratio",
                              "Fraction of the last sample period a kernel ran (NVML)")),
       gpu_memory_used_(Gauge(*registry_, "moe_gpu_memory_used_bytes", "GPU memory in use")),
@@ -166,6 +173,13 @@ void CoordinatorMetrics::OnCheckpointFailed(int64_t job, const std::string& kind
 void CoordinatorMetrics::SetCheckpointAge(int64_t job, double seconds) {
   checkpoint_age_.Add(Job(job)).Set(seconds);
 }
+
+void CoordinatorMetrics::SetCatalogueWritable(bool writable, size_t backlog) {
+  catalogue_writable_.Add({}).Set(writable ? 1 : 0);
+  catalogue_backlog_.Add({}).Set(static_cast<double>(backlog));
+}
+
+void CoordinatorMetrics::OnCatalogueWriteFailed() { catalogue_write_failures_.Add({}).Increment(); }
 
 void CoordinatorMetrics::OnAttemptEnded(moe::v1::AttemptCause cause) {
   attempts_.Add({{"cause", CauseLabel(cause)}}).Increment();

@@ -48,6 +48,10 @@ class CoordinatorMetrics {
   void SetJobCounts(const std::map<moe::v1::JobState, int>& counts);
   void SetHeartbeatAge(int64_t job, int rank, double seconds);
   void ObserveRpc(const std::string& method, double seconds);
+  // Whether moed can write its catalogue (1) or keeps reports in memory until it can (0), and
+  // how many of them wait.
+  void SetCatalogueWritable(bool writable, size_t backlog);
+  void OnCatalogueWriteFailed();
   // A GPU's utilisation, memory, temperature and power (only where NVML sees GPUs).
   void SetGpu(const GpuReading& reading);
 
@@ -82,6 +86,9 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Histogram>& resume_duration_;
   prometheus::Family<prometheus::Gauge>& heartbeat_age_;
   prometheus::Family<prometheus::Histogram>& rpc_duration_;
+  prometheus::Family<prometheus::Gauge>& catalogue_writable_;
+  prometheus::Family<prometheus::Gauge>& catalogue_backlog_;
+  prometheus::Family<prometheus::Counter>& catalogue_write_failures_;
   prometheus::Family<prometheus::Gauge>& gpu_utilization_;
   prometheus::Family<prometheus::Gauge>& gpu_memory_used_;
   prometheus::Family<prometheus::Gauge>& gpu_memory_total_;

@@ -485,6 +485,23 @@ absl::Status Store::Migrate() {
   return absl::OkStatus();
 }
 
+absl::Status Store::Begin() {
+  absl::MutexLock lock(&mu_);
+  return Exec(db_, "BEGIN IMMEDIATE");
+}
+
+absl::Status Store::Commit() {
+  absl::MutexLock lock(&mu_);
+  const absl::Status committed = Exec(db_, "COMMIT");
+  if (!committed.ok()) (void)Exec(db_, "ROLLBACK");  // a COMMIT that failed leaves it open
+  return committed;
+}
+
+void Store::Rollback() {
+  absl::MutexLock lock(&mu_);
+  (void)Exec(db_, "ROLLBACK");  // nothing to do when there is no transaction
+}
+
 absl::StatusOr<int> Store::SchemaVersion() {
   absl::MutexLock lock(&mu_);
   Statement s(db_, "PRAGMA user_version");

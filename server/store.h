@@ -44,6 +44,14 @@ class Store {
   static constexpr int kSchemaVersion = 4;
   absl::StatusOr<int> SchemaVersion();
 
+  // Several calls as one transaction: Begin, the calls, then Commit (or Rollback on the first
+  // error). The caller makes sure no other thread writes meanwhile (moed: the coordinator's
+  // lock); calls that open their own transaction (CreateJob, AddSteps, DeleteJob) may not be
+  // among them.
+  absl::Status Begin();
+  absl::Status Commit();
+  void Rollback();
+
   // --- jobs -----------------------------------------------------------------------------------
   // A new QUEUED job, all or nothing: in one transaction, inserts its row, calls `prepare` with
   // its id (which may write the job's files and returns the spec and job directory to keep),

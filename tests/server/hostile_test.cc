@@ -23,6 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::Clock;
 using testing::Job;
 using testing::Moed;
 using testing::ReadFile;
@@ -448,6 +449,61 @@ TEST(Hostile, ADamagedCatalogueIsRefusedAtStartAndBackupsRestore) {
   moe::v1::ListJobsRequest request;
   request.set_page_size(1000);
   EXPECT_EQ(moed.client().List(request)->jobs_size(), 300);
+}
+
+TEST(Hostile, ACatalogueOnAFullDiskCatchesUpWhenSpaceReturns) {
+  const fs::path root = worker::testing::FreshDir("hostile_catalogue_full");
+  SmallDisk disk(root / "data", "8m");
+  if (!disk.mounted()) GTEST_SKIP() << "needs root to mount a small tmpfs";
+  Moed moed(root / "data");
+  moe::v1::JobSpec spec = Job(root / "out", 400);  // checkpoints on another disk
+  spec.mutable_checkpoint()->set_save_steps(50);
+  const int64_t id = Submit(moed, spec);
+  moed.WaitFor(id, [](const moe::v1::Job& job) { return job.step() >= 5; });
+  // The catalogue's disk fills up while the job runs.
+  RunShell(absl::StrCat("head -c 64M /dev/zero > ", (root / "data/filler").string()));
+  // The workers finish regardless: every checkpoint on disk, the workers gone.
+  const auto finished = Clock::now() + std::chrono::seconds(180);
+  while ((!fs::exists(root / "out/checkpoint-step-400") || !WorkerPids(root / "data", id).empty()) &&
+         Clock::now() < finished) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(fs::exists(root / "out/checkpoint-step-400"));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // moed says so, takes no new job, and still answers.
+  EXPECT_THAT(moed.log(), HasSubstr("cannot write its catalogue"));
+  const auto refused = moed.client().Submit(Job(root / "other", 10));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("cannot write its catalogue"));
+  ASSERT_TRUE(moed.client().Get(id).ok());
+  EXPECT_EQ(moed.client().Get(id)->state(), moe::v1::JOB_STATE_RUNNING) << "not recorded yet";
+  // Space returns: the catalogue ends as if nothing had happened.
+  fs::remove(root / "data/filler");
+  const auto freed = Clock::now();
+  const moe::v1::Job done = moed.WaitForState(id, moe::v1::JOB_STATE_COMPLETED, 60);
+  std::cout << "reconciled " << std::chrono::duration<double>(Clock::now() - freed).count()
+            << " s after space returned" << std::endl;
+  EXPECT_EQ(done.step(), 400);
+  EXPECT_EQ(done.restarts(), 0);
+  const auto attempts = moed.client().Attempts(id);
+  ASSERT_EQ(attempts->attempts_size(), 1);
+  EXPECT_EQ(attempts->attempts(0).cause(), moe::v1::ATTEMPT_CAUSE_COMPLETED);
+  EXPECT_GT(attempts->attempts(0).ended_unix_s(), 0);
+  const auto checkpoints = moed.client().Checkpoints(id);
+  ASSERT_TRUE(checkpoints.ok());
+  ASSERT_EQ(checkpoints->checkpoints_size(), 8);  // 50, 100, ..., 400
+  EXPECT_EQ(checkpoints->checkpoints(0).step(), 400);
+  std::vector<int64_t> steps;
+  ASSERT_TRUE(moed.client()
+                  .Watch(id,
+                         [&](const moe::v1::JobProgress& p) {
+                           for (const auto& s : p.steps()) steps.push_back(s.step());
+                         })
+                  .ok());
+  ASSERT_EQ(steps.size(), 400u) << "every step report kept";
+  for (size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i], static_cast<int64_t>(i) + 1);
+  // And new jobs are taken again.
+  EXPECT_TRUE(moed.client().Submit(Job(root / "other", 10)).ok());
 }
 
 }  // namespace

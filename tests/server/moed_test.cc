@@ -134,9 +134,12 @@ TEST(Moed, AKilledWorkerRestartsTheJobFromItsNewestCheckpointWithTheSameResult) 
 TEST(Moed, AnEarlierRunsCheckpointInTheSameOutputDirectoryIsNotAdopted) {
   const fs::path root = worker::testing::FreshDir("moed_reused_output");
   Moed moed(root / "data");
-  moed.WaitForState(Submit(moed, Job(root / "out", 10)), moe::v1::JOB_STATE_COMPLETED);
+  const int64_t earlier = Submit(moed, Job(root / "out", 10));
+  moed.WaitForState(earlier, moe::v1::JOB_STATE_COMPLETED);
   ASSERT_TRUE(fs::exists(root / "out" / "checkpoint-step-10"));
-  // A second job in the same directory, with no checkpoint of its own when a worker dies.
+  // Forgotten by the catalogue (its files kept), its directory may be used again: a second
+  // job there, with no checkpoint of its own when a worker dies.
+  ASSERT_TRUE(moed.client().Delete(earlier, /*files=*/false).ok());
   moe::v1::JobSpec again = Job(root / "out", 100000);
   again.mutable_checkpoint()->set_save_steps(0);
   const int64_t id = Submit(moed, again);
