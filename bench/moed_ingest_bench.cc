@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "common/worker_token.h"
 #include "moe/v1/service.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "server/store.h"
@@ -62,6 +63,8 @@ int main(int argc, char** argv) {
   app.add_option("--moed", address, "moed's address")->required();
   app.add_option("--job", job);
   app.add_option("--attempt", attempt);
+  std::string token;
+  app.add_option("--token", token, "The worker token of rank 0 (its MOE_WORKER_TOKEN)")->required();
   app.add_option("--threads", threads);
   app.add_option("--seconds", seconds);
   app.add_option("--batches", batches);
@@ -89,6 +92,7 @@ int main(int argc, char** argv) {
           request.mutable_worker()->set_attempt_id(attempt);
           for (auto& s : Batch(first, batch)) *request.add_steps() = std::move(s);
           grpc::ClientContext context;
+          context.AddMetadata(moe::common::kWorkerTokenHeader, token);
           moe::v1::WorkerReply reply;
           const grpc::Status status = stub->ReportSteps(&context, request, &reply);
           if (!status.ok()) std::cerr << status.error_message() << std::endl;

@@ -7,7 +7,9 @@
 #     machine (moed and workers SIGKILLed after a checkpoint) vs from submit to the first step
 #     of the same job started fresh;
 #  3. the demo job (2 ranks) trained by hand vs under moed (reports, heartbeats, metrics);
-#  4. a /metrics scrape with 8 x 32 layers x 8 experts of series, over HTTP vs serialised.
+#  4. a /metrics scrape with 8 x 32 layers x 8 experts of series, over HTTP vs serialised;
+#  5. the catalogue at scale: moed start-up (with its integrity check), the first page of
+#     `moectl list` and `moed --check` with 10,000 jobs vs 10 (moe_bench_catalogue).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x build/bench/moe_bench_moed_ingest ] || scripts/build.sh > /dev/null
@@ -24,14 +26,17 @@ wait_first_step() {
 }
 
 echo "== step report ingestion"
-printf '#!/bin/sh\nexec sleep 600\n' > "$work/sleeper"
+printf '#!/bin/sh\nsleep 600\n' > "$work/sleeper"
 chmod +x "$work/sleeper"
 start_moed --worker-bin "$work/sleeper"
 sed -e "s|\.\./\.\./|$PWD/|" -e 's/world_size: 2/world_size: 1/' -e "s|^checkpoint:|checkpoint:\n  output_dir: $work/out0|" \
   configs/jobs/tiny-cpu.yaml > "$work/ingest.yaml"
 build/client/moectl submit "$work/ingest.yaml" > /dev/null
 sleep 0.5
-build/bench/moe_bench_moed_ingest --moed "$MOECTL_SERVER" --job 1 --attempt 1 --db "$work/direct.db"
+# The sleeping "worker" holds rank 0's token, as a real worker would.
+token=$(tr '\0' '\n' < "/proc/$(pgrep -f "$work/sleeper" | head -n 1)/environ" | sed -n 's/^MOE_WORKER_TOKEN=//p')
+build/bench/moe_bench_moed_ingest --moed "$MOECTL_SERVER" --job 1 --attempt 1 --token "$token" \
+  --db "$work/direct.db"
 kill $moed; wait $moed || true
 rm -rf "$work/data"
 
@@ -74,3 +79,6 @@ echo "{\"by_hand_s\": $direct, \"under_moed_s\": $under_moed, \"ratio\": $(awk -
 
 echo "== /metrics scrape, 8 x 32 layers x 8 experts"
 build/bench/moe_bench_metrics_scrape
+
+echo "== the catalogue at scale: 10,000 jobs vs 10 (moed start-up with its integrity check, first list page, moed --check)"
+build/bench/moe_bench_catalogue --moed build/server/moed --dir "$work/catalogue"

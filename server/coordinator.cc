@@ -118,9 +118,8 @@ int64_t Coordinator::version() const {
 
 void Coordinator::Event(int64_t job_id, const std::string& text, double now) {
   spdlog::info("job {}: {}", job_id, text);
-  absl::Status recorded = catalogue_error_.empty()
-                              ? store_.AddEvent(job_id, text, now)
-                              : absl::UnavailableError(catalogue_error_);
+  absl::Status recorded = catalogue_error_.empty() ? store_.AddEvent(job_id, text, now)
+                                                   : absl::UnavailableError(catalogue_error_);
   if (recorded.ok()) return;
   if (catalogue_error_.empty()) CatalogueFailed(recorded);
   backlog_.events.push_back({job_id, text, now});
@@ -177,11 +176,11 @@ void Coordinator::Reconcile(double now) {
     ++ends;
     it = running_.erase(it);
   }
-  spdlog::warn(
-      "moed can write its catalogue again: recorded {} kept reports and {} attempt ends{}", backlog,
-      ends,
-      backlog_.dropped > 0 ? absl::StrCat(" (", backlog_.dropped, " older ones were dropped)")
-                           : "");
+  spdlog::warn("moed can write its catalogue again: recorded {} kept reports and {} attempt ends{}",
+               backlog, ends,
+               backlog_.dropped > 0
+                   ? absl::StrCat(" (", backlog_.dropped, " older ones were dropped)")
+                   : "");
   catalogue_error_.clear();
   backlog_.dropped = 0;
   metrics_.SetCatalogueWritable(true, 0);
@@ -277,9 +276,9 @@ absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
     }
     const absl::Status verified = common::VerifyCheckpoint(dir);
     if (!verified.ok()) {
-      RETURN_IF_ERROR(Note(
-          job.id(), absl::StrCat("ignoring unrecorded ", dir.string(), ": ", verified.message()),
-          now));
+      RETURN_IF_ERROR(
+          Note(job.id(),
+               absl::StrCat("ignoring unrecorded ", dir.string(), ": ", verified.message()), now));
       continue;
     }
     moe::v1::Checkpoint c;
@@ -288,7 +287,8 @@ absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
     c.set_path(dir.string());
     c.set_committed_unix_s(now);
     RETURN_IF_ERROR(store_.AddCheckpoint(c));
-    RETURN_IF_ERROR(Note(job.id(), absl::StrCat("adopted unrecorded checkpoint ", dir.string()), now));
+    RETURN_IF_ERROR(
+        Note(job.id(), absl::StrCat("adopted unrecorded checkpoint ", dir.string()), now));
     break;
   }
   return absl::OkStatus();

@@ -22,8 +22,8 @@
 
 #include <sys/types.h>
 
-#include <filesystem>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>

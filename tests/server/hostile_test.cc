@@ -22,8 +22,8 @@ namespace moe::server {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using testing::Clock;
+using ::testing::HasSubstr;
 using testing::Job;
 using testing::Moed;
 using testing::ReadFile;
@@ -464,8 +464,9 @@ TEST(Hostile, ACatalogueOnAFullDiskCatchesUpWhenSpaceReturns) {
   RunShell(absl::StrCat("head -c 64M /dev/zero > ", (root / "data/filler").string()));
   // The workers finish regardless: every checkpoint on disk, the workers gone.
   const auto finished = Clock::now() + std::chrono::seconds(180);
-  while ((!fs::exists(root / "out/checkpoint-step-400") || !WorkerPids(root / "data", id).empty()) &&
-         Clock::now() < finished) {
+  while (
+      (!fs::exists(root / "out/checkpoint-step-400") || !WorkerPids(root / "data", id).empty()) &&
+      Clock::now() < finished) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(fs::exists(root / "out/checkpoint-step-400"));
