@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <limits>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/format.h"
@@ -17,6 +19,20 @@
 
 namespace moe::client {
 namespace {
+
+// A whole number from `low` to the largest `T`, checked on the text: an out-of-range value is
+// refused, never clamped.
+template <typename T>
+CLI::Validator WholeNumber(T low) {
+  return CLI::Validator(
+      [low](std::string& text) -> std::string {
+        T value = 0;
+        if (absl::SimpleAtoi(text, &value) && value >= low) return "";
+        return absl::StrCat("'", text, "' is not a whole number from ", low, " to ",
+                            std::numeric_limits<T>::max());
+      },
+      "", "");
+}
 
 struct Flags {
   std::string server = "127.0.0.1:50051";
@@ -151,7 +167,9 @@ int RunMoectl(int argc, char** argv) {
       return;
     }
     std::cout << (flags.json() ? ToJson(*job)
-                               : absl::StrCat("submitted job ", job->id(), " (", job->name(), ")"))
+                               : absl::StrCat("submitted job ", job->id(), " (", job->name(),
+                                              "); checkpoints in ",
+                                              job->spec().checkpoint().output_dir()))
               << std::endl;
     if (wait) code = Watch(connect(), job->id(), flags);
   });
@@ -210,7 +228,7 @@ int RunMoectl(int argc, char** argv) {
   int64_t delete_id = 0;
   auto* remove = app.add_subcommand(
       "delete", "Forget an ended job (completed, failed or cancelled): its catalogue records");
-  remove->add_option("job", delete_id, "Job id")->required()->check(CLI::PositiveNumber);
+  remove->add_option("job", delete_id, "Job id")->required()->check(WholeNumber<int64_t>(1));
   remove->add_flag("--files", delete_files,
                    "Also delete its job directory (spec, logs) and its checkpoint directory");
   remove->callback([&] {
@@ -224,7 +242,7 @@ int RunMoectl(int argc, char** argv) {
 
   int64_t id = 0;
   auto* status = app.add_subcommand("status", "A job, its attempts and its newest checkpoint");
-  status->add_option("job", id, "Job id")->required()->check(CLI::PositiveNumber);
+  status->add_option("job", id, "Job id")->required()->check(WholeNumber<int64_t>(1));
   status->callback([&] {
     const auto job = connect().Get(id);
     const auto attempts = connect().Attempts(id);
@@ -241,7 +259,7 @@ int RunMoectl(int argc, char** argv) {
 
   moe::v1::GetLogsRequest logs_request;
   auto* logs = app.add_subcommand("logs", "A worker's log (rank 0 of the newest attempt)");
-  logs->add_option("job", id, "Job id")->required()->check(CLI::PositiveNumber);
+  logs->add_option("job", id, "Job id")->required()->check(WholeNumber<int64_t>(1));
   logs->add_option(
           "--rank",
           [&](const CLI::results_t& r) {
@@ -249,7 +267,7 @@ int RunMoectl(int argc, char** argv) {
             return true;
           },
           "Worker rank")
-      ->check(CLI::NonNegativeNumber);
+      ->check(WholeNumber<int32_t>(0));
   logs->add_flag_function(
       "--follow,-f", [&](int64_t) { logs_request.set_follow(true); },
       "Keep printing until the job ends");
@@ -260,11 +278,11 @@ int RunMoectl(int argc, char** argv) {
   });
 
   auto* watch = app.add_subcommand("watch", "Follow a job's progress until it ends");
-  watch->add_option("job", id, "Job id")->required()->check(CLI::PositiveNumber);
+  watch->add_option("job", id, "Job id")->required()->check(WholeNumber<int64_t>(1));
   watch->callback([&] { code = Watch(connect(), id, flags); });
 
   auto* cancel = app.add_subcommand("cancel", "Stop a job (its checkpoints stay)");
-  cancel->add_option("job", id, "Job id")->required()->check(CLI::PositiveNumber);
+  cancel->add_option("job", id, "Job id")->required()->check(WholeNumber<int64_t>(1));
   cancel->callback([&] {
     code = Print<moe::v1::Job>(connect().Cancel(id), flags, [](const moe::v1::Job& j) {
       return absl::StrCat("job ", j.id(), ": cancel requested");
@@ -275,13 +293,13 @@ int RunMoectl(int argc, char** argv) {
   int32_t workers = 0;
   auto* resume = app.add_subcommand(
       "resume", "Queue a failed, cancelled or interrupted job again from a committed checkpoint");
-  resume->add_option("job", id, "Job id")->required()->check(CLI::PositiveNumber);
+  resume->add_option("job", id, "Job id")->required()->check(WholeNumber<int64_t>(1));
   resume->add_option("--from-step", from_step, "Checkpoint step (default: the newest)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(WholeNumber<int64_t>(0));
   resume
       ->add_option("--workers", workers,
                    "Workers this time (the global batch is kept by gradient accumulation)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(WholeNumber<int32_t>(0));
   resume->callback([&] {
     code = Print<moe::v1::Job>(
         connect().Resume(id, from_step, workers), flags,
@@ -289,7 +307,7 @@ int RunMoectl(int argc, char** argv) {
   });
 
   auto* checkpoints = app.add_subcommand("checkpoints", "A job's committed checkpoints");
-  checkpoints->add_option("job", id, "Job id")->required()->check(CLI::PositiveNumber);
+  checkpoints->add_option("job", id, "Job id")->required()->check(WholeNumber<int64_t>(1));
   checkpoints->callback([&] {
     code = Print<moe::v1::ListCheckpointsResponse>(
         connect().Checkpoints(id), flags, [](const moe::v1::ListCheckpointsResponse& r) {

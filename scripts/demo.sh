@@ -25,6 +25,7 @@ echo "moed is listening on $MOECTL_SERVER (log: runs/moed.log, catalogue: runs/m
   "Prometheus metrics: http://127.0.0.1:$metrics/metrics)"
 build/client/moectl submit configs/jobs/tiny-cpu.yaml --watch
 build/client/moectl status 1
-last=$(ls -d runs/tiny-cpu/checkpoint-step-* | sort -t- -k3 -n | tail -1)
+# The spec names no output_dir: the job's own is runs/tiny-cpu/<job id>/.
+last=$(ls -d runs/tiny-cpu/1/checkpoint-step-* | sort -t- -k3 -n | tail -1)
 echo "final checkpoint: $last; eval on the whole sample (training questions included):"
 build/worker/moe-worker eval --checkpoint "$last" --data datasets/nq_sample.jsonl

@@ -288,6 +288,14 @@ TEST(Moectl, ExitCodesAndUnreachableMoed) {
   EXPECT_THAT(ReadFile(out), HasSubstr("cannot reach moed at 127.0.0.1:1"));
   status = std::system(absl::StrCat(MOECTL_BIN, " frobnicate > ", out, " 2>&1").c_str());
   EXPECT_EQ(WEXITSTATUS(status), 2);
+  // Ids out of range are usage errors, refused before any call (not clamped to the largest).
+  for (const char* args : {"status 99999999999999999999", "cancel 0", "logs 1 --rank -1",
+                           "resume 1 --from-step 1e3", "delete 1.5"}) {
+    status = std::system(
+        absl::StrCat(MOECTL_BIN, " --server 127.0.0.1:1 ", args, " > ", out, " 2>&1").c_str());
+    EXPECT_EQ(WEXITSTATUS(status), 2) << args;
+    EXPECT_THAT(ReadFile(out), HasSubstr("is not a whole number from")) << args;
+  }
 }
 
 }  // namespace
