@@ -33,6 +33,12 @@ using moe::v1::JobState;
 // SIGKILL again this often while a stopped attempt's workers are not all reaped.
 constexpr double kKillAgain_s = 5;
 
+// The workers' copy of a job's spec: moed applies retention itself, from the catalogue.
+moe::v1::JobSpec WorkerSpec(moe::v1::JobSpec spec) {
+  spec.mutable_checkpoint()->set_keep_last(0);
+  return spec;
+}
+
 // A state as people say it: "running", "completed".
 std::string StateName(JobState state) {
   return absl::AsciiStrToLower(absl::StripPrefix(moe::v1::JobState_Name(state), "JOB_STATE_"));
@@ -365,11 +371,8 @@ absl::StatusOr<Store::PreparedJob> Coordinator::PrepareJob(moe::v1::JobSpec spec
     return absl::FailedPreconditionError(
         absl::StrCat("not queued: job directory ", dir.string(), ": ", ec.message()));
   }
-  // The workers' copy of the spec: moed applies retention itself, from the catalogue.
-  moe::v1::JobSpec worker_spec = spec;
-  worker_spec.mutable_checkpoint()->set_keep_last(0);
   absl::Status written =
-      common::WriteFileDurably(dir / "job.yaml", common::MessageToYaml(worker_spec));
+      common::WriteFileDurably(dir / "job.yaml", common::MessageToYaml(WorkerSpec(spec)));
   if (written.ok()) {
     written =
         common::ClaimOutputDir(spec.checkpoint().output_dir(), common::OwnerName(catalogue, id));
@@ -1037,6 +1040,20 @@ bool Coordinator::SpaceIsFree(const moe::v1::Job& job, const Store::NextStart& n
 }
 
 absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
+  // The workers' spec: written again from the catalogue when it went missing (a job directory
+  // deleted by hand), so that the attempt does not fail on a file the catalogue can restore.
+  const fs::path spec_file = fs::path(job.job_dir()) / "job.yaml";
+  if (std::error_code ec; !fs::exists(spec_file, ec)) {
+    fs::create_directories(spec_file.parent_path(), ec);
+    const absl::Status written =
+        common::WriteFileDurably(spec_file, common::MessageToYaml(WorkerSpec(job.spec())));
+    if (!written.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot write the workers' spec: ", written.message()));
+    }
+    Event(job.id(),
+          absl::StrCat(spec_file.string(), " was missing: written again from the catalogue"), now);
+  }
   ASSIGN_OR_RETURN(const Store::NextStart next, store_.GetNextStart(job.id()));
   std::string resume_from = next.resume_from;
   if (resume_from.empty()) {
@@ -1063,7 +1080,7 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   request.job_id = job.id();
   request.attempt_id = attempt_id;
   request.worker_binary = options_.worker_binary;
-  request.spec = fs::path(job.job_dir()) / "job.yaml";
+  request.spec = spec_file;
   request.log_dir = fs::path(job.job_dir()) / absl::StrCat("attempt-", attempt_id);
   request.world_size = job.world_size();
   request.resume_from = resume_from;

@@ -245,9 +245,20 @@ TEST(Hostile, ASubmitThatCannotWriteItsFilesQueuesNothing) {
   EXPECT_EQ(moed.client().List()->jobs_size(), 0);
   // Once the way is clear the same spec is accepted (the output directory was never taken).
   fs::remove_all(root / "data/jobs/1");
-  const int64_t id = Submit(moed, Job(root / "out", 10));
+  const int64_t id = Submit(moed, Job(root / "out", 100000));
   EXPECT_EQ(id, 1);
-  moed.WaitForState(id, moe::v1::JOB_STATE_COMPLETED, 240);
+  moed.WaitFor(id, [](const moe::v1::Job& job) { return job.step() > 0; });
+  ASSERT_TRUE(moed.client().Cancel(id).ok());
+  moed.WaitForState(id, moe::v1::JOB_STATE_CANCELLED);
+  // Its job.yaml deleted by hand: a resume writes it again from the catalogue and trains on.
+  fs::remove(root / "data/jobs/1/job.yaml");
+  const int64_t before = moed.client().Get(id)->step();
+  ASSERT_TRUE(moed.client().Resume(id, 0, 0).ok());
+  moed.WaitFor(id, [&](const moe::v1::Job& job) { return job.step() > before; });
+  EXPECT_TRUE(fs::exists(root / "data/jobs/1/job.yaml"));
+  EXPECT_EQ(moed.client().Get(id)->restarts(), 0);
+  ASSERT_TRUE(moed.client().Cancel(id).ok());
+  moed.WaitForState(id, moe::v1::JOB_STATE_CANCELLED);
 }
 
 TEST(Hostile, TenThousandJobsListPageByPageAndSpecsHaveALimit) {

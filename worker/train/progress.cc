@@ -37,11 +37,12 @@ void TerminalProgress::OnCheckpoint(const CheckpointReport& c) {
 }
 
 void TerminalProgress::OnCheckpointFailed(const CheckpointFailure& failure) {
-  spdlog::error("checkpoint step {} FAILED: {}{}", failure.step, failure.error,
-                failure.disk_full
-                    ? absl::StrCat(" (disk full: the save needs about ", failure.bytes_needed,
-                                   " bytes under ", failure.dir, ")")
-                    : "");
+  spdlog::error(
+      "checkpoint step {} FAILED, {}: {}{}", failure.step,
+      failure.ends_run ? "the run ends" : "training goes on from the previous one", failure.error,
+      failure.disk_full ? absl::StrCat(" (disk full: the save needs about ", failure.bytes_needed,
+                                       " bytes under ", failure.dir, ")")
+                        : "");
 }
 
 void TerminalProgress::OnMessage(const std::string& message) { spdlog::info("{}", message); }

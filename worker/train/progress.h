@@ -52,6 +52,7 @@ struct CheckpointReport {
 struct CheckpointFailure {
   int64_t step = 0;
   std::string error;          // which file, why
+  bool ends_run = false;      // the final or a stop's save: the run ends with the error
   bool disk_full = false;     // its file system ran out of space (common/disk_full.h)
   std::string dir;            // the checkpoint directory it was writing
   uint64_t bytes_needed = 0;  // what the whole save needs there (disk_full)

@@ -315,7 +315,9 @@ absl::Status Trainer::FinishStep(const StepResult& step, bool* stop) {
     // The run's end depends on it: a failure ends the run (disk full: exit code 7, moed waits
     // for space), reported first.
     if (const absl::Status saved = Checkpoint(); !saved.ok()) {
-      progress_.OnCheckpointFailed(FailureOf(saved));
+      CheckpointFailure failure = FailureOf(saved);
+      failure.ends_run = true;
+      progress_.OnCheckpointFailed(failure);
       return saved;
     }
   } else if ((save_steps > 0 && state_.step % save_steps == 0) ||
