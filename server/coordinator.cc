@@ -21,6 +21,7 @@
 #include "common/proto_yaml.h"
 #include "common/status_macros.h"
 #include "common/worker_token.h"
+#include "server/attempt_policy.h"
 #include "server/oom_kills.h"
 
 namespace moe::server {
@@ -42,41 +43,6 @@ moe::v1::JobSpec WorkerSpec(moe::v1::JobSpec spec) {
 // A state as people say it: "running", "completed".
 std::string StateName(JobState state) {
   return absl::AsciiStrToLower(absl::StripPrefix(moe::v1::JobState_Name(state), "JOB_STATE_"));
-}
-
-const char* CauseName(AttemptCause cause) {
-  switch (cause) {
-    case moe::v1::ATTEMPT_CAUSE_COMPLETED:
-      return "completed";
-    case moe::v1::ATTEMPT_CAUSE_CRASHED:
-      return "a worker exited with an error";
-    case moe::v1::ATTEMPT_CAUSE_SIGNALED:
-      return "a worker was killed by a signal";
-    case moe::v1::ATTEMPT_CAUSE_OOM_KILLED:
-      return "a worker was killed for lack of memory";
-    case moe::v1::ATTEMPT_CAUSE_HEARTBEAT_TIMEOUT:
-      return "a worker stopped heartbeating";
-    case moe::v1::ATTEMPT_CAUSE_PREEMPTED:
-      return "preempted";
-    case moe::v1::ATTEMPT_CAUSE_USER_ERROR:
-      return "the spec, data or checkpoint is unusable (see the rank logs)";
-    case moe::v1::ATTEMPT_CAUSE_CANCELLED:
-      return "cancelled";
-    case moe::v1::ATTEMPT_CAUSE_INTERRUPTED:
-      return "moed or the machine went away";
-    case moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT:
-      return "the checkpoint it resumed from failed verification";
-    case moe::v1::ATTEMPT_CAUSE_SCHEDULER_CANCELLED:
-      return "cancelled in the scheduler (scancel) by someone other than moed";
-    case moe::v1::ATTEMPT_CAUSE_NODE_FAILED:
-      return "a node of its allocation failed";
-    case moe::v1::ATTEMPT_CAUSE_TIME_LIMIT:
-      return "it reached the scheduler's time limit";
-    case moe::v1::ATTEMPT_CAUSE_DISK_FULL:
-      return "a save it could not skip ran out of disk space";
-    default:
-      return "unknown";
-  }
 }
 
 }  // namespace
@@ -761,92 +727,19 @@ void Coordinator::Stop(Running& run, AttemptCause cause, double now) {
   run.workers->Signal(SIGTERM);
 }
 
-AttemptCause Coordinator::Classify(const Running& run, bool oom_killer_struck, int32_t* exit_code,
-                                   int32_t* signal) {
-  *exit_code = 0;
-  *signal = 0;
-  // The root cause outranks its echoes: a user error, running out of memory, a signal moed
-  // did not send (the peers of a killed worker fail in their collectives and exit with
-  // errors), a damaged resume checkpoint, an error exit, and last a stop on request.
-  AttemptCause cause = moe::v1::ATTEMPT_CAUSE_COMPLETED;
-  for (int status : run.wait_status) {
-    if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitUserError) {
-      *exit_code = common::kExitUserError;
-      return moe::v1::ATTEMPT_CAUSE_USER_ERROR;
-    }
-  }
-  for (int status : run.wait_status) {
-    if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitDiskFull) {
-      *exit_code = common::kExitDiskFull;
-      return moe::v1::ATTEMPT_CAUSE_DISK_FULL;
-    }
-  }
-  for (int status : run.wait_status) {
-    if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitOutOfMemory) {
-      *exit_code = common::kExitOutOfMemory;  // the worker's own allocator gave up
-      return moe::v1::ATTEMPT_CAUSE_OOM_KILLED;
-    }
-  }
-  for (int status : run.wait_status) {
-    if (!WIFSIGNALED(status)) continue;
-    const int sig = WTERMSIG(status);
-    if ((sig == SIGTERM && run.stopping) || (sig == SIGKILL && run.killed)) continue;
-    *signal = sig;
-    return sig == SIGKILL && oom_killer_struck ? moe::v1::ATTEMPT_CAUSE_OOM_KILLED
-                                               : moe::v1::ATTEMPT_CAUSE_SIGNALED;
-  }
-  for (int status : run.wait_status) {
-    if (WIFEXITED(status) && WEXITSTATUS(status) == common::kExitBadCheckpoint) {
-      *exit_code = common::kExitBadCheckpoint;
-      return moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT;
-    }
-  }
-  // An error exit outranks the stops it caused: moed SIGTERMs a crashed worker's peers, which
-  // then stop with (or, hung on the dead peer, without) a checkpoint.
-  for (int status : run.wait_status) {
-    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
-    if (code != common::kExitOk && code != common::kExitStopped &&
-        code != common::kExitStopTimedOut) {
-      *exit_code = code;
-      return moe::v1::ATTEMPT_CAUSE_CRASHED;
-    }
-  }
-  for (int status : run.wait_status) {
-    // Stopped by someone else's SIGTERM (a spot VM going down), with a checkpoint or, past
-    // the grace period, without one.
-    if (WIFEXITED(status) && (WEXITSTATUS(status) == common::kExitStopped ||
-                              WEXITSTATUS(status) == common::kExitStopTimedOut)) {
-      *exit_code = WEXITSTATUS(status);
-      return moe::v1::ATTEMPT_CAUSE_PREEMPTED;
-    }
-  }
-  for (int status : run.wait_status) {
-    if (WIFSIGNALED(status) && cause == moe::v1::ATTEMPT_CAUSE_COMPLETED) {
-      *signal = WTERMSIG(status);
-      cause = moe::v1::ATTEMPT_CAUSE_SIGNALED;
-    }
-  }
-  return cause;
-}
-
 bool Coordinator::Finish(int64_t job_id, Running& run, double now) {
   if (!run.end) {
     // Classified once (the OOM-kill count moves on), then recorded, or retried until it is.
-    AttemptEnd end;
-    end.time = now;
+    AttemptExits exits;
+    exits.wait_statuses = run.wait_status;
+    exits.sigterm_sent = run.stopping;
+    exits.sigkill_sent = run.killed;
     const std::optional<int64_t> oom_kills = OomKills();
-    end.cause = Classify(run, oom_kills && run.oom_kills && *oom_kills > *run.oom_kills,
-                         &end.exit_code, &end.signal);
-    // The scheduler's reason (a scancel, a node failure) outranks its echoes in the exit
-    // statuses, but not a user error or work that completed; moed's own reason outranks both.
-    if (const AttemptCause scheduler = run.workers->SchedulerCause();
-        scheduler != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED &&
-        end.cause != moe::v1::ATTEMPT_CAUSE_USER_ERROR &&
-        end.cause != moe::v1::ATTEMPT_CAUSE_COMPLETED) {
-      end.cause = scheduler;
-    }
-    if (run.cause != moe::v1::ATTEMPT_CAUSE_UNSPECIFIED) end.cause = run.cause;  // moed's own
-    run.end = end;
+    exits.oom_killer_struck = oom_kills && run.oom_kills && *oom_kills > *run.oom_kills;
+    exits.scheduler_cause = run.workers->SchedulerCause();
+    exits.moed_cause = run.cause;
+    const AttemptCauseAndCode classified = ClassifyEnd(exits);
+    run.end = AttemptEnd{classified.cause, classified.exit_code, classified.signal, now};
   }
   bool restarted = false;
   absl::Status status = store_.Begin();
@@ -882,64 +775,50 @@ absl::Status Coordinator::RecordEnd(int64_t job_id, const Running& run, bool* re
   }
   ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
   RETURN_IF_ERROR(
-      Note(job_id, absl::StrCat("attempt ", run.attempt_id, " ended: ", CauseName(cause)), now));
+      Note(job_id, absl::StrCat("attempt ", run.attempt_id, " ended: ", DescribeCause(cause)), now));
   if (cause != moe::v1::ATTEMPT_CAUSE_COMPLETED) {
     // A worker killed between committing a checkpoint and reporting it leaves one behind.
     RETURN_IF_ERROR(AdoptUnrecorded(job, now));
   }
-  if (cause == moe::v1::ATTEMPT_CAUSE_COMPLETED) {
-    return store_.SetState(job_id, moe::v1::JOB_STATE_COMPLETED, now);
+  JobHistory history;
+  history.cancel_requested = run.cancel;
+  history.moed_shutting_down = run.shutdown;
+  history.committed_checkpoint = CommittedCheckpoint(job_id, run);
+  history.out_of_memory_before_from_same_start = OutOfMemoryAgain(job_id, run);
+  history.restarts = job.restarts();
+  history.max_restarts = job.max_restarts();
+  history.resume_from = run.resume_from;
+  const JobDecision decision = DecideNext(
+      cause, history, {options_.backoff_initial_s, options_.backoff_max_s});
+  switch (decision.next) {
+    case JobDecision::Next::kComplete:
+      return store_.SetState(job_id, moe::v1::JOB_STATE_COMPLETED, now);
+    case JobDecision::Next::kCancel:
+      return store_.SetState(job_id, moe::v1::JOB_STATE_CANCELLED, now);
+    case JobDecision::Next::kInterrupt:
+      return store_.SetState(job_id, moe::v1::JOB_STATE_INTERRUPTED, now);
+    case JobDecision::Next::kFail:
+      return store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now, decision.failure);
+    case JobDecision::Next::kSetAsideDamaged:
+      return SetAsideDamaged(job_id, run.resume_from, now);
+    case JobDecision::Next::kWaitForDisk: {
+      const std::string path =
+          run.disk_full_path.empty() ? OutputDirKey(job.spec()) : run.disk_full_path;
+      const std::string waiting =
+          absl::StrCat("disk full: waiting for ", run.disk_bytes_needed, " bytes free in ", path,
+                       " (the save of the last attempt needed them)");
+      RETURN_IF_ERROR(store_.SetDiskWait(job_id, path, run.disk_bytes_needed, waiting));
+      RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
+      return Note(job_id, waiting, now);
+    }
+    case JobDecision::Next::kRequeue:
+      if (decision.charged) RETURN_IF_ERROR(store_.SetRestarts(job_id, job.restarts() + 1));
+      RETURN_IF_ERROR(store_.SetNextStart(job_id, "", now + decision.backoff_s));
+      RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
+      *restarted = decision.charged;
+      return Note(job_id, decision.event, now);
   }
-  if (run.cancel) return store_.SetState(job_id, moe::v1::JOB_STATE_CANCELLED, now);
-  if (run.shutdown) return store_.SetState(job_id, moe::v1::JOB_STATE_INTERRUPTED, now);
-  if (cause == moe::v1::ATTEMPT_CAUSE_USER_ERROR) {
-    return store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
-                           absl::StrCat(CauseName(cause), "; not retried"));
-  }
-  if (cause == moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT) {
-    return SetAsideDamaged(job_id, run.resume_from, now);
-  }
-  if (cause == moe::v1::ATTEMPT_CAUSE_DISK_FULL) {
-    // Retrying cannot help until there is room: the job waits for it, uncharged.
-    const std::string path =
-        run.disk_full_path.empty() ? OutputDirKey(job.spec()) : run.disk_full_path;
-    const std::string waiting =
-        absl::StrCat("disk full: waiting for ", run.disk_bytes_needed, " bytes free in ", path,
-                     " (the save of the last attempt needed them)");
-    RETURN_IF_ERROR(store_.SetDiskWait(job_id, path, run.disk_bytes_needed, waiting));
-    RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
-    return Note(job_id, waiting, now);
-  }
-  if (cause == moe::v1::ATTEMPT_CAUSE_PREEMPTED ||
-      (cause == moe::v1::ATTEMPT_CAUSE_TIME_LIMIT && CommittedCheckpoint(job_id, run))) {
-    // Not the job's fault: resume from the checkpoint it just wrote, without using the budget.
-    RETURN_IF_ERROR(store_.SetNextStart(job_id, "", now + options_.backoff_initial_s));
-    RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
-    return Note(job_id, "preempted: resuming from the checkpoint it committed", now);
-  }
-  if (cause == moe::v1::ATTEMPT_CAUSE_OOM_KILLED && OutOfMemoryAgain(job_id, run)) {
-    return store_.SetState(
-        job_id, moe::v1::JOB_STATE_FAILED, now,
-        absl::StrCat("out of memory twice from the same start (",
-                     run.resume_from.empty() ? "step 0" : run.resume_from,
-                     "); not retried: lower training.micro_batch_size, turn on activation "
-                     "checkpointing or use more devices"));
-  }
-  if (job.restarts() < job.max_restarts()) {
-    const double backoff = std::min(options_.backoff_max_s,
-                                    options_.backoff_initial_s * std::pow(2.0, job.restarts()));
-    RETURN_IF_ERROR(store_.SetRestarts(job_id, job.restarts() + 1));
-    RETURN_IF_ERROR(store_.SetNextStart(job_id, "", now + backoff));
-    RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
-    *restarted = true;
-    return Note(job_id,
-                absl::StrCat("restart ", job.restarts() + 1, " of ", job.max_restarts(), " in ",
-                             backoff, " s from the newest committed checkpoint"),
-                now);
-  }
-  return store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
-                         absl::StrCat(CauseName(cause), "; gave up after ", job.restarts(),
-                                      " restarts (resources.max_restarts)"));
+  return absl::InternalError("unknown decision");
 }
 
 absl::Status Coordinator::SetAsideDamaged(int64_t job_id, const std::string& path, double now) {

@@ -185,10 +185,6 @@ class Coordinator {
   void Reap(int64_t job_id, Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Stop(Running& run, moe::v1::AttemptCause cause, double now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Why an attempt whose workers are all reaped ended, and the exit code or signal to blame.
-  // `oom_killer_struck`: the kernel's OOM killer killed something in moed's cgroup meanwhile.
-  static moe::v1::AttemptCause Classify(const Running& run, bool oom_killer_struck,
-                                        int32_t* exit_code, int32_t* signal);
   // Whether the attempt committed a checkpoint (it made progress a restart keeps).
   bool CommittedCheckpoint(int64_t job_id, const Running& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An attempt that ran out of memory from the same start as the one before it, which did too:
