@@ -27,20 +27,22 @@ bool Exited(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(stat
 AttemptCauseAndCode FromStatuses(const AttemptExits& e) {
   const std::vector<int>& s = e.wait_statuses;
   // Exit codes that name their cause, most fundamental first.
-  for (const auto& [code, cause] : {std::pair{common::kExitUserError, moe::v1::ATTEMPT_CAUSE_USER_ERROR},
-                                    std::pair{common::kExitDiskFull, moe::v1::ATTEMPT_CAUSE_DISK_FULL},
-                                    std::pair{common::kExitOutOfMemory,
-                                              moe::v1::ATTEMPT_CAUSE_OOM_KILLED}}) {
+  for (const auto& [code, cause] :
+       {std::pair{common::kExitUserError, moe::v1::ATTEMPT_CAUSE_USER_ERROR},
+        std::pair{common::kExitDiskFull, moe::v1::ATTEMPT_CAUSE_DISK_FULL},
+        std::pair{common::kExitOutOfMemory, moe::v1::ATTEMPT_CAUSE_OOM_KILLED}}) {
     if (FirstRank(s, [code = code](int st) { return Exited(st, code); }) >= 0) {
       return {cause, code, 0};
     }
   }
   // A signal moed did not send.
-  if (const int r = FirstRank(s, [&](int st) {
-        if (!WIFSIGNALED(st)) return false;
-        const int sig = WTERMSIG(st);
-        return !((sig == SIGTERM && e.sigterm_sent) || (sig == SIGKILL && e.sigkill_sent));
-      });
+  if (const int r = FirstRank(s,
+                              [&](int st) {
+                                if (!WIFSIGNALED(st)) return false;
+                                const int sig = WTERMSIG(st);
+                                return !((sig == SIGTERM && e.sigterm_sent) ||
+                                         (sig == SIGKILL && e.sigkill_sent));
+                              });
       r >= 0) {
     const int sig = WTERMSIG(s[r]);
     return {sig == SIGKILL && e.oom_killer_struck ? moe::v1::ATTEMPT_CAUSE_OOM_KILLED
@@ -52,19 +54,22 @@ AttemptCauseAndCode FromStatuses(const AttemptExits& e) {
   }
   // An error exit outranks the stops it caused: moed SIGTERMs a crashed rank's peers, which
   // then stop with (or, hung on the dead peer, without) a checkpoint.
-  if (const int r = FirstRank(s, [](int st) {
-        const int code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
-        return code != common::kExitOk && code != common::kExitStopped &&
-               code != common::kExitStopTimedOut;
-      });
+  if (const int r = FirstRank(s,
+                              [](int st) {
+                                const int code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+                                return code != common::kExitOk && code != common::kExitStopped &&
+                                       code != common::kExitStopTimedOut;
+                              });
       r >= 0) {
     return {moe::v1::ATTEMPT_CAUSE_CRASHED, WEXITSTATUS(s[r]), 0};
   }
   // Stopped by someone else's SIGTERM (a spot VM going down), with a checkpoint or, past the
   // grace period, without one.
-  if (const int r = FirstRank(s, [](int st) {
-        return Exited(st, common::kExitStopped) || Exited(st, common::kExitStopTimedOut);
-      });
+  if (const int r = FirstRank(s,
+                              [](int st) {
+                                return Exited(st, common::kExitStopped) ||
+                                       Exited(st, common::kExitStopTimedOut);
+                              });
       r >= 0) {
     return {moe::v1::ATTEMPT_CAUSE_PREEMPTED, WEXITSTATUS(s[r]), 0};
   }
@@ -117,8 +122,8 @@ JobDecision DecideNext(AttemptCause cause, const JobHistory& job, const RestartP
   } else if (job.restarts < job.max_restarts) {
     d.next = Next::kRequeue;
     d.charged = true;
-    d.backoff_s = std::min(policy.backoff_max_s,
-                           policy.backoff_initial_s * std::pow(2.0, job.restarts));
+    d.backoff_s =
+        std::min(policy.backoff_max_s, policy.backoff_initial_s * std::pow(2.0, job.restarts));
     d.event = absl::StrCat("restart ", job.restarts + 1, " of ", job.max_restarts, " in ",
                            d.backoff_s, " s from the newest committed checkpoint");
   } else {

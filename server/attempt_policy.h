@@ -42,8 +42,8 @@ AttemptCauseAndCode ClassifyEnd(const AttemptExits& exits);
 
 // What the decision needs of the job besides the cause.
 struct JobHistory {
-  bool cancel_requested = false;    // moectl cancel
-  bool moed_shutting_down = false;  // SIGTERM or a spot notice to moed
+  bool cancel_requested = false;      // moectl cancel
+  bool moed_shutting_down = false;    // SIGTERM or a spot notice to moed
   bool committed_checkpoint = false;  // this attempt committed one
   // The attempt before this one ran out of memory from the same start.
   bool out_of_memory_before_from_same_start = false;
@@ -67,10 +67,10 @@ struct JobDecision {
     kRequeue,          // QUEUED from the newest committed checkpoint after `backoff_s`
   };
   Next next = Next::kFail;
-  std::string failure;     // kFail: why, in words
-  bool charged = false;    // kRequeue: counts against resources.max_restarts
-  double backoff_s = 0;    // kRequeue: not before the end + this
-  std::string event;       // kRequeue: what moed says of it
+  std::string failure;   // kFail: why, in words
+  bool charged = false;  // kRequeue: counts against resources.max_restarts
+  double backoff_s = 0;  // kRequeue: not before the end + this
+  std::string event;     // kRequeue: what moed says of it
 };
 JobDecision DecideNext(moe::v1::AttemptCause cause, const JobHistory& job,
                        const RestartPolicy& policy);

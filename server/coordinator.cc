@@ -140,7 +140,7 @@ void Coordinator::Reconcile(double now) {
     backlog_.events.pop_front();
   }
   for (auto it = running_.begin(); it != running_.end();) {
-    if (!it->second.end) {
+    if (!it->second.unrecorded_end) {
       ++it;
       continue;
     }
@@ -237,33 +237,78 @@ Coordinator::Running& Coordinator::Track(int64_t job_id, int64_t attempt_id, int
 
 absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
   ASSIGN_OR_RETURN(const auto known, store_.ListCheckpoints(job.id()));
-  const int64_t newest = known.empty() ? 0 : known.front().step();
-  for (const auto& [step, dir] : common::CheckpointDirs(job.spec().checkpoint().output_dir())) {
-    if (step <= newest) break;
+  return RecordUnrecorded(
+      job.id(),
+      FindUnrecorded(job.spec().checkpoint().output_dir(), known.empty() ? 0 : known.front().step(),
+                     job.submitted_unix_s()),
+      now);
+}
+
+Coordinator::Unrecorded Coordinator::FindUnrecorded(const fs::path& output_dir,
+                                                    int64_t newest_known, double submitted) {
+  Unrecorded found;
+  for (const auto& [step, dir] : common::CheckpointDirs(output_dir)) {
+    if (step <= newest_known) break;
     // Committed before the job existed: another run's, in a reused output directory.
     struct stat st {};
     if (::stat((dir / common::kManifestFile).c_str(), &st) == 0 &&
-        st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9 < job.submitted_unix_s()) {
+        st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9 < submitted) {
       continue;
     }
-    const absl::Status verified = common::VerifyCheckpoint(dir);
-    if (!verified.ok()) {
-      RETURN_IF_ERROR(
-          Note(job.id(),
-               absl::StrCat("ignoring unrecorded ", dir.string(), ": ", verified.message()), now));
+    if (const absl::Status verified = common::VerifyCheckpoint(dir); !verified.ok()) {
+      found.ignored.push_back(
+          absl::StrCat("ignoring unrecorded ", dir.string(), ": ", verified.message()));
       continue;
     }
-    moe::v1::Checkpoint c;
-    c.set_job_id(job.id());
-    c.set_step(step);
-    c.set_path(dir.string());
-    c.set_committed_unix_s(now);
-    RETURN_IF_ERROR(store_.AddCheckpoint(c));
-    RETURN_IF_ERROR(
-        Note(job.id(), absl::StrCat("adopted unrecorded checkpoint ", dir.string()), now));
+    found.step = step;
+    found.dir = dir;
     break;
   }
-  return absl::OkStatus();
+  return found;
+}
+
+absl::Status Coordinator::RecordUnrecorded(int64_t job_id, const Unrecorded& found, double now) {
+  for (const std::string& ignored : found.ignored) RETURN_IF_ERROR(Note(job_id, ignored, now));
+  if (found.step == 0) return absl::OkStatus();
+  moe::v1::Checkpoint c;
+  c.set_job_id(job_id);
+  c.set_step(found.step);
+  c.set_path(found.dir.string());
+  c.set_committed_unix_s(now);
+  RETURN_IF_ERROR(store_.AddCheckpoint(c));
+  return Note(job_id, absl::StrCat("adopted unrecorded checkpoint ", found.dir.string()), now);
+}
+
+void Coordinator::LookForUnrecorded() {
+  struct Search {
+    int64_t job_id = 0, attempt_id = 0, newest_known = 0;
+    fs::path output_dir;
+    double submitted = 0;
+    Unrecorded found;
+  };
+  std::vector<Search> searches;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [job_id, run] : running_) {
+      if (!run.end || run.end->cause == moe::v1::ATTEMPT_CAUSE_COMPLETED || run.unrecorded) {
+        continue;
+      }
+      const auto job = store_.GetJob(job_id);
+      const auto known = store_.ListCheckpoints(job_id);
+      if (!job.ok() || !known.ok()) continue;  // the catalogue cannot be read now: next tick
+      searches.push_back({job_id, run.attempt_id, known->empty() ? 0 : known->front().step(),
+                          job->spec().checkpoint().output_dir(), job->submitted_unix_s()});
+    }
+  }
+  // Off the lock: verifying reads (hashes) whole checkpoints, which may take minutes.
+  for (Search& s : searches) s.found = FindUnrecorded(s.output_dir, s.newest_known, s.submitted);
+  absl::MutexLock lock(&mu_);
+  for (Search& s : searches) {
+    const auto it = running_.find(s.job_id);
+    if (it != running_.end() && it->second.attempt_id == s.attempt_id) {
+      it->second.unrecorded = std::move(s.found);
+    }
+  }
 }
 
 absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec,
@@ -636,8 +681,13 @@ void Coordinator::ApplyRetention(int64_t job_id) {
 
 void Coordinator::Tick() {
   const double now = now_();
+  {
+    absl::MutexLock lock(&mu_);
+    Supervise(now);
+  }
+  LookForUnrecorded();
   absl::MutexLock lock(&mu_);
-  Supervise(now);
+  Supervise(now);  // finishes the attempts whose unrecorded checkpoints were looked for
   Reconcile(now);
   // New attempts only while the catalogue can record them.
   if (!shutting_down_ && catalogue_error_.empty()) Schedule(now);
@@ -647,7 +697,15 @@ void Coordinator::Tick() {
 void Coordinator::Supervise(double now) {
   std::vector<int64_t> finished;
   for (auto& [job_id, run] : running_) {
-    if (run.end) continue;  // over; its end waits for the catalogue (Reconcile)
+    if (run.end) {
+      // Over: finished once its unrecorded checkpoints were looked for (LookForUnrecorded);
+      // one whose end the catalogue could not take waits for Reconcile.
+      if (!run.unrecorded_end &&
+          (run.end->cause == moe::v1::ATTEMPT_CAUSE_COMPLETED || run.unrecorded)) {
+        finished.push_back(job_id);
+      }
+      continue;
+    }
     Reap(job_id, run, now);
     // Waiting for a scheduler's nodes, suspended by it, or ending: no rank can heartbeat, so
     // the clocks start again when they can.
@@ -674,7 +732,8 @@ void Coordinator::Supervise(double now) {
       run.kill_at = now + kKillAgain_s;  // until every rank is reaped (a scheduler may not hear)
     }
     if (std::all_of(run.ended.begin(), run.ended.end(), [](bool ended) { return ended; })) {
-      finished.push_back(job_id);
+      Classify(run, now);
+      if (run.end->cause == moe::v1::ATTEMPT_CAUSE_COMPLETED) finished.push_back(job_id);
     }
   }
   for (int64_t job_id : finished) {
@@ -682,6 +741,7 @@ void Coordinator::Supervise(double now) {
     if (Finish(job_id, run, now)) {
       running_.erase(job_id);
     } else {
+      run.unrecorded_end = true;
       run.uses_slots = false;  // its workers are gone
     }
     ++version_;
@@ -727,20 +787,21 @@ void Coordinator::Stop(Running& run, AttemptCause cause, double now) {
   run.workers->Signal(SIGTERM);
 }
 
+void Coordinator::Classify(Running& run, double now) {
+  // Classified once (the OOM-kill count moves on), then recorded, or retried until it is.
+  AttemptExits exits;
+  exits.wait_statuses = run.wait_status;
+  exits.sigterm_sent = run.stopping;
+  exits.sigkill_sent = run.killed;
+  const std::optional<int64_t> oom_kills = OomKills();
+  exits.oom_killer_struck = oom_kills && run.oom_kills && *oom_kills > *run.oom_kills;
+  exits.scheduler_cause = run.workers->SchedulerCause();
+  exits.moed_cause = run.cause;
+  const AttemptCauseAndCode classified = ClassifyEnd(exits);
+  run.end = AttemptEnd{classified.cause, classified.exit_code, classified.signal, now};
+}
+
 bool Coordinator::Finish(int64_t job_id, Running& run, double now) {
-  if (!run.end) {
-    // Classified once (the OOM-kill count moves on), then recorded, or retried until it is.
-    AttemptExits exits;
-    exits.wait_statuses = run.wait_status;
-    exits.sigterm_sent = run.stopping;
-    exits.sigkill_sent = run.killed;
-    const std::optional<int64_t> oom_kills = OomKills();
-    exits.oom_killer_struck = oom_kills && run.oom_kills && *oom_kills > *run.oom_kills;
-    exits.scheduler_cause = run.workers->SchedulerCause();
-    exits.moed_cause = run.cause;
-    const AttemptCauseAndCode classified = ClassifyEnd(exits);
-    run.end = AttemptEnd{classified.cause, classified.exit_code, classified.signal, now};
-  }
   bool restarted = false;
   absl::Status status = store_.Begin();
   if (status.ok()) status = RecordEnd(job_id, run, &restarted);
@@ -774,11 +835,12 @@ absl::Status Coordinator::RecordEnd(int64_t job_id, const Running& run, bool* re
     return ended;
   }
   ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
-  RETURN_IF_ERROR(
-      Note(job_id, absl::StrCat("attempt ", run.attempt_id, " ended: ", DescribeCause(cause)), now));
+  RETURN_IF_ERROR(Note(
+      job_id, absl::StrCat("attempt ", run.attempt_id, " ended: ", DescribeCause(cause)), now));
   if (cause != moe::v1::ATTEMPT_CAUSE_COMPLETED) {
-    // A worker killed between committing a checkpoint and reporting it leaves one behind.
-    RETURN_IF_ERROR(AdoptUnrecorded(job, now));
+    // A worker killed between committing a checkpoint and reporting it leaves one behind
+    // (looked for off the lock, LookForUnrecorded).
+    if (run.unrecorded) RETURN_IF_ERROR(RecordUnrecorded(job_id, *run.unrecorded, now));
   }
   JobHistory history;
   history.cancel_requested = run.cancel;
@@ -788,8 +850,8 @@ absl::Status Coordinator::RecordEnd(int64_t job_id, const Running& run, bool* re
   history.restarts = job.restarts();
   history.max_restarts = job.max_restarts();
   history.resume_from = run.resume_from;
-  const JobDecision decision = DecideNext(
-      cause, history, {options_.backoff_initial_s, options_.backoff_max_s});
+  const JobDecision decision =
+      DecideNext(cause, history, {options_.backoff_initial_s, options_.backoff_max_s});
   switch (decision.next) {
     case JobDecision::Next::kComplete:
       return store_.SetState(job_id, moe::v1::JOB_STATE_COMPLETED, now);
@@ -1034,10 +1096,11 @@ void Coordinator::Shutdown(AttemptCause cause) {
       Reconcile(now_());
       // Attempts over but unrecorded (the catalogue failing) are recorded by the next start.
       if (std::all_of(running_.begin(), running_.end(),
-                      [](const auto& entry) { return entry.second.end.has_value(); })) {
+                      [](const auto& entry) { return entry.second.unrecorded_end; })) {
         break;
       }
     }
+    LookForUnrecorded();
     absl::SleepFor(absl::Milliseconds(50));
   }
   absl::MutexLock lock(&mu_);

@@ -125,6 +125,14 @@ class Coordinator {
   int64_t version() const;
 
  private:
+  // Checkpoints committed in a job's output directory but never reported (a worker killed
+  // between the rename and the report): the newest that verifies, and why newer ones did not.
+  struct Unrecorded {
+    int64_t step = 0;  // 0: none
+    std::filesystem::path dir;
+    std::vector<std::string> ignored;  // "ignoring unrecorded DIR: why"
+  };
+
   // How an attempt ended, decided once when its last worker was reaped.
   struct AttemptEnd {
     moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
@@ -156,8 +164,13 @@ class Coordinator {
     // Set when moed ended the attempt (cancel, hang, shutdown); otherwise the workers' exit
     // statuses tell.
     moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
-    // Every worker reaped; kept here (taking no slot) until the catalogue records the end.
+    // Every worker reaped: how it ended (Classify).
     std::optional<AttemptEnd> end;
+    // Unless it completed, its output directory's unrecorded checkpoints, looked for off the
+    // lock (LookForUnrecorded) before the end is recorded.
+    std::optional<Unrecorded> unrecorded;
+    // The catalogue could not record the end: kept (taking no slot) for Reconcile.
+    bool unrecorded_end = false;
   };
 
   // What moed could not write into its catalogue (disk full, I/O errors), kept in memory and
@@ -194,6 +207,8 @@ class Coordinator {
   // next state in one transaction. False when the catalogue could not be written (the run is
   // kept, and Reconcile tries again).
   bool Finish(int64_t job_id, Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets run.end from the ranks' exit statuses and moed's actions.
+  void Classify(Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RecordEnd(int64_t job_id, const Running& run, bool* restarted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An event of the job: logged, and recorded (its status returned).
@@ -234,6 +249,14 @@ class Coordinator {
   // the catalogue knows, was committed after the job was submitted, and verifies (committed,
   // but its report never arrived).
   absl::Status AdoptUnrecorded(const moe::v1::Job& job, double now);
+  // AdoptUnrecorded's two halves: the search (reads and hashes files; no lock, no catalogue)
+  // and the record (events and the checkpoint, in the caller's transaction).
+  static Unrecorded FindUnrecorded(const std::filesystem::path& output_dir, int64_t newest_known,
+                                   double submitted_unix_s);
+  absl::Status RecordUnrecorded(int64_t job_id, const Unrecorded& found, double now);
+  // For every attempt that ended other than completed: FindUnrecorded with the lock released,
+  // the result kept in its Running for Finish.
+  void LookForUnrecorded() ABSL_LOCKS_EXCLUDED(mu_);
   // Deletes committed checkpoints beyond the spec's keep_last (never the newest).
   void ApplyRetention(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The running attempt `worker` belongs to, if `token` proves it (see Heartbeat).

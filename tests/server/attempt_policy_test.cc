@@ -14,8 +14,8 @@
 namespace moe::server {
 namespace {
 
-using ::testing::HasSubstr;
 using moe::v1::AttemptCause;
+using ::testing::HasSubstr;
 using Next = JobDecision::Next;
 
 int Exit(int code) { return W_EXITCODE(code, 0); }
@@ -55,7 +55,8 @@ TEST(AttemptPolicy, ClassifiesTheRootCauseOverItsEchoes) {
        ATTEMPT_CAUSE_DISK_FULL, 7},
       {"the allocator gave up", Statuses({Exit(6), Exit(1)}), ATTEMPT_CAUSE_OOM_KILLED, 6},
       {"SIGKILL from the OOM killer",
-       With(Statuses({Killed(SIGKILL), Exit(1)}), [](AttemptExits& e) { e.oom_killer_struck = true; }),
+       With(Statuses({Killed(SIGKILL), Exit(1)}),
+            [](AttemptExits& e) { e.oom_killer_struck = true; }),
        ATTEMPT_CAUSE_OOM_KILLED, 0, SIGKILL},
       {"SIGKILL from someone", Statuses({Killed(SIGKILL), Exit(1)}), ATTEMPT_CAUSE_SIGNALED, 0,
        SIGKILL},
@@ -101,8 +102,7 @@ TEST(AttemptPolicy, ClassifiesTheRootCauseOverItsEchoes) {
   };
   for (const ClassifyCase& c : cases) {
     const AttemptCauseAndCode got = ClassifyEnd(c.exits);
-    EXPECT_EQ(moe::v1::AttemptCause_Name(got.cause), moe::v1::AttemptCause_Name(c.cause))
-        << c.what;
+    EXPECT_EQ(moe::v1::AttemptCause_Name(got.cause), moe::v1::AttemptCause_Name(c.cause)) << c.what;
     EXPECT_EQ(got.exit_code, c.exit_code) << c.what;
     EXPECT_EQ(got.signal, c.signal) << c.what;
   }
@@ -156,20 +156,22 @@ TEST(AttemptPolicy, DecidesWhatBecomesOfTheJob) {
       {"a time limit with a checkpoint: uncharged", ATTEMPT_CAUSE_TIME_LIMIT,
        With(History(1, 3), [](JobHistory& h) { h.committed_checkpoint = true; }), Next::kRequeue,
        false, 1},
-      {"a time limit without one: charged", ATTEMPT_CAUSE_TIME_LIMIT, History(1, 3),
-       Next::kRequeue, true, 2, "restart 2 of 3 in 2 s"},
-      {"out of memory twice from one start",
-       ATTEMPT_CAUSE_OOM_KILLED, With(History(1, 3), [](JobHistory& h) {
-         h.out_of_memory_before_from_same_start = true;
-         h.resume_from = "/runs/x/checkpoint-step-40";
-       }),
-       Next::kFail, false, 0, "out of memory twice from the same start (/runs/x/checkpoint-step-40)"},
-      {"out of memory once: retried", ATTEMPT_CAUSE_OOM_KILLED, History(0, 3), Next::kRequeue,
-       true, 1, "restart 1 of 3 in 1 s"},
+      {"a time limit without one: charged", ATTEMPT_CAUSE_TIME_LIMIT, History(1, 3), Next::kRequeue,
+       true, 2, "restart 2 of 3 in 2 s"},
+      {"out of memory twice from one start", ATTEMPT_CAUSE_OOM_KILLED,
+       With(History(1, 3),
+            [](JobHistory& h) {
+              h.out_of_memory_before_from_same_start = true;
+              h.resume_from = "/runs/x/checkpoint-step-40";
+            }),
+       Next::kFail, false, 0,
+       "out of memory twice from the same start (/runs/x/checkpoint-step-40)"},
+      {"out of memory once: retried", ATTEMPT_CAUSE_OOM_KILLED, History(0, 3), Next::kRequeue, true,
+       1, "restart 1 of 3 in 1 s"},
       {"a crash: the backoff doubles", ATTEMPT_CAUSE_CRASHED, History(2, 3), Next::kRequeue, true,
        4, "restart 3 of 3 in 4 s"},
-      {"a crash with the budget spent", ATTEMPT_CAUSE_CRASHED, History(3, 3), Next::kFail, false,
-       0, "a worker exited with an error; gave up after 3 restarts"},
+      {"a crash with the budget spent", ATTEMPT_CAUSE_CRASHED, History(3, 3), Next::kFail, false, 0,
+       "a worker exited with an error; gave up after 3 restarts"},
       {"the backoff stops at its maximum", ATTEMPT_CAUSE_HEARTBEAT_TIMEOUT, History(10, 20),
        Next::kRequeue, true, 60},
       {"scancel: charged", ATTEMPT_CAUSE_SCHEDULER_CANCELLED, History(0, 1), Next::kRequeue, true,

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <regex>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/job_client.h"
+#include "common/checkpoint_manifest.h"
 #include "common/proto_yaml.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -154,6 +156,58 @@ TEST(Moed, AnEarlierRunsCheckpointInTheSameOutputDirectoryIsNotAdopted) {
   EXPECT_TRUE(moed.client().Checkpoints(id)->checkpoints().empty());
   ASSERT_TRUE(moed.client().Cancel(id).ok());
   moed.WaitForState(id, moe::v1::JOB_STATE_CANCELLED, 60);
+}
+
+TEST(Moed, AnUnrecordedCheckpointIsHashedOffTheLockSoMoedKeepsAnswering) {
+  const fs::path root = worker::testing::FreshDir("moed_adopt_off_lock");
+  Moed moed(root / "data");
+  const int64_t id = Submit(moed, Job(root / "out", 100000));
+  moed.WaitFor(id, [&](const moe::v1::Job&) {
+    auto c = moed.client().Checkpoints(id);
+    return c.ok() && c->checkpoints_size() > 0;
+  });
+  // A committed checkpoint whose report never arrived, with 3 GiB to hash (a sparse file: the
+  // hashing costs CPU, not disk).
+  const fs::path real = moed.client().Checkpoints(id)->checkpoints(0).path();
+  const fs::path unrecorded = root / "out" / "checkpoint-step-90000000";
+  fs::copy(real, unrecorded);
+  std::ofstream(unrecorded / "ballast.bin").close();
+  fs::resize_file(unrecorded / "ballast.bin", 3ull << 30);
+  auto manifest = common::ReadJsonFile(unrecorded / common::kManifestFile);
+  ASSERT_TRUE(manifest.ok());
+  (*manifest)["files"]["ballast.bin"] = {
+      {"bytes", 3ull << 30}, {"sha256", *common::Sha256File(unrecorded / "ballast.bin")}};
+  std::ofstream(unrecorded / common::kManifestFile) << manifest->dump(2);
+
+  // A worker dies: moed looks for unrecorded checkpoints, hashing the 3 GiB, while a probe
+  // that needs the coordinator's lock (a cancel of a job that does not exist) keeps asking.
+  std::atomic<bool> done{false};
+  double slowest = 0;
+  std::thread probe([&] {
+    while (!done) {
+      const auto asked = Clock::now();
+      EXPECT_EQ(moed.client().Cancel(999999).status().code(), absl::StatusCode::kNotFound);
+      slowest = std::max(slowest, std::chrono::duration<double>(Clock::now() - asked).count());
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  const std::vector<pid_t> workers = WorkerPids(root / "data", id);
+  ASSERT_EQ(workers.size(), 2u);
+  const auto killed = Clock::now();
+  kill(workers[0], SIGKILL);
+  moed.WaitFor(id, [&](const moe::v1::Job&) {
+    auto c = moed.client().Checkpoints(id);
+    return c.ok() && c->checkpoints(0).path() == unrecorded.string();
+  });
+  const double adopted_after = std::chrono::duration<double>(Clock::now() - killed).count();
+  done = true;
+  probe.join();
+  EXPECT_GT(adopted_after, 0.5) << "the hashing took too little time to tell";
+  EXPECT_LT(slowest, 0.25) << "a call waited " << slowest << " s on the coordinator's lock";
+  std::cout << "adopted after " << adopted_after << " s; slowest locked call " << slowest << " s"
+            << std::endl;
+  ASSERT_TRUE(moed.client().Cancel(id).ok());
+  moed.WaitForState(id, moe::v1::JOB_STATE_CANCELLED, 120);
 }
 
 TEST(Moed, AHungWorkerIsDetectedByItsSilenceAndTheJobRestarts) {
