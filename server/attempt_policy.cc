@@ -163,6 +163,8 @@ const char* DescribeCause(AttemptCause cause) {
       return "it reached the scheduler's time limit";
     case moe::v1::ATTEMPT_CAUSE_DISK_FULL:
       return "a save it could not skip ran out of disk space";
+    case moe::v1::ATTEMPT_CAUSE_STALLED:
+      return "no step progressed for many times the usual interval (a rank stuck)";
     default:
       return "unknown";
   }

@@ -539,6 +539,7 @@ absl::StatusOr<bool> Coordinator::Heartbeat(const moe::v1::WorkerRef& worker,
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker, token));
   run->last_heartbeat[worker.rank()] = now_();
+  if (worker.busy()) run->last_progress = now_();  // saving or evaluating: no steps are due
   return run->stopping;
 }
 
@@ -563,7 +564,12 @@ absl::StatusOr<bool> Coordinator::ReportSteps(const moe::v1::WorkerRef& worker,
   }
   metrics_.OnSteps(worker.job_id(), steps);
   if (!run->reported && run->resumed) metrics_.OnResumed(now - run->started);
+  if (run->reported) {
+    run->report_intervals.push_back(now - run->last_report);
+    if (run->report_intervals.size() > 31) run->report_intervals.pop_front();
+  }
   run->reported = true;
+  run->last_report = run->last_progress = now;
   ++version_;
   return run->stopping;
 }
@@ -711,6 +717,7 @@ void Coordinator::Supervise(double now) {
     // the clocks start again when they can.
     if (!run.workers->HeartbeatsDue()) {
       run.started = now;
+      run.last_progress = now;
       for (double& last : run.last_heartbeat) last = last > 0 ? now : 0;
     }
     for (size_t rank = 0; rank < run.ended.size() && !run.stopping; ++rank) {
@@ -725,6 +732,18 @@ void Coordinator::Supervise(double now) {
         Stop(run, moe::v1::ATTEMPT_CAUSE_HEARTBEAT_TIMEOUT, now);
         run.kill_at = now;  // a hung worker may ignore SIGTERM
       }
+    }
+    if (const double limit = StallLimit(run);
+        !run.stopping && limit > 0 && now - run.last_progress > limit) {
+      Event(job_id,
+            absl::StrCat("no step reported for ", now - run.last_progress, " s (the limit is ",
+                         limit, " s: ", options_.stall_factor,
+                         " x the median interval between reports, at least ", options_.stall_min_s,
+                         " s) while no rank was saving or evaluating: a rank is stuck; stopping "
+                         "the attempt"),
+            now);
+      Stop(run, moe::v1::ATTEMPT_CAUSE_STALLED, now);
+      run.kill_at = now;  // a rank stuck in a collective cannot act on SIGTERM
     }
     if (run.stopping && now >= run.kill_at) {
       run.killed = true;
@@ -746,6 +765,13 @@ void Coordinator::Supervise(double now) {
     }
     ++version_;
   }
+}
+
+double Coordinator::StallLimit(const Running& run) const {
+  if (options_.stall_factor <= 0 || run.report_intervals.size() < 3) return 0;
+  std::vector<double> intervals(run.report_intervals.begin(), run.report_intervals.end());
+  std::nth_element(intervals.begin(), intervals.begin() + intervals.size() / 2, intervals.end());
+  return std::max(options_.stall_min_s, options_.stall_factor * intervals[intervals.size() / 2]);
 }
 
 void Coordinator::UpdateGauges(double now) {

@@ -50,6 +50,10 @@ struct CoordinatorOptions {
   int slots = 1;                    // devices to schedule on
   double heartbeat_timeout_s = 60;  // a registered worker silent this long is hung
   double startup_timeout_s = 600;   // a worker that never registers within this is hung
+  // The stall watchdog: an attempt whose step reports stop for stall_factor x their median
+  // interval, and at least stall_min_s, while no rank says it is busy (saving, evaluating) is
+  // stuck (ATTEMPT_CAUSE_STALLED). stall_factor 0 turns it off.
+  double stall_factor = 10, stall_min_s = 120;
   double backoff_initial_s = 1, backoff_max_s = 60;  // doubled per restart
   // SIGTERM, then SIGKILL after this; workers get a little less to commit their checkpoint.
   double stop_grace_s = 30;
@@ -149,18 +153,21 @@ class Coordinator {
     std::vector<int> wait_status;        // by rank, once reaped
     std::vector<double> last_heartbeat;  // by rank; 0 before it registered
     double started = 0;
-    bool stopping = false;             // SIGTERM sent
-    double kill_at = 0;                // SIGKILL after this
-    bool killed = false;               // SIGKILL sent
-    bool resumed = false;              // started from a checkpoint
-    std::string resume_from;           // that checkpoint's directory
-    std::string worker_secret;         // each rank's token derives from it
-    std::string disk_full_path;        // a save that failed for lack of space, and what it
-    uint64_t disk_bytes_needed = 0;    // needed there
-    std::optional<int64_t> oom_kills;  // the kernel's OOM kills in moed's cgroup at the start
-    bool reported = false;             // a step report arrived
-    bool cancel = false;               // a user asked
-    bool shutdown = false;             // moed is going away
+    bool stopping = false;                // SIGTERM sent
+    double kill_at = 0;                   // SIGKILL after this
+    bool killed = false;                  // SIGKILL sent
+    bool resumed = false;                 // started from a checkpoint
+    std::string resume_from;              // that checkpoint's directory
+    std::string worker_secret;            // each rank's token derives from it
+    std::string disk_full_path;           // a save that failed for lack of space, and what it
+    uint64_t disk_bytes_needed = 0;       // needed there
+    std::optional<int64_t> oom_kills;     // the kernel's OOM kills in moed's cgroup at the start
+    bool reported = false;                // a step report arrived
+    double last_report = 0;               // when the last one arrived
+    double last_progress = 0;             // a step report, or a rank said it was busy
+    std::deque<double> report_intervals;  // the last few, for their median
+    bool cancel = false;                  // a user asked
+    bool shutdown = false;                // moed is going away
     // Set when moed ended the attempt (cancel, hang, shutdown); otherwise the workers' exit
     // statuses tell.
     moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
@@ -193,6 +200,9 @@ class Coordinator {
   };
   static constexpr size_t kMaxBacklog = 100000;
 
+  // The stall watchdog's limit for `run` in seconds; 0 while it cannot tell (off, or fewer than
+  // three intervals between step reports seen).
+  double StallLimit(const Running& run) const;
   // Reaps workers, catches silent ones, escalates to SIGKILL and finishes ended attempts.
   void Supervise(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reap(int64_t job_id, Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

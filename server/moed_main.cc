@@ -88,6 +88,17 @@ int main(int argc, char** argv) {
                  "Seconds without a heartbeat before a worker counts as hung")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--stall-factor", options.coordinator.stall_factor,
+                 "A running attempt whose step reports stop for this many times their median "
+                 "interval (and --stall-min seconds at least), while no rank is saving or "
+                 "evaluating, is stuck (e.g. a rank in a collective whose peer stopped) and "
+                 "restarted; 0 turns the watchdog off")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--stall-min", options.coordinator.stall_min_s,
+                 "The stall watchdog's shortest limit, in seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--backoff-max", options.coordinator.backoff_max_s,
                  "Longest wait, in seconds, before restarting a crashed job (doubles from 1)")
       ->capture_default_str();

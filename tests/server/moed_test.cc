@@ -210,6 +210,29 @@ TEST(Moed, AnUnrecordedCheckpointIsHashedOffTheLockSoMoedKeepsAnswering) {
   moed.WaitForState(id, moe::v1::JOB_STATE_CANCELLED, 120);
 }
 
+TEST(Moed, ARankStuckInACollectiveIsCaughtByTheStallWatchdogThoughHeartbeatsGoOn) {
+  const fs::path root = worker::testing::FreshDir("moed_stall");
+  // Heartbeats would take 10 minutes to notice; the watchdog: 10 x the median step, >= 2 s.
+  Moed moed(root / "data", "--heartbeat-timeout 600 --stall-factor 10 --stall-min 2");
+  const int64_t id = Submit(moed, Job(root / "out", 100000));
+  moed.WaitFor(id, [](const moe::v1::Job& j) { return j.step() >= 8; });
+  const std::vector<pid_t> workers = WorkerPids(root / "data", id);
+  ASSERT_EQ(workers.size(), 2u);
+  // Rank 1 stops; rank 0 waits for it inside the next all-reduce, its heartbeat thread alive.
+  const auto stopped = Clock::now();
+  kill(workers[1], SIGSTOP);
+  moed.WaitFor(
+      id, [&](const moe::v1::Job&) { return moed.client().Attempts(id)->attempts_size() >= 2; });
+  const double caught_after = std::chrono::duration<double>(Clock::now() - stopped).count();
+  const auto attempts = moed.client().Attempts(id);
+  EXPECT_EQ(attempts->attempts(0).cause(), moe::v1::ATTEMPT_CAUSE_STALLED);
+  EXPECT_LT(caught_after, 60) << "not the 300 s collective timeout, nor the heartbeat's 600 s";
+  EXPECT_EQ(moed.client().Get(id)->restarts(), 1);
+  EXPECT_THAT(moed.log(), HasSubstr("a rank is stuck"));
+  ASSERT_TRUE(moed.client().Cancel(id).ok());
+  moed.WaitForState(id, moe::v1::JOB_STATE_CANCELLED, 60);
+}
+
 TEST(Moed, AHungWorkerIsDetectedByItsSilenceAndTheJobRestarts) {
   const fs::path root = worker::testing::FreshDir("moed_hang");
   Moed moed(root / "data", "--heartbeat-timeout 2");

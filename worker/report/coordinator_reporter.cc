@@ -100,7 +100,9 @@ CoordinatorReporter::CoordinatorReporter(std::unique_ptr<Rpc> rpc, double heartb
   rpc_->Call(&Stub::RegisterWorker, rpc_->self, "register", &stop_requested_);
   heartbeat_ = std::thread([this, heartbeat_seconds] {
     while (!done_.WaitForNotificationWithTimeout(absl::Seconds(heartbeat_seconds))) {
-      rpc_->Call(&Stub::Heartbeat, rpc_->self, "heartbeat", &stop_requested_);
+      moe::v1::WorkerRef self = rpc_->self;
+      self.set_busy(busy_);
+      rpc_->Call(&Stub::Heartbeat, self, "heartbeat", &stop_requested_);
     }
   });
 }
@@ -108,6 +110,13 @@ CoordinatorReporter::CoordinatorReporter(std::unique_ptr<Rpc> rpc, double heartb
 CoordinatorReporter::~CoordinatorReporter() {
   done_.Notify();
   heartbeat_.join();
+}
+
+void CoordinatorReporter::OnBusy(bool busy) {
+  busy_ = busy;
+  moe::v1::WorkerRef self = rpc_->self;
+  self.set_busy(true);
+  rpc_->Call(&moe::v1::WorkerService::Stub::Heartbeat, self, "heartbeat", &stop_requested_);
 }
 
 void CoordinatorReporter::OnStep(const StepReport& r) {

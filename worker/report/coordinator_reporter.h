@@ -30,6 +30,9 @@ class CoordinatorReporter : public ProgressSink {
   void OnCheckpoint(const CheckpointReport& checkpoint) override;
   void OnCheckpointFailed(const CheckpointFailure& failure) override;
   void OnMessage(const std::string&) override {}
+  // Heartbeats at once, marked busy (a start or an end of work without step reports both count
+  // as progress), and marks the periodic ones busy while it lasts.
+  void OnBusy(bool busy) override;
 
  private:
   struct Rpc;  // the gRPC stub and this worker's identity (gRPC stays out of this header)
@@ -37,6 +40,7 @@ class CoordinatorReporter : public ProgressSink {
 
   std::unique_ptr<Rpc> rpc_;
   std::atomic<bool>& stop_requested_;
+  std::atomic<bool> busy_{false};
   absl::Notification done_;
   std::thread heartbeat_;
 };

@@ -68,6 +68,9 @@ class ProgressSink {
   // checkpoints ignore it.
   virtual void OnCheckpointFailed(const CheckpointFailure& failure) {}
   virtual void OnMessage(const std::string& message) = 0;
+  // The rank starts (true) or ends (false) work without step reports: a checkpoint save, an
+  // evaluation. Sinks that do not watch progress ignore it.
+  virtual void OnBusy(bool busy) {}
 };
 
 // Logs one line per report:
@@ -90,6 +93,9 @@ class FanOutProgress : public ProgressSink {
   }
   void OnCheckpoint(const CheckpointReport& checkpoint) override {
     for (ProgressSink* sink : sinks_) sink->OnCheckpoint(checkpoint);
+  }
+  void OnBusy(bool busy) override {
+    for (ProgressSink* sink : sinks_) sink->OnBusy(busy);
   }
   void OnCheckpointFailed(const CheckpointFailure& failure) override {
     for (ProgressSink* sink : sinks_) sink->OnCheckpointFailed(failure);

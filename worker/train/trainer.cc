@@ -426,7 +426,22 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
   report_started_ = now;
 }
 
+namespace {
+
+// Tells the progress sinks the rank is busy (a save, an evaluation) while it lives.
+class BusyScope {
+ public:
+  explicit BusyScope(ProgressSink& progress) : progress_(progress) { progress_.OnBusy(true); }
+  ~BusyScope() { progress_.OnBusy(false); }
+
+ private:
+  ProgressSink& progress_;
+};
+
+}  // namespace
+
 absl::Status Trainer::RunEvaluation() {
+  const BusyScope busy(progress_);
   ASSIGN_OR_RETURN(const EvalResult result,
                    Evaluate(model_, *tokenizer_, spec_.data(), *eval_set_));
   model_->train();
@@ -462,6 +477,7 @@ CheckpointFailure Trainer::FailureOf(const absl::Status& saved) const {
 }
 
 absl::Status Trainer::Checkpoint() {
+  const BusyScope busy(progress_);
   // Every rank writes its optimizer partition, rank 0 the rest; committed once all are durable.
   const double started = Now();
   ASSIGN_OR_RETURN(const std::filesystem::path dir,
