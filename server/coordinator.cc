@@ -47,14 +47,15 @@ std::string StateName(JobState state) {
 
 }  // namespace
 
-Coordinator::Coordinator(Store& store, CoordinatorMetrics& metrics, CoordinatorOptions options,
+Coordinator::Coordinator(Store& store, CoordinatorMetrics& metrics,
+                         const LauncherRegistry& launchers, CoordinatorOptions options,
                          std::function<double()> now)
     : store_(store),
       metrics_(metrics),
       options_(std::move(options)),
       now_(std::move(now)),
       paths_(options_.allowed_roots),
-      slurm_launcher_(options_.slurm) {}
+      launchers_(launchers) {}
 
 Coordinator::~Coordinator() {
   absl::MutexLock lock(&mu_);
@@ -70,17 +71,8 @@ void Coordinator::SetWorkerAddress(const std::string& local, const std::string& 
   remote_worker_address_ = remote;
 }
 
-Launcher& Coordinator::LauncherFor(const moe::v1::JobSpec& spec) {
-  const moe::v1::Launcher kind = spec.resources().launcher() == moe::v1::LAUNCHER_UNSPECIFIED
-                                     ? options_.default_launcher
-                                     : spec.resources().launcher();
-  if (kind == moe::v1::LAUNCHER_SLURM) return slurm_launcher_;
-  return local_launcher_;
-}
-
-Launcher& Coordinator::LauncherFor(const std::string& handle) {
-  if (absl::StartsWith(handle, "slurm:")) return slurm_launcher_;
-  return local_launcher_;
+absl::StatusOr<Launcher*> Coordinator::LauncherFor(const moe::v1::JobSpec& spec) const {
+  return launchers_.For(spec.resources().launcher());
 }
 
 int64_t Coordinator::version() const {
@@ -194,8 +186,15 @@ bool Coordinator::Reattach(const moe::v1::Job& job, double now) {
   const moe::v1::Attempt& attempt = attempts->back();
   if (attempt.ended_unix_s() != 0 || attempt.launcher_handle().empty()) return false;
   const fs::path log_dir = fs::path(job.job_dir()) / absl::StrCat("attempt-", attempt.id());
-  auto workers = LauncherFor(attempt.launcher_handle())
-                     .Reattach(attempt.launcher_handle(), attempt.world_size(), log_dir);
+  Launcher* launcher = launchers_.ForHandle(attempt.launcher_handle());
+  if (launcher == nullptr) {
+    Event(job.id(),
+          absl::StrCat("cannot re-attach to ", attempt.launcher_handle(),
+                       ": no launcher of this moed made it"),
+          now);
+    return false;
+  }
+  auto workers = launcher->Reattach(attempt.launcher_handle(), attempt.world_size(), log_dir);
   if (!workers.ok()) {
     Event(job.id(),
           absl::StrCat("cannot re-attach to ", attempt.launcher_handle(), ": ",
@@ -314,7 +313,8 @@ void Coordinator::LookForUnrecorded() {
 absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec,
                                                  bool unique_output_dir) {
   RETURN_IF_ERROR(paths_.Check(spec));
-  RETURN_IF_ERROR(LauncherFor(spec).Admit(spec, options_.slots));
+  ASSIGN_OR_RETURN(const Launcher* launcher, LauncherFor(spec));
+  RETURN_IF_ERROR(launcher->Admit(spec, options_.slots));
   const int world = static_cast<int>(spec.resources().world_size());
   const double now = now_();
   ASSIGN_OR_RETURN(const std::string catalogue, store_.CatalogueId());
@@ -430,7 +430,8 @@ absl::StatusOr<moe::v1::Job> Coordinator::Resume(int64_t job_id, int64_t from_st
   if (world_size > 0) {
     moe::v1::JobSpec resized = job.spec();
     resized.mutable_resources()->set_world_size(world_size);
-    RETURN_IF_ERROR(LauncherFor(resized).Admit(resized, options_.slots));
+    ASSIGN_OR_RETURN(const Launcher* launcher, LauncherFor(resized));
+    RETURN_IF_ERROR(launcher->Admit(resized, options_.slots));
   }
   std::string from;
   if (from_step > 0) {
@@ -965,7 +966,8 @@ void Coordinator::Schedule(double now) {
     const auto next = store_.GetNextStart(job.id());
     if (next.ok() && next->not_before > now) continue;  // in its restart backoff
     if (next.ok() && !next->wait_path.empty() && !SpaceIsFree(job, *next, now)) continue;
-    const bool uses_slots = LauncherFor(job.spec()).UsesSlots();
+    const auto launcher = LauncherFor(job.spec());  // Start says why when there is none
+    const bool uses_slots = launcher.ok() && (*launcher)->UsesSlots();
     if (uses_slots && job.world_size() > options_.slots - used) break;  // wait, in order
     const absl::Status started = Start(job, now);
     if (absl::IsUnavailable(started) || absl::IsDeadlineExceeded(started)) {
@@ -1042,7 +1044,8 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   const std::string secret = common::NewWorkerSecret();
   ASSIGN_OR_RETURN(const int64_t attempt_id,
                    store_.StartAttempt(job.id(), job.world_size(), resume_from, now, secret));
-  Launcher& launcher = LauncherFor(job.spec());
+  ASSIGN_OR_RETURN(Launcher* const chosen, LauncherFor(job.spec()));
+  Launcher& launcher = *chosen;
   LaunchRequest request;
   request.job_id = job.id();
   request.attempt_id = attempt_id;

@@ -36,7 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "moe/v1/service.pb.h"
 #include "server/launcher.h"
-#include "server/local_launcher.h"
+#include "server/launcher_registry.h"
 #include "server/metrics.h"
 #include "server/path_policy.h"
 #include "server/slurm_launcher.h"
@@ -67,10 +67,10 @@ struct CoordinatorOptions {
 
 class Coordinator {
  public:
-  // `store` and `metrics` must outlive this. `now` returns seconds since the epoch (injected
-  // for tests).
-  Coordinator(Store& store, CoordinatorMetrics& metrics, CoordinatorOptions options,
-              std::function<double()> now);
+  // `store`, `metrics` and `launchers` must outlive this. `now` returns seconds since the epoch
+  // (injected for tests).
+  Coordinator(Store& store, CoordinatorMetrics& metrics, const LauncherRegistry& launchers,
+              CoordinatorOptions options, std::function<double()> now);
   ~Coordinator();  // kills workers still running (moed shutting down marks them first)
 
   // Where workers report (moed's host:port), known once the server listens: `local` for
@@ -244,9 +244,8 @@ class Coordinator {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<Store::PreparedJob> PrepareJob(moe::v1::JobSpec spec, bool unique_output_dir,
                                                 const std::string& catalogue, int64_t id) const;
-  // The launcher of a job of `spec`, or of an attempt's handle.
-  Launcher& LauncherFor(const moe::v1::JobSpec& spec);
-  Launcher& LauncherFor(const std::string& handle);
+  // The launcher of a job of `spec` (InvalidArgument when this moed has none for it).
+  absl::StatusOr<Launcher*> LauncherFor(const moe::v1::JobSpec& spec) const;
   // Starts supervising `workers`, attempt `attempt_id` of job `job_id`, from `now`.
   Running& Track(int64_t job_id, int64_t attempt_id, int32_t world_size,
                  std::unique_ptr<WorkerGroup> workers, bool uses_slots,
@@ -283,8 +282,7 @@ class Coordinator {
   const CoordinatorOptions options_;
   const std::function<double()> now_;
   const PathPolicy paths_;
-  LocalLauncher local_launcher_;
-  SlurmLauncher slurm_launcher_;
+  const LauncherRegistry& launchers_;
 
   mutable absl::Mutex mu_;
   std::map<int64_t, Running> running_ ABSL_GUARDED_BY(mu_);  // by job id

@@ -9,6 +9,8 @@
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "server/local_launcher.h"
+#include "server/slurm_launcher.h"
 
 namespace moe::server {
 namespace {
@@ -77,8 +79,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     d->exposer_->RegisterCollectable(d->metrics_->registry());
     d->metrics_port_ = d->exposer_->GetListeningPorts().at(0);
   }
-  d->coordinator_ =
-      std::make_unique<Coordinator>(*d->store_, *d->metrics_, options.coordinator, UnixNow);
+  // moed's launchers: a new one is its own files plus a line here.
+  d->launchers_ = std::make_unique<LauncherRegistry>(options.coordinator.default_launcher);
+  d->launchers_->Register(moe::v1::LAUNCHER_LOCAL, std::make_unique<LocalLauncher>());
+  d->launchers_->Register(moe::v1::LAUNCHER_SLURM,
+                          std::make_unique<SlurmLauncher>(options.coordinator.slurm));
+  d->coordinator_ = std::make_unique<Coordinator>(*d->store_, *d->metrics_, *d->launchers_,
+                                                  options.coordinator, UnixNow);
   d->job_service_ = std::make_unique<JobServiceImpl>(*d->coordinator_, *d->store_, *d->pump_);
   d->worker_service_ = std::make_unique<WorkerServiceImpl>(*d->coordinator_, *d->metrics_);
   builder.RegisterService(d->job_service_.get());

@@ -18,6 +18,7 @@
 #include "server/data_dir_lock.h"
 #include "server/gpu_monitor.h"
 #include "server/job_service.h"
+#include "server/launcher_registry.h"
 #include "server/store.h"
 #include "server/stream_pump.h"
 #include "server/worker_service.h"
@@ -66,6 +67,7 @@ class Daemon {
   std::unique_ptr<CoordinatorMetrics> metrics_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<GpuMonitor> gpus_;  // null without NVML or GPUs
+  std::unique_ptr<LauncherRegistry> launchers_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<StreamPump> pump_;
   std::unique_ptr<JobServiceImpl> job_service_;

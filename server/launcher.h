@@ -65,6 +65,9 @@ class Launcher {
   virtual absl::Status Admit(const moe::v1::JobSpec& spec, int slots) const = 0;
   // Whether the job's ranks take moed's local device slots.
   virtual bool UsesSlots() const = 0;
+  // Whether `handle` (WorkerGroup::handle, kept in the catalogue) is one this launcher made.
+  // Launchers whose workers die with moed make none.
+  virtual bool OwnsHandle(const std::string& handle) const { return false; }
   // Starts every rank; on failure ends those already started. Internal naming the reason;
   // Unavailable or DeadlineExceeded when a scheduler cannot be reached now (moed tries again
   // later), FailedPrecondition when it refuses the job.

@@ -434,6 +434,10 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Launch(const LaunchR
   return workers;
 }
 
+bool SlurmLauncher::OwnsHandle(const std::string& handle) const {
+  return absl::StartsWith(handle, kHandlePrefix);
+}
+
 absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Reattach(const std::string& handle,
                                                                      int world_size,
                                                                      const fs::path& log_dir) {

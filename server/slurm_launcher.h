@@ -37,6 +37,7 @@ class SlurmLauncher : public Launcher {
   explicit SlurmLauncher(SlurmOptions options) : options_(std::move(options)) {}
 
   absl::Status Admit(const moe::v1::JobSpec& spec, int slots) const override;
+  bool OwnsHandle(const std::string& handle) const override;
   bool UsesSlots() const override { return false; }
   absl::StatusOr<std::unique_ptr<WorkerGroup>> Launch(const LaunchRequest& request) override;
   absl::StatusOr<std::unique_ptr<WorkerGroup>> Reattach(
