@@ -34,7 +34,7 @@ sed -e "s|\.\./\.\./|$PWD/|" -e 's/world_size: 2/world_size: 1/' -e "s|^checkpoi
 build/client/moectl submit "$work/ingest.yaml" > /dev/null
 sleep 0.5
 # The sleeping "worker" holds rank 0's token, as a real worker would.
-token=$(tr '\0' '\n' < "/proc/$(pgrep -f "$work/sleeper" | head -n 1)/environ" | sed -n 's/^MOE_WORKER_TOKEN=//p')
+token=$(tr '\0' '\n' < "/proc/$(pgrep -f "$work/sleeper train" | head -n 1)/environ" | sed -n 's/^MOE_WORKER_TOKEN=//p')
 build/bench/moe_bench_moed_ingest --moed "$MOECTL_SERVER" --job 1 --attempt 1 --token "$token" \
   --db "$work/direct.db"
 kill $moed; wait $moed || true
