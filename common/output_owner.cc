@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/durable_file.h"
 #include "common/status_macros.h"
@@ -17,6 +18,13 @@ std::string OwnerName(const std::string& catalogue_id, int64_t job_id) {
 
 bool OwnedByCatalogue(const std::string& owner, const std::string& catalogue_id) {
   return absl::StartsWith(owner, absl::StrCat("moed ", catalogue_id, " job "));
+}
+
+int64_t OwnerJobId(const std::string& owner) {
+  const size_t at = owner.rfind(" job ");
+  int64_t id = 0;
+  if (at == std::string::npos || !absl::SimpleAtoi(owner.substr(at + 5), &id)) return 0;
+  return id;
 }
 
 absl::StatusOr<std::string> ReadOwner(const std::filesystem::path& dir) {

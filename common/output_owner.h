@@ -23,6 +23,9 @@ std::string OwnerName(const std::string& catalogue_id, int64_t job_id);
 // Whether `owner` (an owner line) names a job of the catalogue `catalogue_id`.
 bool OwnedByCatalogue(const std::string& owner, const std::string& catalogue_id);
 
+// The job id an owner line names; 0 when it names none.
+int64_t OwnerJobId(const std::string& owner);
+
 // The owner line in `dir`'s marker; "" when it has none.
 absl::StatusOr<std::string> ReadOwner(const std::filesystem::path& dir);
 

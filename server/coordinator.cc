@@ -236,8 +236,10 @@ Coordinator::Running& Coordinator::Track(int64_t job_id, int64_t attempt_id, int
 
 absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
   ASSIGN_OR_RETURN(const auto known, store_.ListCheckpoints(job.id()));
+  const auto attempts = store_.ListAttempts(job.id());
+  const int64_t attempt = attempts.ok() && !attempts->empty() ? attempts->back().id() : 0;
   return RecordUnrecorded(
-      job.id(),
+      job.id(), attempt,
       FindUnrecorded(job.spec().checkpoint().output_dir(), known.empty() ? 0 : known.front().step(),
                      job.submitted_unix_s()),
       now);
@@ -266,11 +268,19 @@ Coordinator::Unrecorded Coordinator::FindUnrecorded(const fs::path& output_dir,
   return found;
 }
 
-absl::Status Coordinator::RecordUnrecorded(int64_t job_id, const Unrecorded& found, double now) {
+absl::Status Coordinator::RecordUnrecorded(int64_t job_id, int64_t attempt_id,
+                                           const Unrecorded& found, double now) {
   for (const std::string& ignored : found.ignored) RETURN_IF_ERROR(Note(job_id, ignored, now));
   if (found.step == 0) return absl::OkStatus();
+  // Reported meanwhile (a late report, or one kept while the catalogue failed): that record,
+  // with its size and manifest hash, stands.
+  ASSIGN_OR_RETURN(const auto known, store_.ListCheckpoints(job_id));
+  for (const moe::v1::Checkpoint& k : known) {
+    if (k.step() == found.step) return absl::OkStatus();
+  }
   moe::v1::Checkpoint c;
   c.set_job_id(job_id);
+  c.set_attempt_id(attempt_id);
   c.set_step(found.step);
   c.set_path(found.dir.string());
   c.set_committed_unix_s(now);
@@ -288,15 +298,23 @@ void Coordinator::LookForUnrecorded() {
   std::vector<Search> searches;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [job_id, run] : running_) {
+    for (auto& [job_id, run] : running_) {
       if (!run.end || run.end->cause == moe::v1::ATTEMPT_CAUSE_COMPLETED || run.unrecorded) {
         continue;
       }
       const auto job = store_.GetJob(job_id);
       const auto known = store_.ListCheckpoints(job_id);
-      if (!job.ok() || !known.ok()) continue;  // the catalogue cannot be read now: next tick
-      searches.push_back({job_id, run.attempt_id, known->empty() ? 0 : known->front().step(),
-                          job->spec().checkpoint().output_dir(), job->submitted_unix_s()});
+      if (!job.ok() || !known.ok()) {
+        // The catalogue cannot be read: nothing adopted now (the next start adopts it).
+        run.unrecorded = Unrecorded{};
+        continue;
+      }
+      int64_t newest = known->empty() ? 0 : known->front().step();
+      for (const moe::v1::Checkpoint& kept : backlog_.checkpoints) {
+        if (kept.job_id() == job_id) newest = std::max(newest, kept.step());
+      }
+      searches.push_back({job_id, run.attempt_id, newest, job->spec().checkpoint().output_dir(),
+                          job->submitted_unix_s()});
     }
   }
   // Off the lock: verifying reads (hashes) whole checkpoints, which may take minutes.
@@ -359,12 +377,25 @@ absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec,
   // A marker of another catalogue (another moed's job) is never taken over; one of this
   // catalogue names a job deleted since, or the one being continued.
   ASSIGN_OR_RETURN(const std::string marker, common::ReadOwner(dir));
-  if (!marker.empty() && !common::OwnedByCatalogue(marker, catalogue)) {
+  if (marker.empty()) return absl::OkStatus();
+  if (!common::OwnedByCatalogue(marker, catalogue)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "checkpoint.output_dir ", dir, " belongs to ", marker, " (", common::kOwnerFile,
         "), a job of another moed: give this job its own output_dir"));
   }
-  return absl::OkStatus();
+  // A job of this catalogue that named the directory otherwise (a link, another spelling).
+  const int64_t owner = common::OwnerJobId(marker);
+  if (const auto job = store_.GetJob(owner); job.ok()) {
+    const moe::v1::JobState state = job->state();
+    const bool ended = state == moe::v1::JOB_STATE_COMPLETED ||
+                       state == moe::v1::JOB_STATE_FAILED || state == moe::v1::JOB_STATE_CANCELLED;
+    if (!(continues && ended)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "checkpoint.output_dir ", dir, " belongs to job ", owner, " (", StateName(state),
+          "; its ", common::kOwnerFile, " says so): give this job its own output_dir"));
+    }
+  }
+  return absl::OkStatus();  // a job deleted since, or the one being continued
 }
 
 absl::StatusOr<Store::PreparedJob> Coordinator::PrepareJob(moe::v1::JobSpec spec,
@@ -374,6 +405,14 @@ absl::StatusOr<Store::PreparedJob> Coordinator::PrepareJob(moe::v1::JobSpec spec
   if (unique_output_dir) {
     spec.mutable_checkpoint()->set_output_dir(
         (fs::path(spec.checkpoint().output_dir()) / std::to_string(id)).string());
+    // Another moed's job of the same id, or a job that chose this directory: never shared.
+    ASSIGN_OR_RETURN(const std::string marker, common::ReadOwner(spec.checkpoint().output_dir()));
+    if (!marker.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("not queued: the default checkpoint directory ",
+                       spec.checkpoint().output_dir(), " already belongs to ", marker, " (",
+                       common::kOwnerFile, "): give the job an output_dir"));
+    }
   }
   const fs::path dir = options_.data_dir / "jobs" / std::to_string(id);
   std::error_code ec;
@@ -400,7 +439,8 @@ absl::StatusOr<moe::v1::Job> Coordinator::Cancel(int64_t job_id) {
   absl::MutexLock lock(&mu_);
   if (auto it = running_.find(job_id); it != running_.end()) {
     it->second.cancel = true;
-    Stop(it->second, moe::v1::ATTEMPT_CAUSE_CANCELLED, now);
+    // Its workers may be gone already (an end waiting to be recorded): nothing to signal.
+    if (!it->second.end) Stop(it->second, moe::v1::ATTEMPT_CAUSE_CANCELLED, now);
   } else {
     RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_CANCELLED, now));
   }
@@ -523,6 +563,11 @@ absl::StatusOr<Coordinator::Running*> Coordinator::RunningAttempt(const moe::v1:
                                                       worker.job_id(), " is not running"));
   }
   Running& run = it->second;
+  if (run.worker_secret.empty()) {  // an attempt started before moed had worker tokens
+    return absl::PermissionDeniedError(absl::StrCat("attempt ", worker.attempt_id(), " of job ",
+                                                    worker.job_id(),
+                                                    " has no worker secret: it cannot report"));
+  }
   if (worker.rank() < 0 || worker.rank() >= run.world_size) {
     return absl::InvalidArgumentError(absl::StrCat("no rank ", worker.rank()));
   }
@@ -758,7 +803,9 @@ void Coordinator::Supervise(double now) {
   }
   for (int64_t job_id : finished) {
     Running& run = running_[job_id];
-    if (Finish(job_id, run, now)) {
+    // While the catalogue fails, an end waits for Reconcile, which records the kept reports
+    // first.
+    if (catalogue_error_.empty() && Finish(job_id, run, now)) {
       running_.erase(job_id);
     } else {
       run.unrecorded_end = true;
@@ -867,7 +914,9 @@ absl::Status Coordinator::RecordEnd(int64_t job_id, const Running& run, bool* re
   if (cause != moe::v1::ATTEMPT_CAUSE_COMPLETED) {
     // A worker killed between committing a checkpoint and reporting it leaves one behind
     // (looked for off the lock, LookForUnrecorded).
-    if (run.unrecorded) RETURN_IF_ERROR(RecordUnrecorded(job_id, *run.unrecorded, now));
+    if (run.unrecorded) {
+      RETURN_IF_ERROR(RecordUnrecorded(job_id, run.attempt_id, *run.unrecorded, now));
+    }
   }
   JobHistory history;
   history.cancel_requested = run.cancel;
@@ -1080,8 +1129,15 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
       return recorded;
     }
   }
-  RETURN_IF_ERROR(store_.SetState(job.id(), moe::v1::JOB_STATE_RUNNING, now));
-  RETURN_IF_ERROR(store_.SetNextStart(job.id(), "", 0));
+  absl::Status recorded = store_.SetState(job.id(), moe::v1::JOB_STATE_RUNNING, now);
+  if (recorded.ok()) recorded = store_.SetNextStart(job.id(), "", 0);
+  if (!recorded.ok()) {
+    // No worker runs that the catalogue does not know of.
+    (*launched)->Signal(SIGKILL);
+    // The first error is the one to tell; the attempt row may stay open until the next start.
+    (void)store_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now);
+    return recorded;
+  }
   Running& run = Track(job.id(), attempt_id, job.world_size(), *std::move(launched),
                        launcher.UsesSlots(), resume_from, secret, now);
   if (run.uses_slots) run.oom_kills = oom_kills;  // moed's cgroup holds only local workers
@@ -1102,12 +1158,17 @@ void Coordinator::Shutdown(AttemptCause cause) {
     for (auto it = running_.begin(); it != running_.end();) {
       auto& [job_id, run] = *it;
       // Workers that outlive moed go on, unless moed is already stopping them (a cancel).
-      if (const std::string handle = run.workers->handle(); !handle.empty() && !run.stopping) {
+      if (const std::string handle = run.workers->handle();
+          !handle.empty() && !run.stopping && !run.end) {
         Event(job_id,
               absl::StrCat("moed is stopping: ", handle,
                            " goes on (re-attached when moed starts again)"),
               now);
         it = running_.erase(it);
+        continue;
+      }
+      if (run.end) {  // its workers are gone; its end is recorded below or at the next start
+        ++it;
         continue;
       }
       run.shutdown = true;

@@ -262,7 +262,8 @@ class Coordinator {
   // and the record (events and the checkpoint, in the caller's transaction).
   static Unrecorded FindUnrecorded(const std::filesystem::path& output_dir, int64_t newest_known,
                                    double submitted_unix_s);
-  absl::Status RecordUnrecorded(int64_t job_id, const Unrecorded& found, double now);
+  absl::Status RecordUnrecorded(int64_t job_id, int64_t attempt_id, const Unrecorded& found,
+                                double now);
   // For every attempt that ended other than completed: FindUnrecorded with the lock released,
   // the result kept in its Running for Finish.
   void LookForUnrecorded() ABSL_LOCKS_EXCLUDED(mu_);
@@ -272,7 +273,8 @@ class Coordinator {
   absl::StatusOr<Running*> RunningAttempt(const moe::v1::WorkerRef& worker,
                                           const std::string& token)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Event(int64_t job_id, const std::string& text, double now);
+  void Event(int64_t job_id, const std::string& text, double now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Refreshes the gauges moed computes rather than receives (job counts, ages).
   void UpdateGauges(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

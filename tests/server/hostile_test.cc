@@ -193,6 +193,12 @@ TEST(Hostile, TwoJobsNeverShareAnOutputDirectory) {
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(second.status().message()),
               HasSubstr(absl::StrCat("belongs to job ", first)));
+  // Nor through another spelling of it (a link): the owner marker tells.
+  fs::create_directory_symlink(root / "out", root / "alias");
+  const auto aliased = moed.client().Submit(Job(root / "alias", 10));
+  EXPECT_EQ(aliased.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(aliased.status().message()),
+              HasSubstr(absl::StrCat("belongs to job ", first)));
   // A spec without output_dir, submitted twice: two jobs, two directories under the default.
   moe::v1::JobSpec defaulted = Job(root / "runs" / "tiny", 10);
   const auto a = moed.client().Submit(defaulted, /*unique_output_dir=*/true);
