@@ -24,13 +24,15 @@ lock = threading.RLock()
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def reply(self, status, body=""):
+        # Logged before the reply leaves: the client's next request (served on another
+        # thread) must not be logged ahead of this one.
+        with lock:
+            state["log"].append(f"{self.command} {self.path} {status}")
         data = body.encode()
         self.send_response(status)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        with lock:
-            state["log"].append(f"{self.command} {self.path} {status}")
 
     def log_message(self, *args):
         pass
