@@ -139,8 +139,8 @@ int RunMoectl(int argc, char** argv) {
     if (!client) {
       const auto security = common::LoadClientSecurity(flags.token_file, flags.tls_ca);
       if (!security.ok()) {
-        std::cerr << "moectl: " << security.status().message() << std::endl;
-        std::exit(2);
+        // A usage error (exit code 2), reported as CLI11 reports its own.
+        throw CLI::RuntimeError(absl::StrCat("moectl: ", security.status().message()), kExitUsage);
       }
       client = std::make_unique<JobClient>(flags.server, *security);
     }
@@ -166,10 +166,10 @@ int RunMoectl(int argc, char** argv) {
       code = ExitFor(job.status());
       return;
     }
-    std::cout << (flags.json() ? ToJson(*job)
-                               : absl::StrCat("submitted job ", job->id(), " (", job->name(),
-                                              "); checkpoints in ",
-                                              job->spec().checkpoint().output_dir()))
+    std::cout << (flags.json()
+                      ? ToJson(*job)
+                      : absl::StrCat("submitted job ", job->id(), " (", job->name(),
+                                     "); checkpoints in ", job->spec().checkpoint().output_dir()))
               << std::endl;
     if (wait) code = Watch(connect(), job->id(), flags);
   });
@@ -345,6 +345,9 @@ int RunMoectl(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {  // thrown by a subcommand (CLI11 prints nothing)
+    std::cerr << e.what() << std::endl;
+    return e.get_exit_code();
   } catch (const CLI::ParseError& e) {
     const int exit = app.exit(e);
     return exit == 0 ? 0 : kExitUsage;

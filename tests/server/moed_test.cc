@@ -365,6 +365,14 @@ TEST(Moectl, ExitCodesAndUnreachableMoed) {
   EXPECT_THAT(ReadFile(out), HasSubstr("cannot reach moed at 127.0.0.1:1"));
   status = std::system(absl::StrCat(MOECTL_BIN, " frobnicate > ", out, " 2>&1").c_str());
   EXPECT_EQ(WEXITSTATUS(status), 2);
+  // An unusable token file is a usage error, said in words (moectl returns; it does not exit
+  // from inside its commands).
+  const std::string empty_token = worker::testing::FreshDir("moectl_token").string() + "/token";
+  std::ofstream(empty_token).close();
+  status = std::system(
+      absl::StrCat(MOECTL_BIN, " --token-file ", empty_token, " list > ", out, " 2>&1").c_str());
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_THAT(ReadFile(out), HasSubstr("its first line is empty"));
   // Ids out of range are usage errors, refused before any call (not clamped to the largest).
   for (const char* args : {"status 99999999999999999999", "cancel 0", "logs 1 --rank -1",
                            "resume 1 --from-step 1e3", "delete 1.5"}) {
