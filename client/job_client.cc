@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/spec_validator.h"
 
 namespace moe::client {
 namespace {
@@ -57,11 +58,7 @@ using Stub = moe::v1::JobService::Stub;
 
 absl::StatusOr<moe::v1::Job> JobClient::Submit(const moe::v1::JobSpec& spec,
                                                bool unique_output_dir) {
-  if (const size_t bytes = spec.ByteSizeLong(); bytes > kMaxSpecBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the job spec is ", bytes, " bytes encoded; moed accepts at most ", kMaxSpecBytes,
-        " (1 MiB): keep long texts (data.prompt_template) in files the spec names"));
-  }
+  if (const absl::Status size = common::CheckSpecSize(spec); !size.ok()) return size;
   moe::v1::SubmitJobRequest request;
   *request.mutable_spec() = spec;
   request.set_unique_output_dir(unique_output_dir);

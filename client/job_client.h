@@ -18,12 +18,11 @@ class JobClient {
   // `security`: the bearer token and TLS CA moed asks for (none by default).
   explicit JobClient(const std::string& address, const common::ClientSecurity& security = {});
 
-  // The largest spec moed accepts (encoded), and the message sizes this client allows.
-  static constexpr size_t kMaxSpecBytes = 1 << 20;
+  // The message sizes this client allows.
   static constexpr int kMaxSendBytes = 2 << 20, kMaxReceiveBytes = 16 << 20;
 
   // `unique_output_dir`: the spec's checkpoint.output_dir is a default (SubmitJobRequest).
-  // InvalidArgument without calling moed for a spec over kMaxSpecBytes.
+  // InvalidArgument without calling moed for a spec over common::kMaxSpecBytes.
   absl::StatusOr<moe::v1::Job> Submit(const moe::v1::JobSpec& spec, bool unique_output_dir = false);
   absl::StatusOr<moe::v1::Job> Get(int64_t id);
   absl::StatusOr<moe::v1::ListJobsResponse> List(const moe::v1::ListJobsRequest& request = {});

@@ -153,6 +153,14 @@ std::vector<SpecProblem> FindSpecProblems(const moe::v1::JobSpec& spec) {
   return out;
 }
 
+absl::Status CheckSpecSize(const moe::v1::JobSpec& spec) {
+  const size_t bytes = spec.ByteSizeLong();
+  if (bytes <= kMaxSpecBytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the job spec is ", bytes, " bytes encoded; moed accepts at most ", kMaxSpecBytes,
+      " (1 MiB): keep long texts (data.prompt_template) in files the spec names"));
+}
+
 absl::Status ValidateJobSpec(const moe::v1::JobSpec& spec) {
   const std::vector<SpecProblem> problems = FindSpecProblems(spec);
   if (problems.empty()) return absl::OkStatus();

@@ -24,6 +24,11 @@ std::vector<SpecProblem> FindSpecProblems(const moe::v1::JobSpec& spec);
 // "path: message".
 absl::Status ValidateJobSpec(const moe::v1::JobSpec& spec);
 
+// The largest spec moed takes, encoded; CheckSpecSize says so in words (InvalidArgument). moectl
+// checks before sending, moed again for other clients.
+inline constexpr size_t kMaxSpecBytes = 1 << 20;
+absl::Status CheckSpecSize(const moe::v1::JobSpec& spec);
+
 }  // namespace moe::common
 
 #endif  // MOE_COMMON_SPEC_VALIDATOR_H_

@@ -2,12 +2,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <sys/random.h>
+#include <openssl/rand.h>
 
-#include <array>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -16,19 +13,13 @@
 namespace moe::common {
 
 std::string NewWorkerSecret() {
-  std::array<char, 32> bytes;
-  size_t filled = 0;
-  while (filled < bytes.size()) {
-    const ssize_t got = getrandom(bytes.data() + filled, bytes.size() - filled, 0);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      // No kernel randomness: a predictable secret would let anyone report for the job.
-      spdlog::critical("getrandom failed: {}", std::strerror(errno));
-      std::abort();
-    }
-    filled += static_cast<size_t>(got);
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    // No randomness: a predictable secret would let anyone report for the job.
+    spdlog::critical("RAND_bytes failed: no random worker secret can be made");
+    std::abort();
   }
-  return absl::BytesToHexString(absl::string_view(bytes.data(), bytes.size()));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));
 }
 
 std::string WorkerToken(absl::string_view secret, int64_t job_id, int64_t attempt_id, int rank) {

@@ -18,7 +18,7 @@ inline constexpr char kWorkerTokenHeader[] = "x-moe-worker-token";
 inline constexpr char kWorkerTokenVariable[] = "MOE_WORKER_TOKEN";
 inline constexpr char kWorkerSecretVariable[] = "MOE_WORKER_SECRET";
 
-// 32 random bytes from the kernel (getrandom), as 64 lower-case hex digits.
+// 32 random bytes (OpenSSL's RAND_bytes), as 64 lower-case hex digits.
 std::string NewWorkerSecret();
 
 // Lower-case hex SHA-256 of "moetrain-worker:<job>:<attempt>:<rank>:<secret>" (what the Slurm

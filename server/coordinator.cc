@@ -40,11 +40,6 @@ moe::v1::JobSpec WorkerSpec(moe::v1::JobSpec spec) {
   return spec;
 }
 
-// A state as people say it: "running", "completed".
-std::string StateName(JobState state) {
-  return absl::AsciiStrToLower(absl::StripPrefix(moe::v1::JobState_Name(state), "JOB_STATE_"));
-}
-
 }  // namespace
 
 Coordinator::Coordinator(Store& store, CoordinatorMetrics& metrics,
@@ -335,7 +330,6 @@ absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec,
   RETURN_IF_ERROR(launcher->Admit(spec, options_.slots));
   const int world = static_cast<int>(spec.resources().world_size());
   const double now = now_();
-  ASSIGN_OR_RETURN(const std::string catalogue, store_.CatalogueId());
   // Held throughout: no other submit can take the output directory meanwhile, and the
   // scheduler never sees the job before its files exist.
   absl::MutexLock lock(&mu_);
@@ -344,17 +338,16 @@ absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec,
         absl::StrCat("moed cannot write its catalogue (", catalogue_error_,
                      "): it takes no new jobs until it can; running jobs go on"));
   }
-  if (!unique_output_dir) RETURN_IF_ERROR(CheckOutputDirFree(spec, catalogue));
+  if (!unique_output_dir) RETURN_IF_ERROR(CheckOutputDirFree(spec));
   ASSIGN_OR_RETURN(const int64_t id, store_.CreateJob(spec, now, [&](int64_t id) {
-    return PrepareJob(spec, unique_output_dir, catalogue, id);
+    return PrepareJob(spec, unique_output_dir, id);
   }));
   Event(id, absl::StrCat("submitted: ", spec.name(), " on ", world, " workers"), now);
   ++version_;
   return store_.GetJob(id);
 }
 
-absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec,
-                                             const std::string& catalogue) {
+absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec) {
   const std::string dir = OutputDirKey(spec);
   // Continuing a job that ended, from one of its checkpoints, may take its directory over.
   const std::string& resume_from = spec.checkpoint().resume_from();
@@ -362,8 +355,7 @@ absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec,
       !resume_from.empty() && fs::path(resume_from).lexically_normal().parent_path() == dir;
   ASSIGN_OR_RETURN(const auto owners, store_.JobsWithOutputDir(dir));
   for (const auto& [owner, state] : owners) {
-    const bool ended = state == moe::v1::JOB_STATE_COMPLETED ||
-                       state == moe::v1::JOB_STATE_FAILED || state == moe::v1::JOB_STATE_CANCELLED;
+    const bool ended = IsFinal(state);
     if (continues && ended) continue;
     return absl::FailedPreconditionError(absl::StrCat(
         "checkpoint.output_dir ", dir, " belongs to job ", owner, " (", StateName(state),
@@ -378,7 +370,7 @@ absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec,
   // catalogue names a job deleted since, or the one being continued.
   ASSIGN_OR_RETURN(const std::string marker, common::ReadOwner(dir));
   if (marker.empty()) return absl::OkStatus();
-  if (!common::OwnedByCatalogue(marker, catalogue)) {
+  if (!common::OwnedByCatalogue(marker, options_.catalogue_id)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "checkpoint.output_dir ", dir, " belongs to ", marker, " (", common::kOwnerFile,
         "), a job of another moed: give this job its own output_dir"));
@@ -387,8 +379,7 @@ absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec,
   const int64_t owner = common::OwnerJobId(marker);
   if (const auto job = store_.GetJob(owner); job.ok()) {
     const moe::v1::JobState state = job->state();
-    const bool ended = state == moe::v1::JOB_STATE_COMPLETED ||
-                       state == moe::v1::JOB_STATE_FAILED || state == moe::v1::JOB_STATE_CANCELLED;
+    const bool ended = IsFinal(state);
     if (!(continues && ended)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "checkpoint.output_dir ", dir, " belongs to job ", owner, " (", StateName(state),
@@ -400,7 +391,6 @@ absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec,
 
 absl::StatusOr<Store::PreparedJob> Coordinator::PrepareJob(moe::v1::JobSpec spec,
                                                            bool unique_output_dir,
-                                                           const std::string& catalogue,
                                                            int64_t id) const {
   if (unique_output_dir) {
     spec.mutable_checkpoint()->set_output_dir(
@@ -424,8 +414,8 @@ absl::StatusOr<Store::PreparedJob> Coordinator::PrepareJob(moe::v1::JobSpec spec
   absl::Status written =
       common::WriteFileDurably(dir / "job.yaml", common::MessageToYaml(WorkerSpec(spec)));
   if (written.ok()) {
-    written =
-        common::ClaimOutputDir(spec.checkpoint().output_dir(), common::OwnerName(catalogue, id));
+    written = common::ClaimOutputDir(spec.checkpoint().output_dir(),
+                                     common::OwnerName(options_.catalogue_id, id));
   }
   if (!written.ok()) {
     fs::remove_all(dir, ec);  // the job never existed; a failure here leaves an empty leftover
@@ -499,11 +489,9 @@ absl::StatusOr<moe::v1::Job> Coordinator::Resume(int64_t job_id, int64_t from_st
 }
 
 absl::StatusOr<moe::v1::DeleteJobResponse> Coordinator::Delete(int64_t job_id, bool files) {
-  ASSIGN_OR_RETURN(const std::string catalogue, store_.CatalogueId());
   absl::MutexLock lock(&mu_);  // no resume can start it meanwhile
   ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
-  if (job.state() != moe::v1::JOB_STATE_COMPLETED && job.state() != moe::v1::JOB_STATE_FAILED &&
-      job.state() != moe::v1::JOB_STATE_CANCELLED) {
+  if (!IsFinal(job.state())) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job_id, " has not ended (it is ", StateName(job.state()),
                      "): cancel it first (moectl cancel ", job_id, ")"));
@@ -516,7 +504,8 @@ absl::StatusOr<moe::v1::DeleteJobResponse> Coordinator::Delete(int64_t job_id, b
   // The checkpoint directory only while it is still this job's (not continued by another).
   const fs::path output_dir = OutputDirKey(job.spec());
   const auto owner = common::ReadOwner(output_dir);
-  if (owner.ok() && *owner == common::OwnerName(catalogue, job_id)) dirs.push_back(output_dir);
+  if (owner.ok() && *owner == common::OwnerName(options_.catalogue_id, job_id))
+    dirs.push_back(output_dir);
   for (const fs::path& dir : dirs) {
     std::error_code ec;
     fs::remove_all(dir, ec);
@@ -737,9 +726,9 @@ void Coordinator::Tick() {
     absl::MutexLock lock(&mu_);
     Supervise(now);
   }
-  LookForUnrecorded();
+  LookForUnrecorded();  // off the lock, for the attempts that just ended
   absl::MutexLock lock(&mu_);
-  Supervise(now);  // finishes the attempts whose unrecorded checkpoints were looked for
+  FinishEnded(now);
   Reconcile(now);
   // New attempts only while the catalogue can record them.
   if (!shutting_down_ && catalogue_error_.empty()) Schedule(now);
@@ -747,17 +736,8 @@ void Coordinator::Tick() {
 }
 
 void Coordinator::Supervise(double now) {
-  std::vector<int64_t> finished;
   for (auto& [job_id, run] : running_) {
-    if (run.end) {
-      // Over: finished once its unrecorded checkpoints were looked for (LookForUnrecorded);
-      // one whose end the catalogue could not take waits for Reconcile.
-      if (!run.unrecorded_end &&
-          (run.end->cause == moe::v1::ATTEMPT_CAUSE_COMPLETED || run.unrecorded)) {
-        finished.push_back(job_id);
-      }
-      continue;
-    }
+    if (run.end) continue;  // over: FinishEnded records it
     Reap(job_id, run, now);
     // Waiting for a scheduler's nodes, suspended by it, or ending: no rank can heartbeat, so
     // the clocks start again when they can.
@@ -798,7 +778,18 @@ void Coordinator::Supervise(double now) {
     }
     if (std::all_of(run.ended.begin(), run.ended.end(), [](bool ended) { return ended; })) {
       Classify(run, now);
-      if (run.end->cause == moe::v1::ATTEMPT_CAUSE_COMPLETED) finished.push_back(job_id);
+    }
+  }
+}
+
+void Coordinator::FinishEnded(double now) {
+  std::vector<int64_t> finished;
+  for (const auto& [job_id, run] : running_) {
+    // Ready once its unrecorded checkpoints were looked for (LookForUnrecorded); one whose end
+    // the catalogue could not take waits for Reconcile.
+    if (run.end && !run.unrecorded_end &&
+        (run.end->cause == moe::v1::ATTEMPT_CAUSE_COMPLETED || run.unrecorded)) {
+      finished.push_back(job_id);
     }
   }
   for (int64_t job_id : finished) {
@@ -1107,9 +1098,8 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   request.slurm = job.spec().resources().slurm();
   request.extra_env = options_.worker_env;
   request.worker_secret = secret;
-  ASSIGN_OR_RETURN(const std::string catalogue, store_.CatalogueId());
-  request.extra_env.push_back(
-      absl::StrCat(common::kOwnerVariable, "=", common::OwnerName(catalogue, job.id())));
+  request.extra_env.push_back(absl::StrCat(common::kOwnerVariable, "=",
+                                           common::OwnerName(options_.catalogue_id, job.id())));
   // Four heartbeats per timeout, so one lost call is no alarm.
   request.extra_env.push_back(absl::StrCat("MOE_HEARTBEAT_S=", options_.heartbeat_timeout_s / 4));
   // The workers' own deadline ends before moed's SIGKILL, so they exit by themselves.
@@ -1183,6 +1173,7 @@ void Coordinator::Shutdown(AttemptCause cause) {
     {
       absl::MutexLock lock(&mu_);
       Supervise(now_());
+      FinishEnded(now_());
       Reconcile(now_());
       // Attempts over but unrecorded (the catalogue failing) are recorded by the next start.
       if (std::all_of(running_.begin(), running_.end(),

@@ -63,6 +63,7 @@ struct CoordinatorOptions {
   // For jobs whose resources.launcher is unspecified.
   moe::v1::Launcher default_launcher = moe::v1::LAUNCHER_LOCAL;
   SlurmOptions slurm;
+  std::string catalogue_id;  // the catalogue's identity (Store::CatalogueId), for owner markers
 };
 
 class Coordinator {
@@ -203,8 +204,11 @@ class Coordinator {
   // The stall watchdog's limit for `run` in seconds; 0 while it cannot tell (off, or fewer than
   // three intervals between step reports seen).
   double StallLimit(const Running& run) const;
-  // Reaps workers, catches silent ones, escalates to SIGKILL and finishes ended attempts.
+  // Reaps workers, catches silent and stalled ones, escalates to SIGKILL and classifies the
+  // attempts whose ranks all ended.
   void Supervise(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records the attempts that are over and ready (FinishEnded erases them from running_).
+  void FinishEnded(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reap(int64_t job_id, Running& run, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Stop(Running& run, moe::v1::AttemptCause cause, double now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -240,10 +244,9 @@ class Coordinator {
   absl::Status Start(const moe::v1::Job& job, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Submit's checks and files: OK when no other job of the catalogue (nor of another moed)
   // owns the spec's output_dir; the job's directory, job.yaml and owner marker.
-  absl::Status CheckOutputDirFree(const moe::v1::JobSpec& spec, const std::string& catalogue)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckOutputDirFree(const moe::v1::JobSpec& spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<Store::PreparedJob> PrepareJob(moe::v1::JobSpec spec, bool unique_output_dir,
-                                                const std::string& catalogue, int64_t id) const;
+                                                int64_t id) const;
   // The launcher of a job of `spec` (InvalidArgument when this moed has none for it).
   absl::StatusOr<Launcher*> LauncherFor(const moe::v1::JobSpec& spec) const;
   // Starts supervising `workers`, attempt `attempt_id` of job `job_id`, from `now`.

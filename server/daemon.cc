@@ -32,6 +32,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   std::unique_ptr<Daemon> d(new Daemon());
   ASSIGN_OR_RETURN(d->lock_, DataDirLock::Acquire(options.data_dir));
   ASSIGN_OR_RETURN(d->store_, Store::Open((options.data_dir / "moed.db").string()));
+  ASSIGN_OR_RETURN(options.coordinator.catalogue_id, d->store_->CatalogueId());
 
   d->pump_ = std::make_unique<StreamPump>();
   grpc::ServerBuilder builder;

@@ -22,24 +22,12 @@ grpc::ServerUnaryReactor* Respond(grpc::CallbackServerContext* context,
 
 }  // namespace
 
-bool IsFinal(moe::v1::JobState state) {
-  return state == moe::v1::JOB_STATE_COMPLETED || state == moe::v1::JOB_STATE_FAILED ||
-         state == moe::v1::JOB_STATE_CANCELLED;
-}
-
 grpc::ServerUnaryReactor* JobServiceImpl::SubmitJob(grpc::CallbackServerContext* context,
                                                     const moe::v1::SubmitJobRequest* request,
                                                     moe::v1::Job* response) {
-  if (const size_t bytes = request->spec().ByteSizeLong(); bytes > kMaxSpecBytes) {
-    return Respond<moe::v1::Job>(
-        context,
-        absl::InvalidArgumentError(absl::StrCat(
-            "the job spec is ", bytes, " bytes encoded; moed accepts at most ", kMaxSpecBytes,
-            " (1 MiB): keep long texts (data.prompt_template) in files the spec names")),
-        response);
-  }
-  // moectl validated the spec already; check again, against this machine's files.
-  const absl::Status valid = common::ValidateJobSpec(request->spec());
+  // moectl checked the spec already; check again, against this machine's files.
+  absl::Status valid = common::CheckSpecSize(request->spec());
+  if (valid.ok()) valid = common::ValidateJobSpec(request->spec());
   if (!valid.ok()) return Respond<moe::v1::Job>(context, valid, response);
   return Respond(context, coordinator_.Submit(request->spec(), request->unique_output_dir()),
                  response);

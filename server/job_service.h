@@ -44,8 +44,7 @@ class JobServiceImpl final : public moe::v1::JobService::CallbackService {
                                       const moe::v1::DeleteJobRequest* request,
                                       moe::v1::DeleteJobResponse* response) override;
 
-  // The largest spec SubmitJob takes (encoded), and the most jobs a ListJobs page holds.
-  static constexpr size_t kMaxSpecBytes = 1 << 20;
+  // The most jobs a ListJobs page holds.
   static constexpr int kMaxPageSize = 1000;
 
  private:
@@ -53,9 +52,6 @@ class JobServiceImpl final : public moe::v1::JobService::CallbackService {
   Store& store_;
   StreamPump& pump_;
 };
-
-// True for COMPLETED, FAILED and CANCELLED (INTERRUPTED jobs come back by themselves).
-bool IsFinal(moe::v1::JobState state);
 
 }  // namespace moe::server
 

@@ -347,8 +347,7 @@ std::string TransitionRefused(int64_t id, JobState from, JobState to) {
       is = "was cancelled";
       break;
     default:
-      is = absl::StrCat("is ", absl::AsciiStrToLower(
-                                   absl::StripPrefix(moe::v1::JobState_Name(from), "JOB_STATE_")));
+      is = absl::StrCat("is ", StateName(from));
   }
   const char* becoming = "changed so";
   switch (to) {
@@ -371,6 +370,15 @@ std::string TransitionRefused(int64_t id, JobState from, JobState to) {
 
 std::string OutputDirKey(const moe::v1::JobSpec& spec) {
   return std::filesystem::path(spec.checkpoint().output_dir()).lexically_normal().string();
+}
+
+bool IsFinal(JobState state) {
+  return state == moe::v1::JOB_STATE_COMPLETED || state == moe::v1::JOB_STATE_FAILED ||
+         state == moe::v1::JOB_STATE_CANCELLED;
+}
+
+std::string StateName(JobState state) {
+  return absl::AsciiStrToLower(absl::StripPrefix(moe::v1::JobState_Name(state), "JOB_STATE_"));
 }
 
 bool AllowedTransition(JobState from, JobState to) {

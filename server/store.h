@@ -165,6 +165,12 @@ class Store {
 // INTERRUPTED -> QUEUED (resume). COMPLETED is final.
 bool AllowedTransition(moe::v1::JobState from, moe::v1::JobState to);
 
+// True for COMPLETED, FAILED and CANCELLED (INTERRUPTED jobs come back by themselves).
+bool IsFinal(moe::v1::JobState state);
+
+// A state as people say it: "running", "completed".
+std::string StateName(moe::v1::JobState state);
+
 // How the catalogue compares checkpoint directories: the spec's (absolute) output_dir,
 // lexically normalised.
 std::string OutputDirKey(const moe::v1::JobSpec& spec);

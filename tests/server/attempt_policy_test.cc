@@ -14,6 +14,13 @@
 namespace moe::server {
 namespace {
 
+using moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT, moe::v1::ATTEMPT_CAUSE_CANCELLED,
+    moe::v1::ATTEMPT_CAUSE_COMPLETED, moe::v1::ATTEMPT_CAUSE_CRASHED,
+    moe::v1::ATTEMPT_CAUSE_DISK_FULL, moe::v1::ATTEMPT_CAUSE_HEARTBEAT_TIMEOUT,
+    moe::v1::ATTEMPT_CAUSE_NODE_FAILED, moe::v1::ATTEMPT_CAUSE_OOM_KILLED,
+    moe::v1::ATTEMPT_CAUSE_PREEMPTED, moe::v1::ATTEMPT_CAUSE_SCHEDULER_CANCELLED,
+    moe::v1::ATTEMPT_CAUSE_SIGNALED, moe::v1::ATTEMPT_CAUSE_TIME_LIMIT,
+    moe::v1::ATTEMPT_CAUSE_USER_ERROR;
 using moe::v1::AttemptCause;
 using ::testing::HasSubstr;
 using Next = JobDecision::Next;
@@ -40,12 +47,6 @@ AttemptExits With(AttemptExits e, void (*change)(AttemptExits&)) {
 }
 
 TEST(AttemptPolicy, ClassifiesTheRootCauseOverItsEchoes) {
-  using moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT, moe::v1::ATTEMPT_CAUSE_CANCELLED,
-      moe::v1::ATTEMPT_CAUSE_COMPLETED, moe::v1::ATTEMPT_CAUSE_CRASHED,
-      moe::v1::ATTEMPT_CAUSE_DISK_FULL, moe::v1::ATTEMPT_CAUSE_HEARTBEAT_TIMEOUT,
-      moe::v1::ATTEMPT_CAUSE_NODE_FAILED, moe::v1::ATTEMPT_CAUSE_OOM_KILLED,
-      moe::v1::ATTEMPT_CAUSE_PREEMPTED, moe::v1::ATTEMPT_CAUSE_SCHEDULER_CANCELLED,
-      moe::v1::ATTEMPT_CAUSE_SIGNALED, moe::v1::ATTEMPT_CAUSE_USER_ERROR;
   const std::vector<ClassifyCase> cases = {
       {"every rank exits 0", Statuses({Exit(0), Exit(0)}), ATTEMPT_CAUSE_COMPLETED},
       {"a bad spec on one rank", Statuses({Exit(0), Exit(2)}), ATTEMPT_CAUSE_USER_ERROR, 2},
@@ -131,12 +132,6 @@ JobHistory With(JobHistory h, void (*change)(JobHistory&)) {
 }
 
 TEST(AttemptPolicy, DecidesWhatBecomesOfTheJob) {
-  using moe::v1::ATTEMPT_CAUSE_BAD_CHECKPOINT, moe::v1::ATTEMPT_CAUSE_CANCELLED,
-      moe::v1::ATTEMPT_CAUSE_COMPLETED, moe::v1::ATTEMPT_CAUSE_CRASHED,
-      moe::v1::ATTEMPT_CAUSE_DISK_FULL, moe::v1::ATTEMPT_CAUSE_HEARTBEAT_TIMEOUT,
-      moe::v1::ATTEMPT_CAUSE_OOM_KILLED, moe::v1::ATTEMPT_CAUSE_PREEMPTED,
-      moe::v1::ATTEMPT_CAUSE_SCHEDULER_CANCELLED, moe::v1::ATTEMPT_CAUSE_TIME_LIMIT,
-      moe::v1::ATTEMPT_CAUSE_USER_ERROR;
   const std::vector<DecideCase> cases = {
       {"completed", ATTEMPT_CAUSE_COMPLETED, History(0, 3), Next::kComplete},
       {"completed even though a cancel came late", ATTEMPT_CAUSE_COMPLETED,

@@ -160,11 +160,11 @@ namespace {
 absl::Status AllSucceeded(Communicator& comm, const absl::Status& mine, int64_t step) {
   // {ranks that failed, of which for lack of disk space}: every rank ends the same way.
   torch::Tensor failed =
-      torch::tensor({mine.ok() ? 0.0F : 1.0F, common::IsDiskFull(mine) ? 1.0F : 0.0F})
-          .to(comm.device());
+      torch::tensor({mine.ok() ? 0.0F : 1.0F, common::IsDiskFull(mine) ? 1.0F : 0.0F},
+                    torch::dtype(torch::kFloat32).device(comm.device()));
   comm.AllReduceSum(failed);
   if (!mine.ok()) return mine;
-  const torch::Tensor counts = failed.to(torch::kCPU);
+  const torch::Tensor counts = failed.to(torch::kCPU);  // host: read once
   const int others = static_cast<int>(counts[0].item<float>());
   if (others == 0) return absl::OkStatus();
   const std::string message = absl::StrCat("checkpoint of step ", step, ": ", others,
