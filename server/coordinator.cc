@@ -1,7 +1,6 @@
 #include "server/coordinator.h"
 
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -238,29 +237,6 @@ absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
       FindUnrecorded(job.spec().checkpoint().output_dir(), known.empty() ? 0 : known.front().step(),
                      job.submitted_unix_s()),
       now);
-}
-
-Coordinator::Unrecorded Coordinator::FindUnrecorded(const fs::path& output_dir,
-                                                    int64_t newest_known, double submitted) {
-  Unrecorded found;
-  for (const auto& [step, dir] : common::CheckpointDirs(output_dir)) {
-    if (step <= newest_known) break;
-    // Committed before the job existed: another run's, in a reused output directory.
-    struct stat st {};
-    if (::stat((dir / common::kManifestFile).c_str(), &st) == 0 &&
-        st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9 < submitted) {
-      continue;
-    }
-    if (const absl::Status verified = common::VerifyCheckpoint(dir); !verified.ok()) {
-      found.ignored.push_back(
-          absl::StrCat("ignoring unrecorded ", dir.string(), ": ", verified.message()));
-      continue;
-    }
-    found.step = step;
-    found.dir = dir;
-    break;
-  }
-  return found;
 }
 
 absl::Status Coordinator::RecordUnrecorded(int64_t job_id, int64_t attempt_id,

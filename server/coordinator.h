@@ -41,6 +41,7 @@
 #include "server/path_policy.h"
 #include "server/slurm_launcher.h"
 #include "server/store.h"
+#include "server/unrecorded_checkpoints.h"
 
 namespace moe::server {
 
@@ -130,14 +131,6 @@ class Coordinator {
   int64_t version() const;
 
  private:
-  // Checkpoints committed in a job's output directory but never reported (a worker killed
-  // between the rename and the report): the newest that verifies, and why newer ones did not.
-  struct Unrecorded {
-    int64_t step = 0;  // 0: none
-    std::filesystem::path dir;
-    std::vector<std::string> ignored;  // "ignoring unrecorded DIR: why"
-  };
-
   // How an attempt ended, decided once when its last worker was reaped.
   struct AttemptEnd {
     moe::v1::AttemptCause cause = moe::v1::ATTEMPT_CAUSE_UNSPECIFIED;
@@ -261,10 +254,8 @@ class Coordinator {
   // the catalogue knows, was committed after the job was submitted, and verifies (committed,
   // but its report never arrived).
   absl::Status AdoptUnrecorded(const moe::v1::Job& job, double now);
-  // AdoptUnrecorded's two halves: the search (reads and hashes files; no lock, no catalogue)
-  // and the record (events and the checkpoint, in the caller's transaction).
-  static Unrecorded FindUnrecorded(const std::filesystem::path& output_dir, int64_t newest_known,
-                                   double submitted_unix_s);
+  // AdoptUnrecorded's second half, after FindUnrecorded (server/unrecorded_checkpoints.h): the
+  // events and the checkpoint, in the caller's transaction.
   absl::Status RecordUnrecorded(int64_t job_id, int64_t attempt_id, const Unrecorded& found,
                                 double now);
   // For every attempt that ended other than completed: FindUnrecorded with the lock released,
