@@ -2,7 +2,7 @@
 // one run. For each: moed's start-up (spawn to "listening": lock, quick_check, recovery), the
 // first page of `moectl list --limit 10` (the same 10 summaries' worth either way; median of 30
 // calls), and `moed --check` (the full
-// integrity check). Catalogues are built through Store on tmpfs, then copied to --dir. Prints
+// integrity check). Catalogues are built through Catalogue on tmpfs, then copied to --dir. Prints
 // one JSON object per size and the ratios.
 #include <spawn.h>
 #include <sys/wait.h>
@@ -21,7 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/job_client.h"
 #include "nlohmann/json.hpp"
-#include "server/store.h"
+#include "server/catalogue.h"
 
 extern char** environ;
 
@@ -47,16 +47,16 @@ void MakeCatalogue(const fs::path& dir, int jobs) {
   fs::remove_all(scratch);
   fs::create_directories(scratch);
   {
-    auto store = moe::server::Store::Open((scratch / "moed.db").string());
-    if (!store.ok()) throw std::runtime_error(std::string(store.status().message()));
+    auto catalogue = moe::server::Catalogue::Open((scratch / "moed.db").string());
+    if (!catalogue.ok()) throw std::runtime_error(std::string(catalogue.status().message()));
     moe::v1::JobSpec spec;
     spec.set_name("bench");
     spec.mutable_resources()->set_world_size(1);
     spec.mutable_data()->set_prompt_template(std::string(1000, 'x') + "{question}");
     for (int i = 1; i <= jobs; ++i) {
       spec.mutable_checkpoint()->set_output_dir(absl::StrCat("/runs/bench/", i));
-      const auto id = (*store)->CreateJob(spec, "", i);
-      if (!id.ok() || !(*store)->SetState(*id, moe::v1::JOB_STATE_CANCELLED, i).ok()) {
+      const auto id = (*catalogue)->CreateJob(spec, "", i);
+      if (!id.ok() || !(*catalogue)->SetState(*id, moe::v1::JOB_STATE_CANCELLED, i).ok()) {
         throw std::runtime_error("cannot build the catalogue");
       }
     }

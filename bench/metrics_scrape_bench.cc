@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "common/step_metrics.h"
 #include "nlohmann/json.hpp"
 #include "server/metrics.h"
 
@@ -25,12 +26,15 @@ int main(int argc, char** argv) {
   for (int job = 1; job <= jobs; ++job) {
     moe::v1::StepMetrics step;
     step.set_step(100);
-    step.set_loss(2.0);
-    step.set_step_seconds(0.5);
+    // Every metric of the table, as a worker reports them.
+    moe::common::StepValues values;
+    values.fill(0.5);
+    moe::common::PutByKey(values, moe::common::MetricScope::kRun, step.mutable_values());
     for (int l = 0; l < layers; ++l) {
       moe::v1::LayerMetrics* layer = step.add_layers();
       layer->set_layer(l);
       for (int e = 0; e < experts; ++e) layer->add_expert_share(1.0 / experts);
+      moe::common::PutByKey(values, moe::common::MetricScope::kLayer, layer->mutable_values());
     }
     metrics.OnSteps(job, {step});
     for (int rank = 0; rank < 8; ++rank) metrics.SetHeartbeatAge(job, rank, 1.0);

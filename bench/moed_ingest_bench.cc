@@ -1,6 +1,6 @@
 // How many step reports per second moed takes into its catalogue: ReportSteps calls from
 // several threads against a real moed on loopback (a job whose worker only sleeps keeps the
-// attempt open), side by side with the same batches written straight into a Store (the
+// attempt open), side by side with the same batches written straight into a Catalogue (the
 // SQLite floor under the gRPC path). Prints one JSON object per batch size.
 #include <grpcpp/grpcpp.h>
 
@@ -10,10 +10,11 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "common/step_metrics.h"
 #include "common/worker_token.h"
 #include "moe/v1/service.grpc.pb.h"
 #include "nlohmann/json.hpp"
-#include "server/store.h"
+#include "server/catalogue.h"
 
 namespace {
 
@@ -24,8 +25,9 @@ std::vector<moe::v1::StepMetrics> Batch(int64_t first, int size) {
   for (int i = 0; i < size; ++i) {
     steps[i].set_step(first + i);
     steps[i].set_total_steps(1 << 30);
-    steps[i].set_loss(2.0);
-    steps[i].set_learning_rate(1e-4);
+    moe::common::StepValues values;
+    values.fill(0.5);  // every run metric of the table, as a worker reports them
+    moe::common::PutByKey(values, moe::common::MetricScope::kRun, steps[i].mutable_values());
     for (int e = 0; e < 8; ++e) steps[i].add_expert_share(0.125);
   }
   return steps;
@@ -74,14 +76,14 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   auto stub = moe::v1::WorkerService::NewStub(channel);
   for (const char* suffix : {"", "-wal", "-shm"}) std::remove((db_path + suffix).c_str());
-  auto store = moe::server::Store::Open(db_path);
-  if (!store.ok()) {
-    std::cerr << store.status() << std::endl;
+  auto catalogue = moe::server::Catalogue::Open(db_path);
+  if (!catalogue.ok()) {
+    std::cerr << catalogue.status() << std::endl;
     return 1;
   }
   moe::v1::JobSpec spec;
   spec.set_name("bench");
-  const int64_t direct_job = *(*store)->CreateJob(spec, "/tmp", 0);
+  const int64_t direct_job = *(*catalogue)->CreateJob(spec, "/tmp", 0);
 
   for (int batch : batches) {
     const int64_t rpc_calls = Hammer(
@@ -102,7 +104,7 @@ int main(int argc, char** argv) {
     const int64_t direct_calls = Hammer(
         threads, seconds,
         [&](int, int64_t first) {
-          return (*store)->AddSteps(direct_job, 1, Batch(first, batch)).ok();
+          return (*catalogue)->AddSteps(direct_job, 1, Batch(first, batch)).ok();
         },
         batch);
     const double moed_rate = rpc_calls * batch / seconds,

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "common/step_metrics.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace moe::client {
@@ -31,6 +32,11 @@ std::string Rate(double per_second) {
   return absl::StrFormat("%.0f", per_second);
 }
 
+// A reported metric's value; 0 when the step did not report it.
+double Value(const moe::v1::StepMetrics& step, common::StepMetric metric) {
+  return common::FindByKey(step.values(), metric).value_or(0);
+}
+
 }  // namespace
 
 std::string StateName(moe::v1::JobState state) {
@@ -43,6 +49,7 @@ std::string ToJson(const google::protobuf::Message& message) {
   options.add_whitespace = true;
   options.preserve_proto_field_names = true;
   options.always_print_primitive_fields = true;
+  // Printing a valid message to JSON cannot fail.
   (void)google::protobuf::util::MessageToJsonString(message, &json, options);
   return json;
 }
@@ -98,7 +105,8 @@ std::string ProgressLine(const moe::v1::StepMetrics& step, double eta_seconds) {
   std::string line = absl::StrFormat(
       "[%s%s] step %d/%d %3.0f%% | loss %.4f | lr %.2e | %s tok/s | ETA %s",
       std::string(filled, '#'), std::string(kWidth - filled, '.'), step.step(), total, 100 * done,
-      step.loss(), step.learning_rate(), Rate(step.tokens_per_second()), Duration(eta_seconds));
+      Value(step, common::kLoss), Value(step, common::kLearningRate),
+      Rate(Value(step, common::kTokensPerSecond)), Duration(eta_seconds));
   if (!step.expert_share().empty()) {
     std::vector<std::string> shares;
     for (double s : step.expert_share()) shares.push_back(absl::StrFormat("%.0f", 100 * s));

@@ -1,4 +1,4 @@
-// What makes a checkpoint directory committed (DESIGN.md's commit protocol), readable without
+// What makes a checkpoint directory committed (docs/design.md's commit protocol), readable without
 // LibTorch so that moed can verify and adopt checkpoints too. A committed checkpoint is a
 // directory `checkpoint-step-N/` whose `manifest.json` lists every file with its size and
 // SHA-256 (and how many optimizer shards there are), and every listed file matches.

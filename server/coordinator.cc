@@ -41,10 +41,10 @@ moe::v1::JobSpec WorkerSpec(moe::v1::JobSpec spec) {
 
 }  // namespace
 
-Coordinator::Coordinator(Store& store, CoordinatorMetrics& metrics,
+Coordinator::Coordinator(Catalogue& catalogue, CoordinatorMetrics& metrics,
                          const LauncherRegistry& launchers, CoordinatorOptions options,
                          std::function<double()> now)
-    : store_(store),
+    : catalogue_(catalogue),
       metrics_(metrics),
       options_(std::move(options)),
       now_(std::move(now)),
@@ -76,7 +76,7 @@ int64_t Coordinator::version() const {
 
 void Coordinator::Event(int64_t job_id, const std::string& text, double now) {
   spdlog::info("job {}: {}", job_id, text);
-  absl::Status recorded = catalogue_error_.empty() ? store_.AddEvent(job_id, text, now)
+  absl::Status recorded = catalogue_error_.empty() ? catalogue_.AddEvent(job_id, text, now)
                                                    : absl::UnavailableError(catalogue_error_);
   if (recorded.ok()) return;
   if (catalogue_error_.empty()) CatalogueFailed(recorded);
@@ -85,6 +85,12 @@ void Coordinator::Event(int64_t job_id, const std::string& text, double now) {
     backlog_.events.pop_front();
     ++backlog_.dropped;
   }
+}
+
+void Coordinator::BestEffort(const absl::Status& written, absl::string_view what) {
+  if (written.ok()) return;
+  metrics_.OnCatalogueWriteFailed();
+  spdlog::warn("catalogue: cannot {}: {}", what, written.message());
 }
 
 void Coordinator::CatalogueFailed(const absl::Status& status) {
@@ -108,21 +114,21 @@ void Coordinator::Reconcile(double now) {
     spdlog::debug("catalogue still failing: {}", status.message());
   };
   while (!backlog_.checkpoints.empty()) {
-    if (absl::Status s = store_.AddCheckpoint(backlog_.checkpoints.front()); !s.ok()) {
+    if (absl::Status s = catalogue_.AddCheckpoint(backlog_.checkpoints.front()); !s.ok()) {
       return failed(s);
     }
     backlog_.checkpoints.pop_front();
   }
   while (!backlog_.steps.empty()) {
     const Backlog::Steps& s = backlog_.steps.front();
-    if (absl::Status st = store_.AddSteps(s.job_id, s.attempt_id, s.steps); !st.ok()) {
+    if (absl::Status st = catalogue_.AddSteps(s.job_id, s.attempt_id, s.steps); !st.ok()) {
       return failed(st);
     }
     backlog_.steps.pop_front();
   }
   while (!backlog_.events.empty()) {
     const Backlog::Event& e = backlog_.events.front();
-    if (absl::Status s = store_.AddEvent(e.job_id, e.text, e.time); !s.ok()) return failed(s);
+    if (absl::Status s = catalogue_.AddEvent(e.job_id, e.text, e.time); !s.ok()) return failed(s);
     backlog_.events.pop_front();
   }
   for (auto it = running_.begin(); it != running_.end();) {
@@ -147,8 +153,8 @@ void Coordinator::Reconcile(double now) {
 
 absl::Status Coordinator::Recover() {
   const double now = now_();
-  ASSIGN_OR_RETURN(const auto running, store_.JobsIn(moe::v1::JOB_STATE_RUNNING));
-  ASSIGN_OR_RETURN(const auto interrupted, store_.JobsIn(moe::v1::JOB_STATE_INTERRUPTED));
+  ASSIGN_OR_RETURN(const auto running, catalogue_.JobsIn(moe::v1::JOB_STATE_RUNNING));
+  ASSIGN_OR_RETURN(const auto interrupted, catalogue_.JobsIn(moe::v1::JOB_STATE_INTERRUPTED));
   std::vector<moe::v1::Job> resume = running;
   resume.insert(resume.end(), interrupted.begin(), interrupted.end());
   for (const moe::v1::Job& job : resume) {
@@ -156,18 +162,20 @@ absl::Status Coordinator::Recover() {
       absl::MutexLock lock(&mu_);
       if (Reattach(job, now)) continue;
     }
-    ASSIGN_OR_RETURN(const auto attempts, store_.ListAttempts(job.id()));
+    ASSIGN_OR_RETURN(const auto attempts, catalogue_.ListAttempts(job.id()));
     for (const moe::v1::Attempt& a : attempts) {
       if (a.ended_unix_s() == 0) {
-        (void)store_.EndAttempt(a.id(), 0, 0, moe::v1::ATTEMPT_CAUSE_INTERRUPTED, now);
+        // Left open, it is ended at the next start, as here.
+        BestEffort(catalogue_.EndAttempt(a.id(), 0, 0, moe::v1::ATTEMPT_CAUSE_INTERRUPTED, now),
+                   "end an attempt that moed's restart interrupted");
       }
     }
     if (job.state() == moe::v1::JOB_STATE_RUNNING) {
-      RETURN_IF_ERROR(store_.SetState(job.id(), moe::v1::JOB_STATE_INTERRUPTED, now));
+      RETURN_IF_ERROR(catalogue_.SetState(job.id(), moe::v1::JOB_STATE_INTERRUPTED, now));
     }
     RETURN_IF_ERROR(AdoptUnrecorded(job, now));
-    RETURN_IF_ERROR(store_.SetNextStart(job.id(), "", now));
-    RETURN_IF_ERROR(store_.SetState(job.id(), moe::v1::JOB_STATE_QUEUED, now));
+    RETURN_IF_ERROR(catalogue_.SetNextStart(job.id(), "", now));
+    RETURN_IF_ERROR(catalogue_.SetState(job.id(), moe::v1::JOB_STATE_QUEUED, now));
     RETURN_IF_ERROR(
         Note(job.id(), "interrupted (moed restarted): resuming from the newest checkpoint", now));
   }
@@ -175,7 +183,7 @@ absl::Status Coordinator::Recover() {
 }
 
 bool Coordinator::Reattach(const moe::v1::Job& job, double now) {
-  const auto attempts = store_.ListAttempts(job.id());
+  const auto attempts = catalogue_.ListAttempts(job.id());
   if (!attempts.ok() || attempts->empty()) return false;
   const moe::v1::Attempt& attempt = attempts->back();
   if (attempt.ended_unix_s() != 0 || attempt.launcher_handle().empty()) return false;
@@ -196,7 +204,7 @@ bool Coordinator::Reattach(const moe::v1::Job& job, double now) {
           now);
     return false;
   }
-  const auto secret = store_.WorkerSecret(attempt.id());
+  const auto secret = catalogue_.WorkerSecret(attempt.id());
   if (!secret.ok()) return false;
   // Heartbeats are due from now on.
   Track(job.id(), attempt.id(), attempt.world_size(), *std::move(workers), /*uses_slots=*/false,
@@ -229,8 +237,8 @@ Coordinator::Running& Coordinator::Track(int64_t job_id, int64_t attempt_id, int
 }
 
 absl::Status Coordinator::AdoptUnrecorded(const moe::v1::Job& job, double now) {
-  ASSIGN_OR_RETURN(const auto known, store_.ListCheckpoints(job.id()));
-  const auto attempts = store_.ListAttempts(job.id());
+  ASSIGN_OR_RETURN(const auto known, catalogue_.ListCheckpoints(job.id()));
+  const auto attempts = catalogue_.ListAttempts(job.id());
   const int64_t attempt = attempts.ok() && !attempts->empty() ? attempts->back().id() : 0;
   return RecordUnrecorded(
       job.id(), attempt,
@@ -245,7 +253,7 @@ absl::Status Coordinator::RecordUnrecorded(int64_t job_id, int64_t attempt_id,
   if (found.step == 0) return absl::OkStatus();
   // Reported meanwhile (a late report, or one kept while the catalogue failed): that record,
   // with its size and manifest hash, stands.
-  ASSIGN_OR_RETURN(const auto known, store_.ListCheckpoints(job_id));
+  ASSIGN_OR_RETURN(const auto known, catalogue_.ListCheckpoints(job_id));
   for (const moe::v1::Checkpoint& k : known) {
     if (k.step() == found.step) return absl::OkStatus();
   }
@@ -255,7 +263,7 @@ absl::Status Coordinator::RecordUnrecorded(int64_t job_id, int64_t attempt_id,
   c.set_step(found.step);
   c.set_path(found.dir.string());
   c.set_committed_unix_s(now);
-  RETURN_IF_ERROR(store_.AddCheckpoint(c));
+  RETURN_IF_ERROR(catalogue_.AddCheckpoint(c));
   return Note(job_id, absl::StrCat("adopted unrecorded checkpoint ", found.dir.string()), now);
 }
 
@@ -273,8 +281,8 @@ void Coordinator::LookForUnrecorded() {
       if (!run.end || run.end->cause == moe::v1::ATTEMPT_CAUSE_COMPLETED || run.unrecorded) {
         continue;
       }
-      const auto job = store_.GetJob(job_id);
-      const auto known = store_.ListCheckpoints(job_id);
+      const auto job = catalogue_.GetJob(job_id);
+      const auto known = catalogue_.ListCheckpoints(job_id);
       if (!job.ok() || !known.ok()) {
         // The catalogue cannot be read: nothing adopted now (the next start adopts it).
         run.unrecorded = Unrecorded{};
@@ -315,12 +323,12 @@ absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec,
                      "): it takes no new jobs until it can; running jobs go on"));
   }
   if (!unique_output_dir) RETURN_IF_ERROR(CheckOutputDirFree(spec));
-  ASSIGN_OR_RETURN(const int64_t id, store_.CreateJob(spec, now, [&](int64_t id) {
+  ASSIGN_OR_RETURN(const int64_t id, catalogue_.CreateJob(spec, now, [&](int64_t id) {
     return PrepareJob(spec, unique_output_dir, id);
   }));
   Event(id, absl::StrCat("submitted: ", spec.name(), " on ", world, " workers"), now);
   ++version_;
-  return store_.GetJob(id);
+  return catalogue_.GetJob(id);
 }
 
 absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec) {
@@ -329,7 +337,7 @@ absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec) {
   const std::string& resume_from = spec.checkpoint().resume_from();
   const bool continues =
       !resume_from.empty() && fs::path(resume_from).lexically_normal().parent_path() == dir;
-  ASSIGN_OR_RETURN(const auto owners, store_.JobsWithOutputDir(dir));
+  ASSIGN_OR_RETURN(const auto owners, catalogue_.JobsWithOutputDir(dir));
   for (const auto& [owner, state] : owners) {
     const bool ended = IsFinal(state);
     if (continues && ended) continue;
@@ -353,7 +361,7 @@ absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec) {
   }
   // A job of this catalogue that named the directory otherwise (a link, another spelling).
   const int64_t owner = common::OwnerJobId(marker);
-  if (const auto job = store_.GetJob(owner); job.ok()) {
+  if (const auto job = catalogue_.GetJob(owner); job.ok()) {
     const moe::v1::JobState state = job->state();
     const bool ended = IsFinal(state);
     if (!(continues && ended)) {
@@ -365,9 +373,9 @@ absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec) {
   return absl::OkStatus();  // a job deleted since, or the one being continued
 }
 
-absl::StatusOr<Store::PreparedJob> Coordinator::PrepareJob(moe::v1::JobSpec spec,
-                                                           bool unique_output_dir,
-                                                           int64_t id) const {
+absl::StatusOr<Catalogue::PreparedJob> Coordinator::PrepareJob(moe::v1::JobSpec spec,
+                                                               bool unique_output_dir,
+                                                               int64_t id) const {
   if (unique_output_dir) {
     spec.mutable_checkpoint()->set_output_dir(
         (fs::path(spec.checkpoint().output_dir()) / std::to_string(id)).string());
@@ -397,7 +405,7 @@ absl::StatusOr<Store::PreparedJob> Coordinator::PrepareJob(moe::v1::JobSpec spec
     fs::remove_all(dir, ec);  // the job never existed; a failure here leaves an empty leftover
     return absl::FailedPreconditionError(absl::StrCat("not queued: ", written.message()));
   }
-  return Store::PreparedJob{std::move(spec), dir.string()};
+  return Catalogue::PreparedJob{std::move(spec), dir.string()};
 }
 
 absl::StatusOr<moe::v1::Job> Coordinator::Cancel(int64_t job_id) {
@@ -408,24 +416,24 @@ absl::StatusOr<moe::v1::Job> Coordinator::Cancel(int64_t job_id) {
     // Its workers may be gone already (an end waiting to be recorded): nothing to signal.
     if (!it->second.end) Stop(it->second, moe::v1::ATTEMPT_CAUSE_CANCELLED, now);
   } else {
-    RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_CANCELLED, now));
+    RETURN_IF_ERROR(catalogue_.SetState(job_id, moe::v1::JOB_STATE_CANCELLED, now));
   }
   Event(job_id, "cancel requested", now);
   ++version_;
-  return store_.GetJob(job_id);
+  return catalogue_.GetJob(job_id);
 }
 
 absl::StatusOr<moe::v1::Job> Coordinator::Resume(int64_t job_id, int64_t from_step,
                                                  int32_t world_size) {
   const double now = now_();
-  ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
+  ASSIGN_OR_RETURN(const moe::v1::Job job, catalogue_.GetJob(job_id));
   if (job.state() != moe::v1::JOB_STATE_FAILED && job.state() != moe::v1::JOB_STATE_CANCELLED &&
       job.state() != moe::v1::JOB_STATE_INTERRUPTED) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job_id, " is ", StateName(job.state()),
                      ": only a failed, cancelled or interrupted job can be resumed"));
   }
-  ASSIGN_OR_RETURN(const auto owners, store_.JobsWithOutputDir(OutputDirKey(job.spec())));
+  ASSIGN_OR_RETURN(const auto owners, catalogue_.JobsWithOutputDir(OutputDirKey(job.spec())));
   for (const auto& [owner, state] : owners) {
     if (owner > job_id) {
       return absl::FailedPreconditionError(
@@ -441,7 +449,7 @@ absl::StatusOr<moe::v1::Job> Coordinator::Resume(int64_t job_id, int64_t from_st
   }
   std::string from;
   if (from_step > 0) {
-    ASSIGN_OR_RETURN(const auto checkpoints, store_.ListCheckpoints(job_id));
+    ASSIGN_OR_RETURN(const auto checkpoints, catalogue_.ListCheckpoints(job_id));
     for (const moe::v1::Checkpoint& c : checkpoints) {
       if (c.step() == from_step) from = c.path();
     }
@@ -452,27 +460,27 @@ absl::StatusOr<moe::v1::Job> Coordinator::Resume(int64_t job_id, int64_t from_st
     }
   }
   absl::MutexLock lock(&mu_);
-  RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
-  RETURN_IF_ERROR(store_.SetNextStart(job_id, from, now));
-  if (world_size > 0) RETURN_IF_ERROR(store_.SetWorldSize(job_id, world_size));
-  RETURN_IF_ERROR(store_.SetRestarts(job_id, 0));
+  RETURN_IF_ERROR(catalogue_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
+  RETURN_IF_ERROR(catalogue_.SetNextStart(job_id, from, now));
+  if (world_size > 0) RETURN_IF_ERROR(catalogue_.SetWorldSize(job_id, world_size));
+  RETURN_IF_ERROR(catalogue_.SetRestarts(job_id, 0));
   Event(job_id,
         absl::StrCat("resume requested", from.empty() ? "" : " from " + from,
                      world_size > 0 ? absl::StrCat(" on ", world_size, " workers") : ""),
         now);
   ++version_;
-  return store_.GetJob(job_id);
+  return catalogue_.GetJob(job_id);
 }
 
 absl::StatusOr<moe::v1::DeleteJobResponse> Coordinator::Delete(int64_t job_id, bool files) {
   absl::MutexLock lock(&mu_);  // no resume can start it meanwhile
-  ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
+  ASSIGN_OR_RETURN(const moe::v1::Job job, catalogue_.GetJob(job_id));
   if (!IsFinal(job.state())) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job_id, " has not ended (it is ", StateName(job.state()),
                      "): cancel it first (moectl cancel ", job_id, ")"));
   }
-  RETURN_IF_ERROR(store_.DeleteJob(job_id));
+  RETURN_IF_ERROR(catalogue_.DeleteJob(job_id));
   spdlog::info("job {}: deleted from the catalogue{}", job_id, files ? " with its files" : "");
   moe::v1::DeleteJobResponse response;
   if (!files) return response;
@@ -496,8 +504,8 @@ absl::StatusOr<moe::v1::DeleteJobResponse> Coordinator::Delete(int64_t job_id, b
 }
 
 absl::StatusOr<fs::path> Coordinator::LogPath(int64_t job_id, int64_t attempt_id, int rank) {
-  ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
-  ASSIGN_OR_RETURN(const auto attempts, store_.ListAttempts(job_id));
+  ASSIGN_OR_RETURN(const moe::v1::Job job, catalogue_.GetJob(job_id));
+  ASSIGN_OR_RETURN(const auto attempts, catalogue_.ListAttempts(job_id));
   if (attempts.empty()) {
     return absl::NotFoundError(absl::StrCat("job ", job_id, " has not started yet"));
   }
@@ -562,7 +570,7 @@ absl::StatusOr<bool> Coordinator::ReportSteps(const moe::v1::WorkerRef& worker,
   const double now = now_();
   run->last_heartbeat[worker.rank()] = now;
   absl::Status recorded = catalogue_error_.empty()
-                              ? store_.AddSteps(worker.job_id(), worker.attempt_id(), steps)
+                              ? catalogue_.AddSteps(worker.job_id(), worker.attempt_id(), steps)
                               : absl::UnavailableError(catalogue_error_);
   if (!recorded.ok()) {
     // Kept for when the catalogue can be written again; the worker trains on regardless.
@@ -594,7 +602,7 @@ absl::StatusOr<bool> Coordinator::ReportCheckpoint(const moe::v1::WorkerRef& wor
     ASSIGN_OR_RETURN(Running * run, RunningAttempt(worker, token));
     run->last_heartbeat[worker.rank()] = now_();
     // Only the job's own checkpoint directory: retention deletes what is recorded here.
-    ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(worker.job_id()));
+    ASSIGN_OR_RETURN(const moe::v1::Job job, catalogue_.GetJob(worker.job_id()));
     expected =
         (fs::path(job.spec().checkpoint().output_dir()) / common::CheckpointName(checkpoint.step()))
             .lexically_normal();
@@ -624,7 +632,7 @@ absl::StatusOr<bool> Coordinator::ReportCheckpoint(const moe::v1::WorkerRef& wor
   checkpoint.set_job_id(worker.job_id());
   checkpoint.set_attempt_id(worker.attempt_id());
   checkpoint.set_committed_unix_s(now_());
-  absl::Status recorded = catalogue_error_.empty() ? store_.AddCheckpoint(checkpoint)
+  absl::Status recorded = catalogue_error_.empty() ? catalogue_.AddCheckpoint(checkpoint)
                                                    : absl::UnavailableError(catalogue_error_);
   metrics_.OnCheckpoint(worker.job_id(), checkpoint);
   if (recorded.ok()) {
@@ -662,8 +670,8 @@ absl::StatusOr<bool> Coordinator::ReportCheckpointFailure(
 }
 
 void Coordinator::ApplyRetention(int64_t job_id) {
-  const auto job = store_.GetJob(job_id);
-  const auto checkpoints = store_.ListCheckpoints(job_id);
+  const auto job = catalogue_.GetJob(job_id);
+  const auto checkpoints = catalogue_.ListCheckpoints(job_id);
   if (!job.ok() || !checkpoints.ok()) return;
   const uint32_t keep = job->spec().checkpoint().keep_last();
   if (keep == 0 || checkpoints->size() <= keep) return;
@@ -691,7 +699,9 @@ void Coordinator::ApplyRetention(int64_t job_id) {
       spdlog::warn("retention: cannot delete {}: {}", old.path(), ec.message());
       continue;
     }
-    (void)store_.MarkCheckpointDeleted(job_id, old.step());
+    // Still listed, it fails verification when a resume tries it, which then takes an older one.
+    BestEffort(catalogue_.MarkCheckpointDeleted(job_id, old.step()),
+               "mark a deleted checkpoint deleted");
     Event(job_id, absl::StrCat("retention: deleted ", old.path()), now_());
   }
 }
@@ -792,13 +802,14 @@ double Coordinator::StallLimit(const Running& run) const {
 void Coordinator::UpdateGauges(double now) {
   gauges_updated_ = now;
   metrics_.SetCatalogueWritable(catalogue_error_.empty(), backlog_.size());
-  if (const auto counts = store_.CountJobsByState(); counts.ok()) metrics_.SetJobCounts(*counts);
+  if (const auto counts = catalogue_.CountJobsByState(); counts.ok())
+    metrics_.SetJobCounts(*counts);
   for (const auto& [job_id, run] : running_) {
     for (size_t rank = 0; rank < run.last_heartbeat.size(); ++rank) {
       const double last = run.last_heartbeat[rank] > 0 ? run.last_heartbeat[rank] : run.started;
       metrics_.SetHeartbeatAge(job_id, static_cast<int>(rank), now - last);
     }
-    if (const auto checkpoints = store_.ListCheckpoints(job_id);
+    if (const auto checkpoints = catalogue_.ListCheckpoints(job_id);
         checkpoints.ok() && !checkpoints->empty()) {
       metrics_.SetCheckpointAge(job_id, now - checkpoints->front().committed_unix_s());
     }
@@ -844,12 +855,12 @@ void Coordinator::Classify(Running& run, double now) {
 
 bool Coordinator::Finish(int64_t job_id, Running& run, double now) {
   bool restarted = false;
-  absl::Status status = store_.Begin();
+  absl::Status status = catalogue_.Begin();
   if (status.ok()) status = RecordEnd(job_id, run, &restarted);
   if (status.ok()) {
-    status = store_.Commit();
+    status = catalogue_.Commit();
   } else {
-    store_.Rollback();
+    catalogue_.Rollback();
   }
   if (!status.ok()) {
     CatalogueFailed(status);
@@ -862,7 +873,7 @@ bool Coordinator::Finish(int64_t job_id, Running& run, double now) {
 
 absl::Status Coordinator::Note(int64_t job_id, const std::string& text, double now) {
   spdlog::info("job {}: {}", job_id, text);
-  return store_.AddEvent(job_id, text, now);
+  return catalogue_.AddEvent(job_id, text, now);
 }
 
 absl::Status Coordinator::RecordEnd(int64_t job_id, const Running& run, bool* restarted) {
@@ -871,11 +882,11 @@ absl::Status Coordinator::RecordEnd(int64_t job_id, const Running& run, bool* re
   const double now = end.time;
   // Ended by an earlier try whose job update failed after it: then not "already over".
   if (const absl::Status ended =
-          store_.EndAttempt(run.attempt_id, end.exit_code, end.signal, cause, now);
+          catalogue_.EndAttempt(run.attempt_id, end.exit_code, end.signal, cause, now);
       !ended.ok() && !absl::IsFailedPrecondition(ended)) {
     return ended;
   }
-  ASSIGN_OR_RETURN(const moe::v1::Job job, store_.GetJob(job_id));
+  ASSIGN_OR_RETURN(const moe::v1::Job job, catalogue_.GetJob(job_id));
   RETURN_IF_ERROR(Note(
       job_id, absl::StrCat("attempt ", run.attempt_id, " ended: ", DescribeCause(cause)), now));
   if (cause != moe::v1::ATTEMPT_CAUSE_COMPLETED) {
@@ -897,13 +908,13 @@ absl::Status Coordinator::RecordEnd(int64_t job_id, const Running& run, bool* re
       DecideNext(cause, history, {options_.backoff_initial_s, options_.backoff_max_s});
   switch (decision.next) {
     case JobDecision::Next::kComplete:
-      return store_.SetState(job_id, moe::v1::JOB_STATE_COMPLETED, now);
+      return catalogue_.SetState(job_id, moe::v1::JOB_STATE_COMPLETED, now);
     case JobDecision::Next::kCancel:
-      return store_.SetState(job_id, moe::v1::JOB_STATE_CANCELLED, now);
+      return catalogue_.SetState(job_id, moe::v1::JOB_STATE_CANCELLED, now);
     case JobDecision::Next::kInterrupt:
-      return store_.SetState(job_id, moe::v1::JOB_STATE_INTERRUPTED, now);
+      return catalogue_.SetState(job_id, moe::v1::JOB_STATE_INTERRUPTED, now);
     case JobDecision::Next::kFail:
-      return store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now, decision.failure);
+      return catalogue_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now, decision.failure);
     case JobDecision::Next::kSetAsideDamaged:
       return SetAsideDamaged(job_id, run.resume_from, now);
     case JobDecision::Next::kWaitForDisk: {
@@ -912,14 +923,14 @@ absl::Status Coordinator::RecordEnd(int64_t job_id, const Running& run, bool* re
       const std::string waiting =
           absl::StrCat("disk full: waiting for ", run.disk_bytes_needed, " bytes free in ", path,
                        " (the save of the last attempt needed them)");
-      RETURN_IF_ERROR(store_.SetDiskWait(job_id, path, run.disk_bytes_needed, waiting));
-      RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
+      RETURN_IF_ERROR(catalogue_.SetDiskWait(job_id, path, run.disk_bytes_needed, waiting));
+      RETURN_IF_ERROR(catalogue_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
       return Note(job_id, waiting, now);
     }
     case JobDecision::Next::kRequeue:
-      if (decision.charged) RETURN_IF_ERROR(store_.SetRestarts(job_id, job.restarts() + 1));
-      RETURN_IF_ERROR(store_.SetNextStart(job_id, "", now + decision.backoff_s));
-      RETURN_IF_ERROR(store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
+      if (decision.charged) RETURN_IF_ERROR(catalogue_.SetRestarts(job_id, job.restarts() + 1));
+      RETURN_IF_ERROR(catalogue_.SetNextStart(job_id, "", now + decision.backoff_s));
+      RETURN_IF_ERROR(catalogue_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now));
       *restarted = decision.charged;
       return Note(job_id, decision.event, now);
   }
@@ -927,10 +938,10 @@ absl::Status Coordinator::RecordEnd(int64_t job_id, const Running& run, bool* re
 }
 
 absl::Status Coordinator::SetAsideDamaged(int64_t job_id, const std::string& path, double now) {
-  ASSIGN_OR_RETURN(const auto checkpoints, store_.ListCheckpoints(job_id));
+  ASSIGN_OR_RETURN(const auto checkpoints, catalogue_.ListCheckpoints(job_id));
   for (const moe::v1::Checkpoint& c : checkpoints) {
     if (c.path() != path) continue;
-    RETURN_IF_ERROR(store_.MarkCheckpointDamaged(job_id, c.step(), "failed verification"));
+    RETURN_IF_ERROR(catalogue_.MarkCheckpointDamaged(job_id, c.step(), "failed verification"));
     metrics_.OnCheckpointFailed(job_id, "damaged");
     // The newest one before it (newest first), not the newest of all: a resume from an older
     // step asked for that step.
@@ -946,16 +957,16 @@ absl::Status Coordinator::SetAsideDamaged(int64_t job_id, const std::string& pat
         absl::StrCat("checkpoint ", path, " failed verification (see the rank logs): set aside, ",
                      before.empty() ? "no older one" : "resuming from " + before),
         now));
-    RETURN_IF_ERROR(store_.SetNextStart(job_id, before, now));  // "": the newest usable one
-    return store_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
+    RETURN_IF_ERROR(catalogue_.SetNextStart(job_id, before, now));  // "": the newest usable one
+    return catalogue_.SetState(job_id, moe::v1::JOB_STATE_QUEUED, now);
   }
   // Not a checkpoint moed chose: nothing to fall back on without guessing.
-  return store_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
-                         absl::StrCat(path, " failed verification; not retried"));
+  return catalogue_.SetState(job_id, moe::v1::JOB_STATE_FAILED, now,
+                             absl::StrCat(path, " failed verification; not retried"));
 }
 
 bool Coordinator::CommittedCheckpoint(int64_t job_id, const Running& run) {
-  const auto checkpoints = store_.ListCheckpoints(job_id);
+  const auto checkpoints = catalogue_.ListCheckpoints(job_id);
   if (!checkpoints.ok()) return false;
   return std::any_of(checkpoints->begin(), checkpoints->end(), [&](const moe::v1::Checkpoint& c) {
     return c.attempt_id() == run.attempt_id;
@@ -963,7 +974,7 @@ bool Coordinator::CommittedCheckpoint(int64_t job_id, const Running& run) {
 }
 
 bool Coordinator::OutOfMemoryAgain(int64_t job_id, const Running& run) {
-  const auto attempts = store_.ListAttempts(job_id);  // oldest first; this one is the last
+  const auto attempts = catalogue_.ListAttempts(job_id);  // oldest first; this one is the last
   if (!attempts.ok() || attempts->size() < 2) return false;
   const moe::v1::Attempt& before = attempts->at(attempts->size() - 2);
   return before.cause() == moe::v1::ATTEMPT_CAUSE_OOM_KILLED &&
@@ -971,7 +982,7 @@ bool Coordinator::OutOfMemoryAgain(int64_t job_id, const Running& run) {
 }
 
 void Coordinator::Schedule(double now) {
-  const auto queued = store_.JobsIn(moe::v1::JOB_STATE_QUEUED);
+  const auto queued = catalogue_.JobsIn(moe::v1::JOB_STATE_QUEUED);
   if (!queued.ok()) {
     spdlog::error("scheduler: {}", queued.status().message());
     return;
@@ -979,7 +990,7 @@ void Coordinator::Schedule(double now) {
   int used = 0;
   for (const auto& [id, run] : running_) used += run.uses_slots ? run.world_size : 0;
   for (const moe::v1::Job& job : *queued) {  // FIFO: the oldest job first
-    const auto next = store_.GetNextStart(job.id());
+    const auto next = catalogue_.GetNextStart(job.id());
     if (next.ok() && next->not_before > now) continue;  // in its restart backoff
     if (next.ok() && !next->wait_path.empty() && !SpaceIsFree(job, *next, now)) continue;
     const auto launcher = LauncherFor(job.spec());  // Start says why when there is none
@@ -993,13 +1004,17 @@ void Coordinator::Schedule(double now) {
           job.id(),
           absl::StrCat("cannot start now: ", started.message(), "; trying again in ", retry, " s"),
           now);
-      (void)store_.SetNextStart(job.id(), next.ok() ? next->resume_from : "", now + retry);
+      // Unrecorded, the job is simply tried again at the next pass.
+      BestEffort(catalogue_.SetNextStart(job.id(), next.ok() ? next->resume_from : "", now + retry),
+                 "record when to try a job again");
       continue;
     }
     if (!started.ok()) {
       Event(job.id(), absl::StrCat("cannot start: ", started.message()), now);
-      (void)store_.SetState(job.id(), moe::v1::JOB_STATE_FAILED, now,
-                            std::string(started.message()));
+      // Unrecorded, the job stays queued and its start fails again, with the same event.
+      BestEffort(catalogue_.SetState(job.id(), moe::v1::JOB_STATE_FAILED, now,
+                                     std::string(started.message())),
+                 "record that a job failed to start");
       continue;
     }
     if (uses_slots) used += job.world_size();
@@ -1007,7 +1022,8 @@ void Coordinator::Schedule(double now) {
   }
 }
 
-bool Coordinator::SpaceIsFree(const moe::v1::Job& job, const Store::NextStart& next, double now) {
+bool Coordinator::SpaceIsFree(const moe::v1::Job& job, const Catalogue::NextStart& next,
+                              double now) {
   // The nearest directory that exists (the checkpoint's own is gone with the failed save).
   fs::path dir = next.wait_path;
   std::error_code ec;
@@ -1021,12 +1037,10 @@ bool Coordinator::SpaceIsFree(const moe::v1::Job& job, const Store::NextStart& n
         absl::StrCat(space.available, " bytes are free in ", dir.string(),
                      " again: resuming from the newest committed checkpoint"),
         now);
-  return store_.SetDiskWait(job.id(), "", 0, "").ok();
+  return catalogue_.SetDiskWait(job.id(), "", 0, "").ok();
 }
 
-absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
-  // The workers' spec: written again from the catalogue when it went missing (a job directory
-  // deleted by hand), so that the attempt does not fail on a file the catalogue can restore.
+absl::StatusOr<fs::path> Coordinator::SpecFileOf(const moe::v1::Job& job, double now) {
   const fs::path spec_file = fs::path(job.job_dir()) / "job.yaml";
   if (std::error_code ec; !fs::exists(spec_file, ec)) {
     fs::create_directories(spec_file.parent_path(), ec);
@@ -1039,29 +1053,28 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
     Event(job.id(),
           absl::StrCat(spec_file.string(), " was missing: written again from the catalogue"), now);
   }
-  ASSIGN_OR_RETURN(const Store::NextStart next, store_.GetNextStart(job.id()));
-  std::string resume_from = next.resume_from;
-  if (resume_from.empty()) {
-    // The newest usable checkpoint; one whose directory is gone is set aside at once (its
-    // manifest is verified by the workers, which read it anyway).
-    ASSIGN_OR_RETURN(const auto checkpoints, store_.ListCheckpoints(job.id()));
-    for (const moe::v1::Checkpoint& c : checkpoints) {
-      std::error_code ec;
-      // Only a directory that is surely gone is set aside; one that cannot be looked at now
-      // (permissions, a disk not mounted yet) is tried, and the workers say why it fails.
-      if (fs::exists(c.path(), ec) || ec) {
-        resume_from = c.path();
-        break;
-      }
-      RETURN_IF_ERROR(store_.MarkCheckpointDamaged(job.id(), c.step(), "directory missing"));
-      Event(job.id(), absl::StrCat("checkpoint ", c.path(), " is missing: set aside"), now);
-    }
+  return spec_file;
+}
+
+absl::StatusOr<std::string> Coordinator::ResumePointOf(const moe::v1::Job& job, double now) {
+  ASSIGN_OR_RETURN(const Catalogue::NextStart next, catalogue_.GetNextStart(job.id()));
+  if (!next.resume_from.empty()) return next.resume_from;
+  // The manifest is verified by the workers, which read it anyway.
+  ASSIGN_OR_RETURN(const auto checkpoints, catalogue_.ListCheckpoints(job.id()));
+  for (const moe::v1::Checkpoint& c : checkpoints) {
+    std::error_code ec;
+    // Only a directory that is surely gone is set aside; one that cannot be looked at now
+    // (permissions, a disk not mounted yet) is tried, and the workers say why it fails.
+    if (fs::exists(c.path(), ec) || ec) return c.path();
+    RETURN_IF_ERROR(catalogue_.MarkCheckpointDamaged(job.id(), c.step(), "directory missing"));
+    Event(job.id(), absl::StrCat("checkpoint ", c.path(), " is missing: set aside"), now);
   }
-  const std::string secret = common::NewWorkerSecret();
-  ASSIGN_OR_RETURN(const int64_t attempt_id,
-                   store_.StartAttempt(job.id(), job.world_size(), resume_from, now, secret));
-  ASSIGN_OR_RETURN(Launcher* const chosen, LauncherFor(job.spec()));
-  Launcher& launcher = *chosen;
+  return std::string();
+}
+
+LaunchRequest Coordinator::RequestFor(const moe::v1::Job& job, int64_t attempt_id,
+                                      const fs::path& spec_file, const std::string& resume_from,
+                                      const std::string& secret, const Launcher& launcher) const {
   LaunchRequest request;
   request.job_id = job.id();
   request.attempt_id = attempt_id;
@@ -1081,27 +1094,45 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   // The workers' own deadline ends before moed's SIGKILL, so they exit by themselves.
   request.extra_env.push_back(absl::StrCat(
       "MOE_STOP_GRACE_S=", options_.stop_grace_s - std::min(5.0, options_.stop_grace_s / 5)));
+  return request;
+}
+
+absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
+  ASSIGN_OR_RETURN(const fs::path spec_file, SpecFileOf(job, now));
+  ASSIGN_OR_RETURN(const std::string resume_from, ResumePointOf(job, now));
+  const std::string secret = common::NewWorkerSecret();
+  ASSIGN_OR_RETURN(const int64_t attempt_id,
+                   catalogue_.StartAttempt(job.id(), job.world_size(), resume_from, now, secret));
+  ASSIGN_OR_RETURN(Launcher* const chosen, LauncherFor(job.spec()));
+  Launcher& launcher = *chosen;
+  const LaunchRequest request =
+      RequestFor(job, attempt_id, spec_file, resume_from, secret, launcher);
   const std::optional<int64_t> oom_kills = OomKills();  // before any worker can be killed
   auto launched = launcher.Launch(request);
   if (!launched.ok()) {
-    (void)store_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now);
+    // The launch error is the one to tell; an attempt left open is ended at the next start.
+    BestEffort(catalogue_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now),
+               "end an attempt that did not launch");
     return launched.status();
   }
   if (const std::string handle = (*launched)->handle(); !handle.empty()) {
     // Before anything else can fail: the next moed finds the workers by it.
-    if (const absl::Status recorded = store_.SetAttemptHandle(attempt_id, handle); !recorded.ok()) {
+    if (const absl::Status recorded = catalogue_.SetAttemptHandle(attempt_id, handle);
+        !recorded.ok()) {
       (*launched)->Signal(SIGKILL);
-      (void)store_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now);
+      BestEffort(catalogue_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now),
+                 "end an attempt whose launch was not recorded");
       return recorded;
     }
   }
-  absl::Status recorded = store_.SetState(job.id(), moe::v1::JOB_STATE_RUNNING, now);
-  if (recorded.ok()) recorded = store_.SetNextStart(job.id(), "", 0);
+  absl::Status recorded = catalogue_.SetState(job.id(), moe::v1::JOB_STATE_RUNNING, now);
+  if (recorded.ok()) recorded = catalogue_.SetNextStart(job.id(), "", 0);
   if (!recorded.ok()) {
     // No worker runs that the catalogue does not know of.
     (*launched)->Signal(SIGKILL);
     // The first error is the one to tell; the attempt row may stay open until the next start.
-    (void)store_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now);
+    BestEffort(catalogue_.EndAttempt(attempt_id, 0, 0, moe::v1::ATTEMPT_CAUSE_CRASHED, now),
+               "end an attempt whose start was not recorded");
     return recorded;
   }
   Running& run = Track(job.id(), attempt_id, job.world_size(), *std::move(launched),

@@ -35,12 +35,12 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "moe/v1/service.pb.h"
+#include "server/catalogue.h"
 #include "server/launcher.h"
 #include "server/launcher_registry.h"
 #include "server/metrics.h"
 #include "server/path_policy.h"
 #include "server/slurm_launcher.h"
-#include "server/store.h"
 #include "server/unrecorded_checkpoints.h"
 
 namespace moe::server {
@@ -64,14 +64,14 @@ struct CoordinatorOptions {
   // For jobs whose resources.launcher is unspecified.
   moe::v1::Launcher default_launcher = moe::v1::LAUNCHER_LOCAL;
   SlurmOptions slurm;
-  std::string catalogue_id;  // the catalogue's identity (Store::CatalogueId), for owner markers
+  std::string catalogue_id;  // the catalogue's identity (Catalogue::CatalogueId), for owner markers
 };
 
 class Coordinator {
  public:
-  // `store`, `metrics` and `launchers` must outlive this. `now` returns seconds since the epoch
+  // `catalogue`, `metrics` and `launchers` must outlive this. `now` returns seconds since the epoch
   // (injected for tests).
-  Coordinator(Store& store, CoordinatorMetrics& metrics, const LauncherRegistry& launchers,
+  Coordinator(Catalogue& catalogue, CoordinatorMetrics& metrics, const LauncherRegistry& launchers,
               CoordinatorOptions options, std::function<double()> now);
   ~Coordinator();  // kills workers still running (moed shutting down marks them first)
 
@@ -220,6 +220,9 @@ class Coordinator {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An event of the job: logged, and recorded (its status returned).
   absl::Status Note(int64_t job_id, const std::string& text, double now);
+  // A catalogue write whose failure the caller cannot act on, and which a later pass repairs
+  // (each call site says how): a failure is logged and counted, never silently dropped.
+  void BestEffort(const absl::Status& written, absl::string_view what);
   // A catalogue write failed: says so loudly (log, metric), takes no new jobs, keeps reports.
   void CatalogueFailed(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // While the catalogue is failing: writes the backlog and the unrecorded attempt ends, in
@@ -228,18 +231,33 @@ class Coordinator {
   void Schedule(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether a job held back for disk space (`next`) may start: releases the hold once the
   // space is there.
-  bool SpaceIsFree(const moe::v1::Job& job, const Store::NextStart& next, double now)
+  bool SpaceIsFree(const moe::v1::Job& job, const Catalogue::NextStart& next, double now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The attempt could not resume from `path` (it failed verification): marks it damaged and
   // queues the job from the newest checkpoint before it; fails the job if moed did not pick it.
   absl::Status SetAsideDamaged(int64_t job_id, const std::string& path, double now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts an attempt of a queued job: its spec file, where it resumes from, the launch, and
+  // the catalogue's record of it, in that order; no worker runs that the catalogue does not know.
   absl::Status Start(const moe::v1::Job& job, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The workers' job.yaml, written again from the catalogue when it went missing (a job
+  // directory deleted by hand).
+  absl::StatusOr<std::filesystem::path> SpecFileOf(const moe::v1::Job& job, double now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Where the next attempt resumes: the one chosen for it, else the newest checkpoint whose
+  // directory exists (one surely gone is set aside); "" for none.
+  absl::StatusOr<std::string> ResumePointOf(const moe::v1::Job& job, double now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What `launcher` needs to start attempt `attempt_id` of `job`.
+  LaunchRequest RequestFor(const moe::v1::Job& job, int64_t attempt_id,
+                           const std::filesystem::path& spec_file, const std::string& resume_from,
+                           const std::string& secret, const Launcher& launcher) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Submit's checks and files: OK when no other job of the catalogue (nor of another moed)
   // owns the spec's output_dir; the job's directory, job.yaml and owner marker.
   absl::Status CheckOutputDirFree(const moe::v1::JobSpec& spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<Store::PreparedJob> PrepareJob(moe::v1::JobSpec spec, bool unique_output_dir,
-                                                int64_t id) const;
+  absl::StatusOr<Catalogue::PreparedJob> PrepareJob(moe::v1::JobSpec spec, bool unique_output_dir,
+                                                    int64_t id) const;
   // The launcher of a job of `spec` (InvalidArgument when this moed has none for it).
   absl::StatusOr<Launcher*> LauncherFor(const moe::v1::JobSpec& spec) const;
   // Starts supervising `workers`, attempt `attempt_id` of job `job_id`, from `now`.
@@ -273,7 +291,7 @@ class Coordinator {
   // Refreshes the gauges moed computes rather than receives (job counts, ages).
   void UpdateGauges(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  Store& store_;
+  Catalogue& catalogue_;
   CoordinatorMetrics& metrics_;
   const CoordinatorOptions options_;
   const std::function<double()> now_;

@@ -31,8 +31,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   }
   std::unique_ptr<Daemon> d(new Daemon());
   ASSIGN_OR_RETURN(d->lock_, DataDirLock::Acquire(options.data_dir));
-  ASSIGN_OR_RETURN(d->store_, Store::Open((options.data_dir / "moed.db").string()));
-  ASSIGN_OR_RETURN(options.coordinator.catalogue_id, d->store_->CatalogueId());
+  ASSIGN_OR_RETURN(d->catalogue_, Catalogue::Open((options.data_dir / "moed.db").string()));
+  ASSIGN_OR_RETURN(options.coordinator.catalogue_id, d->catalogue_->CatalogueId());
 
   d->pump_ = std::make_unique<StreamPump>();
   grpc::ServerBuilder builder;
@@ -85,9 +85,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->launchers_->Register(moe::v1::LAUNCHER_LOCAL, std::make_unique<LocalLauncher>());
   d->launchers_->Register(moe::v1::LAUNCHER_SLURM,
                           std::make_unique<SlurmLauncher>(options.coordinator.slurm));
-  d->coordinator_ = std::make_unique<Coordinator>(*d->store_, *d->metrics_, *d->launchers_,
+  d->coordinator_ = std::make_unique<Coordinator>(*d->catalogue_, *d->metrics_, *d->launchers_,
                                                   options.coordinator, UnixNow);
-  d->job_service_ = std::make_unique<JobServiceImpl>(*d->coordinator_, *d->store_, *d->pump_);
+  d->job_service_ = std::make_unique<JobServiceImpl>(*d->coordinator_, *d->catalogue_, *d->pump_);
   d->worker_service_ = std::make_unique<WorkerServiceImpl>(*d->coordinator_, *d->metrics_);
   builder.RegisterService(d->job_service_.get());
   builder.RegisterService(d->worker_service_.get());

@@ -14,12 +14,12 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "common/rpc_security.h"
+#include "server/catalogue.h"
 #include "server/coordinator.h"
 #include "server/data_dir_lock.h"
 #include "server/gpu_monitor.h"
 #include "server/job_service.h"
 #include "server/launcher_registry.h"
-#include "server/store.h"
 #include "server/stream_pump.h"
 #include "server/worker_service.h"
 
@@ -63,7 +63,7 @@ class Daemon {
   Daemon() = default;
 
   std::unique_ptr<DataDirLock> lock_;  // first in, last out
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<Catalogue> catalogue_;
   std::unique_ptr<CoordinatorMetrics> metrics_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<GpuMonitor> gpus_;  // null without NVML or GPUs

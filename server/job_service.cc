@@ -36,14 +36,14 @@ grpc::ServerUnaryReactor* JobServiceImpl::SubmitJob(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* context,
                                                  const moe::v1::JobRef* request,
                                                  moe::v1::Job* response) {
-  return Respond(context, store_.GetJob(request->id()), response);
+  return Respond(context, catalogue_.GetJob(request->id()), response);
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* context,
                                                    const moe::v1::ListJobsRequest* request,
                                                    moe::v1::ListJobsResponse* response) {
   using Response = moe::v1::ListJobsResponse;
-  Store::JobQuery query;
+  Catalogue::JobQuery query;
   if (request->page_size() < 0 || request->page_size() > kMaxPageSize) {
     return Respond<Response>(
         context,
@@ -63,7 +63,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* 
         response);
   }
   ++query.limit;  // one more than asked: whether another page follows
-  auto jobs = store_.ListJobSummaries(query);
+  auto jobs = catalogue_.ListJobSummaries(query);
   if (!jobs.ok()) return Respond<Response>(context, jobs.status(), response);
   Response result;
   const bool more = static_cast<int>(jobs->size()) == query.limit;
@@ -101,10 +101,10 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListCheckpoints(
     grpc::CallbackServerContext* context, const moe::v1::JobRef* request,
     moe::v1::ListCheckpointsResponse* response) {
   using Response = moe::v1::ListCheckpointsResponse;
-  if (auto job = store_.GetJob(request->id()); !job.ok()) {
+  if (auto job = catalogue_.GetJob(request->id()); !job.ok()) {
     return Respond<Response>(context, job.status(), response);
   }
-  auto checkpoints = store_.ListCheckpoints(request->id());
+  auto checkpoints = catalogue_.ListCheckpoints(request->id());
   if (!checkpoints.ok()) return Respond<Response>(context, checkpoints.status(), response);
   Response result;
   for (moe::v1::Checkpoint& c : *checkpoints) *result.add_checkpoints() = std::move(c);
@@ -115,10 +115,10 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListAttempts(grpc::CallbackServerConte
                                                        const moe::v1::JobRef* request,
                                                        moe::v1::ListAttemptsResponse* response) {
   using Response = moe::v1::ListAttemptsResponse;
-  if (auto job = store_.GetJob(request->id()); !job.ok()) {
+  if (auto job = catalogue_.GetJob(request->id()); !job.ok()) {
     return Respond<Response>(context, job.status(), response);
   }
-  auto attempts = store_.ListAttempts(request->id());
+  auto attempts = catalogue_.ListAttempts(request->id());
   if (!attempts.ok()) return Respond<Response>(context, attempts.status(), response);
   Response result;
   for (moe::v1::Attempt& a : *attempts) *result.add_attempts() = std::move(a);
@@ -140,10 +140,10 @@ grpc::ServerWriteReactor<moe::v1::JobProgress>* JobServiceImpl::WatchJob(
         const int64_t version = coordinator_.version();
         if (version == seen->version) return Next::kWait;
         seen->version = version;
-        auto job = store_.GetJob(id);
+        auto job = catalogue_.GetJob(id);
         if (!job.ok()) return job.status();
-        auto steps = store_.StepsAfter(id, seen->step);
-        auto checkpoints = store_.ListCheckpoints(id);
+        auto steps = catalogue_.StepsAfter(id, seen->step);
+        auto checkpoints = catalogue_.ListCheckpoints(id);
         if (!steps.ok()) return steps.status();
         if (!checkpoints.ok()) return checkpoints.status();
         for (moe::v1::StepMetrics& s : *steps) {
@@ -188,7 +188,7 @@ grpc::ServerWriteReactor<moe::v1::LogChunk>* JobServiceImpl::GetLogs(
           }
         }
         if (!r.follow()) return Next::kDone;
-        auto job = store_.GetJob(r.id());
+        auto job = catalogue_.GetJob(r.id());
         if (!job.ok()) return job.status();
         return job->state() == moe::v1::JOB_STATE_RUNNING ||
                        job->state() == moe::v1::JOB_STATE_QUEUED

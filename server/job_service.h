@@ -1,11 +1,11 @@
-// JobService (moectl's API): adapters over Coordinator and Store. Each handler validates its
+// JobService (moectl's API): adapters over Coordinator and Catalogue. Each handler validates its
 // request, calls the domain, converts the status and finishes.
 #ifndef MOE_SERVER_JOB_SERVICE_H_
 #define MOE_SERVER_JOB_SERVICE_H_
 
 #include "moe/v1/service.grpc.pb.h"
+#include "server/catalogue.h"
 #include "server/coordinator.h"
-#include "server/store.h"
 #include "server/stream_pump.h"
 
 namespace moe::server {
@@ -13,8 +13,8 @@ namespace moe::server {
 class JobServiceImpl final : public moe::v1::JobService::CallbackService {
  public:
   // All three must outlive the service.
-  JobServiceImpl(Coordinator& coordinator, Store& store, StreamPump& pump)
-      : coordinator_(coordinator), store_(store), pump_(pump) {}
+  JobServiceImpl(Coordinator& coordinator, Catalogue& catalogue, StreamPump& pump)
+      : coordinator_(coordinator), catalogue_(catalogue), pump_(pump) {}
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const moe::v1::SubmitJobRequest* request,
@@ -49,7 +49,7 @@ class JobServiceImpl final : public moe::v1::JobService::CallbackService {
 
  private:
   Coordinator& coordinator_;
-  Store& store_;
+  Catalogue& catalogue_;
   StreamPump& pump_;
 };
 

@@ -9,18 +9,19 @@ namespace {
 
 using prometheus::Labels;
 
-prometheus::Family<prometheus::Gauge>& Gauge(prometheus::Registry& registry, const char* name,
-                                             const char* help) {
+prometheus::Family<prometheus::Gauge>& Gauge(prometheus::Registry& registry,
+                                             const std::string& name, const std::string& help) {
   return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
 }
 
-prometheus::Family<prometheus::Counter>& Counter(prometheus::Registry& registry, const char* name,
-                                                 const char* help) {
+prometheus::Family<prometheus::Counter>& Counter(prometheus::Registry& registry,
+                                                 const std::string& name, const std::string& help) {
   return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
 }
 
 prometheus::Family<prometheus::Histogram>& Histogram(prometheus::Registry& registry,
-                                                     const char* name, const char* help) {
+                                                     const std::string& name,
+                                                     const std::string& help) {
   return prometheus::BuildHistogram().Name(name).Help(help).Register(registry);
 }
 
@@ -46,34 +47,11 @@ std::string CauseLabel(moe::v1::AttemptCause cause) {
 
 CoordinatorMetrics::CoordinatorMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      loss_(Gauge(*registry_, "moe_train_loss",
-                  "Token-mean cross-entropy of the answer tokens since the previous report")),
-      aux_loss_(Gauge(*registry_, "moe_train_aux_loss",
-                      "Weighted MoE auxiliary loss, mean over micro-batches")),
-      learning_rate_(Gauge(*registry_, "moe_train_learning_rate", "Learning rate of the step")),
-      grad_norm_(Gauge(*registry_, "moe_train_grad_norm", "Global gradient norm before clipping")),
+      expert_share_(Gauge(*registry_, std::string(common::kExpertShare.prometheus),
+                          std::string(common::kExpertShare.help))),
       global_step_(Gauge(*registry_, "moe_train_global_step", "Optimizer steps done")),
       total_steps_(Gauge(*registry_, "moe_train_total_steps", "Optimizer steps the job plans")),
       epoch_(Gauge(*registry_, "moe_train_epoch", "Epoch of the data position")),
-      tokens_per_second_(Gauge(*registry_, "moe_train_tokens_per_second",
-                               "Non-padding tokens trained per second, all ranks")),
-      samples_per_second_(Gauge(*registry_, "moe_train_samples_per_second",
-                                "Samples trained per second, all ranks")),
-      model_flops_(Gauge(*registry_, "moe_train_model_flops_per_second",
-                         "Model FLOPs per second: (6 N_active + 12 L d T) per token x tokens/s")),
-      mfu_(Gauge(*registry_, "moe_train_model_flops_utilization_ratio",
-                 "Model FLOPs per second over the devices' peak (when the peak is known)")),
-      step_duration_(Histogram(*registry_, "moe_train_step_duration_seconds",
-                               "Wall time of an optimizer step (mean over each report)")),
-      expert_share_(Gauge(*registry_, "moe_expert_token_share",
-                          "Fraction of a MoE layer's routed tokens each expert processed")),
-      dropped_ratio_(Gauge(*registry_, "moe_expert_dropped_token_ratio",
-                           "Fraction of a MoE layer's token assignments dropped for capacity")),
-      load_balance_loss_(Gauge(*registry_, "moe_router_load_balance_loss",
-                               "Switch load-balancing loss of a MoE layer (1 when balanced)")),
-      z_loss_(Gauge(*registry_, "moe_router_z_loss", "Router z-loss of a MoE layer")),
-      router_entropy_(Gauge(*registry_, "moe_router_entropy_nats",
-                            "Mean entropy of a MoE layer's router distribution")),
       checkpoint_duration_(Histogram(*registry_, "moe_checkpoint_save_duration_seconds",
                                      "Time to write and commit a checkpoint, all ranks")),
       checkpoint_bytes_(Gauge(*registry_, "moe_checkpoint_bytes", "Size of the newest checkpoint")),
@@ -108,6 +86,14 @@ CoordinatorMetrics::CoordinatorMetrics()
       gpu_memory_total_(Gauge(*registry_, "moe_gpu_memory_total_bytes", "GPU memory in all")),
       gpu_temperature_(Gauge(*registry_, "moe_gpu_temperature_celsius", "GPU die temperature")),
       gpu_power_(Gauge(*registry_, "moe_gpu_power_watts", "GPU power draw")) {
+  for (const common::StepMetricInfo& info : common::kStepMetrics) {
+    const std::string name(info.prometheus), help(info.help);
+    if (info.kind == common::MetricKind::kHistogram) {
+      step_histograms_[info.id] = &Histogram(*registry_, name, help);
+    } else {
+      step_gauges_[info.id] = &Gauge(*registry_, name, help);
+    }
+  }
   // Series that exist before their first event, so dashboards and alerts see zeros, not gaps.
   for (int c = moe::v1::ATTEMPT_CAUSE_COMPLETED; c <= moe::v1::AttemptCause_MAX; ++c) {
     const Labels cause = {{"cause", CauseLabel(static_cast<moe::v1::AttemptCause>(c))}};
@@ -121,22 +107,24 @@ void CoordinatorMetrics::OnSteps(int64_t job, const std::vector<moe::v1::StepMet
   if (steps.empty()) return;
   const moe::v1::StepMetrics& s = steps.back();
   const Labels labels = Job(job);
-  loss_.Add(labels).Set(s.loss());
-  aux_loss_.Add(labels).Set(s.aux_loss());
-  learning_rate_.Add(labels).Set(s.learning_rate());
-  grad_norm_.Add(labels).Set(s.grad_norm());
   global_step_.Add(labels).Set(static_cast<double>(s.step()));
   total_steps_.Add(labels).Set(static_cast<double>(s.total_steps()));
   epoch_.Add(labels).Set(static_cast<double>(s.epoch()));
-  tokens_per_second_.Add(labels).Set(s.tokens_per_second());
-  samples_per_second_.Add(labels).Set(s.samples_per_second());
-  model_flops_.Add(labels).Set(s.model_flops_per_second());
-  if (s.peak_flops_per_second() > 0) {
-    mfu_.Add(labels).Set(s.model_flops_per_second() / s.peak_flops_per_second());
-  }
-  for (const moe::v1::StepMetrics& step : steps) {
-    if (step.step_seconds() > 0) {
-      step_duration_.Add(labels, Exponential(0.01, 2, 16)).Observe(step.step_seconds());
+  // Gauges: the newest step's value. Histograms: every step's.
+  for (const common::StepMetricInfo& info : common::kStepMetrics) {
+    if (info.scope != common::MetricScope::kRun) continue;
+    if (info.kind == common::MetricKind::kGauge) {
+      if (const auto value = common::FindByKey(s.values(), info.id)) {
+        step_gauges_[info.id]->Add(labels).Set(*value);
+      }
+      continue;
+    }
+    for (const moe::v1::StepMetrics& step : steps) {
+      if (const auto value = common::FindByKey(step.values(), info.id)) {
+        step_histograms_[info.id]
+            ->Add(labels, Exponential(info.bucket_start, info.bucket_factor, info.bucket_count))
+            .Observe(*value);
+      }
     }
   }
   for (const moe::v1::LayerMetrics& layer : s.layers()) {
@@ -146,10 +134,12 @@ void CoordinatorMetrics::OnSteps(int64_t job, const std::vector<moe::v1::StepMet
       by_expert["expert"] = std::to_string(e);
       expert_share_.Add(by_expert).Set(layer.expert_share(e));
     }
-    dropped_ratio_.Add(by_layer).Set(layer.dropped_fraction());
-    load_balance_loss_.Add(by_layer).Set(layer.load_balance_loss());
-    z_loss_.Add(by_layer).Set(layer.z_loss());
-    router_entropy_.Add(by_layer).Set(layer.router_entropy());
+    for (const common::StepMetricInfo& info : common::kStepMetrics) {
+      if (info.scope != common::MetricScope::kLayer) continue;
+      if (const auto value = common::FindByKey(layer.values(), info.id)) {
+        step_gauges_[info.id]->Add(by_layer).Set(*value);
+      }
+    }
   }
 }
 

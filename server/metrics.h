@@ -1,4 +1,5 @@
-// Every metric moed exports, declared once, here. moed is the only Prometheus exporter: the
+// Every metric moed exports: the training metrics of common/step_metrics.h's table (one
+// series per row), and moed's own, declared here. moed is the only Prometheus exporter: the
 // workers report to it and it turns the reports into series (prometheus-cpp; the exposer is
 // started by the Daemon on --metrics-listen, default 127.0.0.1:9464/metrics).
 //
@@ -17,11 +18,13 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/step_metrics.h"
 #include "moe/v1/service.pb.h"
 #include "server/gpu_monitor.h"
 
@@ -57,23 +60,14 @@ class CoordinatorMetrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Gauge>& loss_;
-  prometheus::Family<prometheus::Gauge>& aux_loss_;
-  prometheus::Family<prometheus::Gauge>& learning_rate_;
-  prometheus::Family<prometheus::Gauge>& grad_norm_;
+  // The series of common/step_metrics.h's table, by StepMetric: a gauge or a histogram each.
+  std::array<prometheus::Family<prometheus::Gauge>*, common::kStepMetricCount> step_gauges_{};
+  std::array<prometheus::Family<prometheus::Histogram>*, common::kStepMetricCount>
+      step_histograms_{};
+  prometheus::Family<prometheus::Gauge>& expert_share_;
   prometheus::Family<prometheus::Gauge>& global_step_;
   prometheus::Family<prometheus::Gauge>& total_steps_;
   prometheus::Family<prometheus::Gauge>& epoch_;
-  prometheus::Family<prometheus::Gauge>& tokens_per_second_;
-  prometheus::Family<prometheus::Gauge>& samples_per_second_;
-  prometheus::Family<prometheus::Gauge>& model_flops_;
-  prometheus::Family<prometheus::Gauge>& mfu_;
-  prometheus::Family<prometheus::Histogram>& step_duration_;
-  prometheus::Family<prometheus::Gauge>& expert_share_;
-  prometheus::Family<prometheus::Gauge>& dropped_ratio_;
-  prometheus::Family<prometheus::Gauge>& load_balance_loss_;
-  prometheus::Family<prometheus::Gauge>& z_loss_;
-  prometheus::Family<prometheus::Gauge>& router_entropy_;
   prometheus::Family<prometheus::Histogram>& checkpoint_duration_;
   prometheus::Family<prometheus::Gauge>& checkpoint_bytes_;
   prometheus::Family<prometheus::Gauge>& checkpoint_last_success_;

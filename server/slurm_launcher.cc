@@ -408,6 +408,8 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> SlurmLauncher::Launch(const LaunchR
   const auto result = RunCommand(argv, env, options_.command_timeout_s);
   if (absl::IsDeadlineExceeded(result.status())) {
     // sbatch may have submitted it all the same: no job of this attempt may run unrecorded.
+    // Best effort: the sbatch error is the one to report. Should scancel fail too, such a job
+    // runs unknown to moed, and its reports are refused (its attempt has ended).
     (void)RunCommand({"scancel", "--name=" + name}, CurrentEnvironment(),
                      options_.command_timeout_s);
   }

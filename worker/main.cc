@@ -3,7 +3,7 @@
 #include "common/logging.h"
 #include "spdlog/spdlog.h"
 #include "worker/cli/commands.h"
-#include "worker/dist/device.h"
+#include "worker/parallel/device.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"moe-worker: MPT Mixture-of-Experts training worker and data tools"};

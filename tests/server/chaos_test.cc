@@ -23,9 +23,9 @@
 #include "absl/strings/str_format.h"
 #include "common/checkpoint_manifest.h"
 #include "gtest/gtest.h"
-#include "tests/server/damage_checkpoints.h"
-#include "tests/server/moed_process.h"
-#include "tests/worker/train/train_test_util.h"
+#include "tests/testing/damage_checkpoints.h"
+#include "tests/testing/moed_process.h"
+#include "tests/testing/train_test_util.h"
 
 namespace moe::server {
 namespace {

@@ -14,9 +14,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "moe/v1/service.grpc.pb.h"
-#include "server/store.h"
-#include "tests/server/moed_process.h"
-#include "tests/worker/train/train_test_util.h"
+#include "server/catalogue.h"
+#include "tests/testing/moed_process.h"
+#include "tests/testing/train_test_util.h"
 
 namespace moe::server {
 namespace {
@@ -274,15 +274,15 @@ TEST(Hostile, TenThousandJobsListPageByPageAndSpecsHaveALimit) {
   fs::create_directories(root / "data");
   constexpr int kJobs = 10000;
   {
-    auto store = Store::Open((root / "data/moed.db").string());
-    ASSERT_TRUE(store.ok()) << store.status();
+    auto catalogue = Catalogue::Open((root / "data/moed.db").string());
+    ASSERT_TRUE(catalogue.ok()) << catalogue.status();
     moe::v1::JobSpec spec = Job(root / "out", 10);
     spec.mutable_data()->set_prompt_template(std::string(2000, 'x') + "{question}");
     for (int i = 1; i <= kJobs; ++i) {
       spec.mutable_checkpoint()->set_output_dir((root / "out" / std::to_string(i)).string());
-      const auto id = (*store)->CreateJob(spec, "", i);
+      const auto id = (*catalogue)->CreateJob(spec, "", i);
       ASSERT_TRUE(id.ok()) << id.status();
-      ASSERT_TRUE((*store)->SetState(*id, moe::v1::JOB_STATE_CANCELLED, i).ok());
+      ASSERT_TRUE((*catalogue)->SetState(*id, moe::v1::JOB_STATE_CANCELLED, i).ok());
     }
   }
   Moed moed(root / "data");
@@ -421,14 +421,14 @@ TEST(Hostile, ADamagedCatalogueIsRefusedAtStartAndBackupsRestore) {
   fs::create_directories(root / "data");
   const fs::path db = root / "data/moed.db";
   {
-    auto store = Store::Open(db.string());
-    ASSERT_TRUE(store.ok()) << store.status();
+    auto catalogue = Catalogue::Open(db.string());
+    ASSERT_TRUE(catalogue.ok()) << catalogue.status();
     moe::v1::JobSpec spec = Job(root / "out", 10);
     for (int i = 1; i <= 300; ++i) {
       spec.mutable_checkpoint()->set_output_dir((root / "out" / std::to_string(i)).string());
-      const auto id = (*store)->CreateJob(spec, "", i);
+      const auto id = (*catalogue)->CreateJob(spec, "", i);
       ASSERT_TRUE(id.ok());
-      ASSERT_TRUE((*store)->SetState(*id, moe::v1::JOB_STATE_CANCELLED, i).ok());
+      ASSERT_TRUE((*catalogue)->SetState(*id, moe::v1::JOB_STATE_CANCELLED, i).ok());
     }
   }
   // A consistent copy, then the catalogue's sound check.

@@ -20,8 +20,8 @@
 #include "common/proto_yaml.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/server/moed_process.h"
-#include "tests/worker/train/train_test_util.h"
+#include "tests/testing/moed_process.h"
+#include "tests/testing/train_test_util.h"
 
 extern char** environ;
 

@@ -10,8 +10,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/oom_kills.h"
-#include "tests/server/moed_process.h"
-#include "tests/worker/train/train_test_util.h"
+#include "tests/testing/moed_process.h"
+#include "tests/testing/train_test_util.h"
 
 namespace moe::server {
 namespace {

@@ -10,7 +10,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/server/fake_metadata_server.h"
+#include "tests/testing/fake_metadata_server.h"
 
 namespace moe::server {
 namespace {

@@ -12,11 +12,11 @@
 #include "common/checkpoint_manifest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/store.h"
-#include "tests/server/damage_checkpoints.h"
-#include "tests/server/fake_metadata_server.h"
-#include "tests/server/moed_process.h"
-#include "tests/worker/train/train_test_util.h"
+#include "server/catalogue.h"
+#include "tests/testing/damage_checkpoints.h"
+#include "tests/testing/fake_metadata_server.h"
+#include "tests/testing/moed_process.h"
+#include "tests/testing/train_test_util.h"
 
 namespace moe::server {
 namespace {
@@ -44,15 +44,15 @@ void RunReference(const fs::path& data_dir, const moe::v1::JobSpec& spec) {
 // checkpoint is the last step it reported (no step to redo). Returns that checkpoint.
 moe::v1::Checkpoint ExpectStoppedWithoutLoss(const fs::path& data_dir, int64_t id) {
   // The catalogue as moed left it (no moed runs now).
-  auto store = Store::Open((data_dir / "moed.db").string());
-  EXPECT_TRUE(store.ok()) << store.status();
-  const auto job = (*store)->GetJob(id);
+  auto catalogue = Catalogue::Open((data_dir / "moed.db").string());
+  EXPECT_TRUE(catalogue.ok()) << catalogue.status();
+  const auto job = (*catalogue)->GetJob(id);
   EXPECT_EQ(job->state(), moe::v1::JOB_STATE_INTERRUPTED);
-  const auto attempts = (*store)->ListAttempts(id);
+  const auto attempts = (*catalogue)->ListAttempts(id);
   EXPECT_EQ(attempts->size(), 1u);
   EXPECT_EQ(attempts->at(0).cause(), moe::v1::ATTEMPT_CAUSE_PREEMPTED);
   EXPECT_EQ(attempts->at(0).exit_code(), 3);
-  const auto checkpoints = (*store)->ListCheckpoints(id);
+  const auto checkpoints = (*catalogue)->ListCheckpoints(id);
   EXPECT_FALSE(checkpoints->empty());
   if (checkpoints->empty()) return {};
   const moe::v1::Checkpoint newest = checkpoints->front();

@@ -9,11 +9,12 @@
 #include <set>
 
 #include "absl/strings/match.h"
+#include "common/step_metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/server/moed_process.h"
-#include "tests/worker/launch_ranks.h"
+#include "tests/testing/launch_ranks.h"
+#include "tests/testing/moed_process.h"
 
 namespace moe::server {
 namespace {
@@ -172,6 +173,20 @@ TEST_F(Observability, ExpositionFollowsTheConventionsAndTheDashboardQueriesExist
   const double flops = value("moe_train_model_flops_per_second" + job);
   EXPECT_GT(flops, 0);
   EXPECT_NEAR(value("moe_train_model_flops_utilization_ratio" + job), flops / 2e9, 1e-9 * flops);
+
+  // Every training metric of the table has its series, a layer's for each MoE layer.
+  for (const common::StepMetricInfo& info : common::kStepMetrics) {
+    std::string series(info.prometheus);
+    if (info.kind == common::MetricKind::kHistogram) series += "_count";
+    if (info.scope == common::MetricScope::kRun) {
+      EXPECT_GE(value(series + job), 0) << series;
+    } else {
+      for (int layer : {0, 1}) {
+        EXPECT_GE(value(absl::StrCat(series, "{job=\"", id, "\",layer=\"", layer, "\"}")), 0)
+            << series << " layer " << layer;
+      }
+    }
+  }
 
   // Prometheus' own lint, when installed: names, units, _total counters.
   if (fs::exists("/usr/bin/promtool")) {

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/step_metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -224,7 +225,11 @@ TEST(WorkerCli, TrainLogsBothCountersAndExpertLoadThenEvalPrintsJson) {
       << "training: {max_steps: 3, micro_batch_size: 2, grad_accumulation: 2}\n"
       << "checkpoint: {output_dir: " << (dir / "out").string() << "}\n"
       << "logging: {logging_steps: 1}\n";
-  const Result train = RunWorker("train --spec " + spec.string());
+  // A known peak, so that every metric of the table is measured (the FLOPs utilisation needs it).
+  setenv("MOE_PEAK_FLOPS", "1e12", 1);
+  const Result train = RunWorker(
+      absl::StrCat("train --spec ", spec.string(), " --metrics-file ", (dir / "m.jsonl").string()));
+  unsetenv("MOE_PEAK_FLOPS");
   ASSERT_EQ(train.exit_code, 0) << train.output;
   EXPECT_TRUE(Contains(train.output,
                        R"(step 3/3 \| batch 6/\d+ \| loss \d+\.\d{4} \| lr \S+ \| \d+k? tok/s \| )"
@@ -252,11 +257,35 @@ TEST(WorkerCli, TrainLogsBothCountersAndExpertLoadThenEvalPrintsJson) {
   for (const auto& e : events) {
     if (e.contains("tag")) steps_by_tag[e["tag"]].push_back(e["step"]);
   }
-  for (const char* tag :
-       {"train/loss", "train/learning_rate", "train/epoch", "train/global_step", "train/grad_norm",
-        "moe/layer_0/expert_3_share", "moe/layer_0/router_entropy"}) {
+  std::vector<std::string> tags = {"train/epoch", "train/global_step",
+                                   "moe/layer_0/expert_3_share"};
+  for (const moe::common::StepMetricInfo& info : moe::common::kStepMetrics) {
+    tags.push_back(info.scope == moe::common::MetricScope::kRun
+                       ? std::string(info.tensorboard)
+                       : absl::StrCat("moe/layer_0/", info.tensorboard));
+  }
+  EXPECT_THAT(tags, testing::IsSupersetOf({"train/loss", "train/learning_rate", "train/grad_norm",
+                                           "moe/layer_0/router_entropy"}))
+      << "the original script's tags";
+  for (const std::string& tag : tags) {
     EXPECT_EQ(steps_by_tag[tag], (std::vector<int64_t>{1, 2, 3})) << tag;
   }
+  // The JSON lines hold every metric of the table by its key, the layers' in each layer.
+  std::ifstream lines(dir / "m.jsonl");
+  int step_lines = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json event = nlohmann::json::parse(line);
+    if (event["event"] != "step") continue;
+    ++step_lines;
+    ASSERT_EQ(event["layers"].size(), 1u);
+    for (const moe::common::StepMetricInfo& info : moe::common::kStepMetrics) {
+      const nlohmann::json& holder =
+          info.scope == moe::common::MetricScope::kRun ? event : event["layers"][0];
+      EXPECT_TRUE(holder.contains(info.key) && holder[std::string(info.key)].is_number())
+          << info.key << " in " << line;
+    }
+  }
+  EXPECT_EQ(step_lines, 3);
   EXPECT_EQ(steps_by_tag["train/epoch_loss"], (std::vector<int64_t>{3}));  // the run's end
   EXPECT_EQ(steps_by_tag["checkpoint/save_seconds"], (std::vector<int64_t>{3}));
 

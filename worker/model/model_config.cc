@@ -120,6 +120,7 @@ nlohmann::json MptConfigToHf(const moe::v1::MptConfig& c, const moe::v1::MoeSpec
     std::string json;
     google::protobuf::util::JsonPrintOptions options;
     options.preserve_proto_field_names = true;
+    // Printing a valid message to JSON cannot fail.
     (void)google::protobuf::util::MessageToJsonString(moe, &json, options);
     hf["moe"] = nlohmann::json::parse(json);
   }

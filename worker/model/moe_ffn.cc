@@ -70,7 +70,7 @@ torch::Tensor MoeStats::Summary() const {
   const auto f64 = torch::kFloat64;
   return torch::cat({tokens_per_expert.to(f64), dropped.to(f64).reshape({1}),
                      load_balance_loss.to(f64).reshape({1}), z_loss.to(f64).reshape({1}),
-                     router_entropy.to(f64).reshape({1})});
+                     label_loss.to(f64).reshape({1}), router_entropy.to(f64).reshape({1})});
 }
 
 torch::Tensor MoeFfnImpl::WithinCapacity(const torch::Tensor& expert_A, const torch::Tensor& keep_A,

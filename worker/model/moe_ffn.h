@@ -34,8 +34,9 @@ struct MoeStats {
   torch::Tensor label_loss;         // fp32: label_guided / label_forced cross-entropy, else 0
   torch::Tensor router_entropy;     // fp32: mean entropy of the router distribution (nats)
 
-  // fp64 [E + 4]: tokens per expert, dropped, load-balance loss, z-loss, router entropy (what
-  // the trainer sums over micro-batches and reports).
+  // fp64 [E + kSummaryScalars]: tokens per expert, then dropped, load-balance loss, z-loss,
+  // label loss, router entropy (what the trainer sums over micro-batches and reports).
+  static constexpr int64_t kSummaryScalars = 5;
   torch::Tensor Summary() const;
 };
 

@@ -127,24 +127,13 @@ void CoordinatorReporter::OnStep(const StepReport& r) {
   m->set_step(r.step);
   m->set_total_steps(r.total_steps);
   m->set_epoch(r.epoch);
-  m->set_loss(r.loss);
-  m->set_aux_loss(r.aux_loss);
-  m->set_learning_rate(r.lr);
-  m->set_grad_norm(r.grad_norm);
-  m->set_tokens_per_second(r.tokens_per_second);
+  common::PutByKey(r.values, common::MetricScope::kRun, m->mutable_values());
   for (double share : r.expert_share) m->add_expert_share(share);
-  m->set_samples_per_second(r.samples_per_second);
-  m->set_step_seconds(r.step_seconds);
-  m->set_model_flops_per_second(r.model_flops_per_second);
-  m->set_peak_flops_per_second(r.peak_flops_per_second);
   for (const LayerReport& layer : r.layers) {
     moe::v1::LayerMetrics* l = m->add_layers();
     l->set_layer(layer.layer);
     for (double share : layer.expert_share) l->add_expert_share(share);
-    l->set_dropped_fraction(layer.dropped_fraction);
-    l->set_load_balance_loss(layer.load_balance_loss);
-    l->set_z_loss(layer.z_loss);
-    l->set_router_entropy(layer.router_entropy);
+    common::PutByKey(layer.values, common::MetricScope::kLayer, l->mutable_values());
   }
   m->set_unix_s(UnixNow());
   rpc_->Call(&moe::v1::WorkerService::Stub::ReportSteps, request, "step report", &stop_requested_);

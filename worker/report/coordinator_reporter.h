@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
-#include "worker/train/progress.h"
+#include "worker/report/progress.h"
 
 namespace moe::worker {
 

@@ -31,29 +31,23 @@ void TensorBoardProgress::Scalar(const std::string& tag, int64_t step, double va
 }
 
 void TensorBoardProgress::OnStep(const StepReport& r) {
-  epoch_loss_sum_ += r.loss;
+  epoch_loss_sum_ += r.value(common::kLoss);
   ++epoch_reports_;
-  Scalar("train/loss", r.step, r.loss);
-  Scalar("train/learning_rate", r.step, r.lr);
   Scalar("train/epoch", r.step, static_cast<double>(r.epoch));
   Scalar("train/global_step", r.step, static_cast<double>(r.step));
-  Scalar("train/grad_norm", r.step, r.grad_norm);
-  Scalar("train/aux_loss", r.step, r.aux_loss);
-  Scalar("train/tokens_per_second", r.step, r.tokens_per_second);
-  Scalar("train/samples_per_second", r.step, r.samples_per_second);
-  if (r.peak_flops_per_second > 0) {
-    Scalar("train/model_flops_utilization", r.step,
-           r.model_flops_per_second / r.peak_flops_per_second);
-  }
+  common::ForEachValue(r.values, common::MetricScope::kRun,
+                       [&](const common::StepMetricInfo& info, double value) {
+                         Scalar(std::string(info.tensorboard), r.step, value);
+                       });
   for (const LayerReport& layer : r.layers) {
     const std::string prefix = absl::StrCat("moe/layer_", layer.layer, "/");
     for (size_t e = 0; e < layer.expert_share.size(); ++e) {
       Scalar(absl::StrCat(prefix, "expert_", e, "_share"), r.step, layer.expert_share[e]);
     }
-    Scalar(prefix + "dropped_fraction", r.step, layer.dropped_fraction);
-    Scalar(prefix + "router_entropy", r.step, layer.router_entropy);
-    Scalar(prefix + "load_balance_loss", r.step, layer.load_balance_loss);
-    Scalar(prefix + "z_loss", r.step, layer.z_loss);
+    common::ForEachValue(layer.values, common::MetricScope::kLayer,
+                         [&](const common::StepMetricInfo& info, double value) {
+                           Scalar(absl::StrCat(prefix, info.tensorboard), r.step, value);
+                         });
   }
   // Every epoch end is reported; a run may also end mid-epoch (max_steps).
   if (r.epoch_ended || r.step == r.total_steps) {

@@ -1,10 +1,9 @@
-// Progress as TensorBoard scalars under <output_dir>/tensorboard/ (rank 0), with the original
-// script's tags — train/loss, train/learning_rate, train/epoch, train/global_step,
-// train/epoch_loss (the mean of the epoch's reported losses, written when the epoch ends) —
-// and train/grad_norm, train/aux_loss, train/tokens_per_second, train/samples_per_second,
-// checkpoint/save_seconds, and per MoE layer moe/layer_<l>/expert_<e>_share,
-// moe/layer_<l>/dropped_fraction, moe/layer_<l>/router_entropy, moe/layer_<l>/load_balance_loss,
-// moe/layer_<l>/z_loss. A write failure is logged once; training goes on.
+// Progress as TensorBoard scalars under <output_dir>/tensorboard/ (rank 0): every measured
+// metric of common/step_metrics.h under its tag (train/loss, train/learning_rate, ... as the
+// original script wrote them; a MoE layer's under moe/layer_<l>/), and moe/layer_<l>/
+// expert_<e>_share, train/epoch, train/global_step, train/epoch_loss (the mean of the epoch's
+// reported losses, written when the epoch ends), checkpoint/save_seconds. A write failure is
+// logged once; training goes on.
 #ifndef MOE_WORKER_REPORT_TENSORBOARD_PROGRESS_H_
 #define MOE_WORKER_REPORT_TENSORBOARD_PROGRESS_H_
 
@@ -13,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "worker/report/event_file_writer.h"
-#include "worker/train/progress.h"
+#include "worker/report/progress.h"
 
 namespace moe::worker {
 

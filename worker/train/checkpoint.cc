@@ -183,6 +183,7 @@ absl::Status WriteLeaderFiles(const fs::path& tmp, const TrainingState& state,
   std::string spec_json;
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
+  // Printing a valid message to JSON cannot fail.
   (void)google::protobuf::util::MessageToJsonString(spec, &spec_json, options);
   RETURN_IF_ERROR(WriteJson(tmp / "training_state.json", {{"global_step", state.step},
                                                           {"epoch", state.epoch},

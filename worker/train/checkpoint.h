@@ -1,4 +1,4 @@
-// Training checkpoints and their commit protocol (DESIGN.md), shared by all ranks: rank 0
+// Training checkpoints and their commit protocol (docs/design.md), shared by all ranks: rank 0
 // prepares `checkpoint-step-N.tmp/`; every rank writes and fsyncs its optimizer shard, rank 0
 // also the model and the rest; once all ranks agree their files are durable (a collective),
 // rank 0 writes `manifest.json` (size and SHA-256 of every file) and fsyncs it, renames the
@@ -23,8 +23,8 @@
 #include "absl/status/statusor.h"
 #include "common/checkpoint_manifest.h"
 #include "moe/v1/job.pb.h"
-#include "worker/dist/communicator.h"
 #include "worker/model/mpt_model.h"
+#include "worker/parallel/communicator.h"
 #include "worker/train/adamw.h"
 
 namespace moe::worker {

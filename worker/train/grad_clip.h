@@ -4,7 +4,7 @@
 
 #include <torch/torch.h>
 
-#include "worker/dist/communicator.h"
+#include "worker/parallel/communicator.h"
 
 namespace moe::worker {
 

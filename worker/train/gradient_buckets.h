@@ -21,7 +21,7 @@
 #include <memory>
 #include <vector>
 
-#include "worker/dist/communicator.h"
+#include "worker/parallel/communicator.h"
 #include "worker/train/flat_parameters.h"
 
 namespace moe::worker {

@@ -19,7 +19,7 @@
 #include <string>
 
 #include "moe/v1/job.pb.h"
-#include "worker/dist/communicator.h"
+#include "worker/parallel/communicator.h"
 #include "worker/train/flat_parameters.h"
 
 namespace moe::worker {

@@ -14,7 +14,7 @@
 #include <atomic>
 #include <optional>
 
-#include "worker/dist/communicator.h"
+#include "worker/parallel/communicator.h"
 
 namespace moe::worker {
 

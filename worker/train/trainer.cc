@@ -9,9 +9,9 @@
 #include "common/checkpoint_manifest.h"
 #include "common/disk_full.h"
 #include "common/status_macros.h"
-#include "worker/dist/memory_stats.h"
 #include "worker/model/hf_checkpoint.h"
 #include "worker/model/model_config.h"
+#include "worker/parallel/memory_stats.h"
 #include "worker/train/batch_tensors.h"
 #include "worker/train/evaluator.h"
 
@@ -199,8 +199,9 @@ Trainer::StepTotals Trainer::ZeroTotals() const {
   StepTotals totals;
   const auto f64 = torch::dtype(torch::kFloat64).device(device_);
   totals.losses = torch::zeros({2}, f64);
-  totals.layers = torch::zeros(
-      {static_cast<int64_t>(moe_layers_.size()), model_->moe_spec().experts_size() + 4}, f64);
+  totals.layers = torch::zeros({static_cast<int64_t>(moe_layers_.size()),
+                                model_->moe_spec().experts_size() + MoeStats::kSummaryScalars},
+                               f64);
   return totals;
 }
 
@@ -365,7 +366,7 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
   const size_t experts = model_->moe_spec().experts_size();
   struct LayerTotals {
     std::vector<double> tokens;
-    double dropped, load_balance_loss, z_loss, router_entropy;
+    double dropped, load_balance_loss, z_loss, label_loss, router_entropy;
   };
   std::vector<LayerTotals> layers(moe_layers_.size());
   size_t i = 6;
@@ -375,6 +376,7 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
     layer.dropped = sums[i++];
     layer.load_balance_loss = sums[i++];
     layer.z_loss = sums[i++];
+    layer.label_loss = sums[i++];
     layer.router_entropy = sums[i++];
   }
 
@@ -386,18 +388,22 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
   r.total_batches = total_batches_;
   r.epoch = state_.epoch;
   r.epoch_ended = epoch_ended;
-  r.loss = ce_sum / std::max<int64_t>(since_report_.loss_tokens, 1);
-  r.aux_loss = aux / std::max<int64_t>(since_report_.micro_batches, 1);
-  r.lr = lr;
-  r.grad_norm = grad_norm_value;
-  const double elapsed = std::max(now - report_started_, 1e-9);
-  r.tokens_per_second = since_report_.tokens / elapsed;
-  r.samples_per_second = since_report_.samples / elapsed;
-  r.step_seconds = elapsed / std::max<int64_t>(since_report_.steps, 1);
-  r.model_flops_per_second = model_flops_per_token_ * r.tokens_per_second;
-  r.peak_flops_per_second = peak_flops_;
-  // Per-layer means are over every rank's micro-batches.
   const double micro_batches = std::max<int64_t>(since_report_.micro_batches, 1);
+  const double elapsed = std::max(now - report_started_, 1e-9);
+  const double tokens_per_second = since_report_.tokens / elapsed;
+  r.values[common::kLoss] = ce_sum / std::max<int64_t>(since_report_.loss_tokens, 1);
+  r.values[common::kAuxLoss] = aux / micro_batches;
+  r.values[common::kLearningRate] = lr;
+  r.values[common::kGradNorm] = grad_norm_value;
+  r.values[common::kTokensPerSecond] = tokens_per_second;
+  r.values[common::kSamplesPerSecond] = since_report_.samples / elapsed;
+  r.values[common::kStepSeconds] = elapsed / std::max<int64_t>(since_report_.steps, 1);
+  r.values[common::kModelFlopsPerSecond] = model_flops_per_token_ * tokens_per_second;
+  if (peak_flops_ > 0) {
+    r.values[common::kModelFlopsUtilization] =
+        model_flops_per_token_ * tokens_per_second / peak_flops_;
+  }
+  // Per-layer means are over every rank's micro-batches.
   for (size_t l = 0; l < layers.size(); ++l) {
     const LayerTotals& t = layers[l];
     LayerReport layer;
@@ -407,10 +413,11 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
     for (double n : t.tokens) {
       layer.expert_share.push_back(assigned - t.dropped > 0 ? n / (assigned - t.dropped) : 0);
     }
-    layer.dropped_fraction = assigned > 0 ? t.dropped / assigned : 0;
-    layer.load_balance_loss = t.load_balance_loss / micro_batches;
-    layer.z_loss = t.z_loss / micro_batches;
-    layer.router_entropy = t.router_entropy / micro_batches;
+    layer.values[common::kDroppedFraction] = assigned > 0 ? t.dropped / assigned : 0;
+    layer.values[common::kLoadBalanceLoss] = t.load_balance_loss / micro_batches;
+    layer.values[common::kZLoss] = t.z_loss / micro_batches;
+    layer.values[common::kLabelLoss] = t.label_loss / micro_batches;
+    layer.values[common::kRouterEntropy] = t.router_entropy / micro_batches;
     r.layers.push_back(std::move(layer));
   }
   // The whole model's shares: every MoE layer's routed tokens together.

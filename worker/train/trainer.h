@@ -34,8 +34,9 @@
 #include "worker/data/data_loader.h"
 #include "worker/data/dataset.h"
 #include "worker/data/tokenizer.h"
-#include "worker/dist/communicator.h"
 #include "worker/model/mpt_model.h"
+#include "worker/parallel/communicator.h"
+#include "worker/report/progress.h"
 #include "worker/train/adamw.h"
 #include "worker/train/checkpoint.h"
 #include "worker/train/evaluator.h"
@@ -43,7 +44,6 @@
 #include "worker/train/gradient_sync.h"
 #include "worker/train/lr_schedule.h"
 #include "worker/train/memory_plan.h"
-#include "worker/train/progress.h"
 #include "worker/train/stop_agreement.h"
 
 namespace moe::worker {
@@ -97,7 +97,7 @@ class Trainer {
   struct StepTotals {
     int64_t loss_tokens = 0, tokens = 0, micro_batches = 0, samples = 0, steps = 0;
     torch::Tensor losses;  // fp64 [2]: summed answer cross-entropy, summed weighted aux loss
-    torch::Tensor layers;  // fp64 [MoE layers, E + 4]: MoeStats::Summary() summed
+    torch::Tensor layers;  // fp64 [MoE layers, E + 5]: MoeStats::Summary() summed
     void Add(const StepTotals& other);
   };
   // What one optimizer step did.

@@ -9,7 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/worker/data/test_data.h"
+#include "tests/testing/test_data.h"
 #include "worker/data/sampler.h"
 
 namespace moe::worker {

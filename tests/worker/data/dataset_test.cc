@@ -4,7 +4,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/worker/data/test_data.h"
+#include "tests/testing/test_data.h"
 #include "worker/data/batch.h"
 
 namespace moe::worker {

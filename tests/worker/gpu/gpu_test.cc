@@ -11,12 +11,12 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "tests/worker/model/model_test_util.h"
-#include "tests/worker/train/train_test_util.h"
-#include "worker/dist/c10d_communicator.h"
-#include "worker/dist/communicator.h"
-#include "worker/dist/memory_stats.h"
+#include "tests/testing/model_test_util.h"
+#include "tests/testing/train_test_util.h"
 #include "worker/model/mpt_model.h"
+#include "worker/parallel/c10d_communicator.h"
+#include "worker/parallel/communicator.h"
+#include "worker/parallel/memory_stats.h"
 #include "worker/train/checkpoint.h"
 #include "worker/train/trainer.h"
 

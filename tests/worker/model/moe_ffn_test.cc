@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "gtest/gtest.h"
-#include "tests/worker/model/model_test_util.h"
+#include "tests/testing/model_test_util.h"
 #include "worker/model/ffn.h"
 
 namespace moe::worker {

@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/worker/model/model_test_util.h"
+#include "tests/testing/model_test_util.h"
 #include "worker/model/alibi.h"
 #include "worker/model/hf_checkpoint.h"
 #include "worker/model/model_config.h"

@@ -17,8 +17,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/worker/launch_ranks.h"
-#include "tests/worker/train/train_test_util.h"
+#include "tests/testing/launch_ranks.h"
+#include "tests/testing/train_test_util.h"
 #include "worker/model/safetensors.h"
 #include "worker/train/checkpoint.h"
 

@@ -5,8 +5,8 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
-#include "tests/worker/train/train_test_util.h"
-#include "worker/dist/communicator.h"
+#include "tests/testing/train_test_util.h"
+#include "worker/parallel/communicator.h"
 #include "worker/train/trainer.h"
 
 namespace moe::worker {

@@ -5,9 +5,9 @@
 #include "worker/train/gradient_buckets.h"
 
 #include "gtest/gtest.h"
-#include "tests/worker/model/model_test_util.h"
-#include "worker/dist/communicator.h"
+#include "tests/testing/model_test_util.h"
 #include "worker/model/mpt_model.h"
+#include "worker/parallel/communicator.h"
 #include "worker/train/trainer.h"
 
 namespace moe::worker {

@@ -8,9 +8,9 @@
 #include <iostream>
 
 #include "gtest/gtest.h"
-#include "tests/worker/train/train_test_util.h"
-#include "worker/dist/communicator.h"
-#include "worker/dist/memory_stats.h"
+#include "tests/testing/train_test_util.h"
+#include "worker/parallel/communicator.h"
+#include "worker/parallel/memory_stats.h"
 #include "worker/train/trainer.h"
 
 namespace moe::worker {

@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "gtest/gtest.h"
-#include "tests/worker/model/model_test_util.h"
-#include "worker/dist/communicator.h"
+#include "tests/testing/model_test_util.h"
+#include "worker/parallel/communicator.h"
 #include "worker/train/adamw.h"
 #include "worker/train/flat_parameters.h"
 #include "worker/train/grad_clip.h"

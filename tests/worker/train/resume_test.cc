@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/proto_yaml.h"
 #include "gtest/gtest.h"
-#include "tests/worker/train/train_test_util.h"
+#include "tests/testing/train_test_util.h"
 #include "worker/train/checkpoint.h"
 
 namespace moe::worker {

@@ -8,8 +8,8 @@
 #include "common/exit_codes.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/worker/train/train_test_util.h"
-#include "worker/dist/communicator.h"
+#include "tests/testing/train_test_util.h"
+#include "worker/parallel/communicator.h"
 
 namespace moe::worker {
 namespace {
@@ -46,7 +46,7 @@ TEST(Trainer, LossFallsOnTheSampleDataWithinAFewDozenSteps) {
   auto mean = [](auto begin, auto end) {
     double sum = 0;
     int n = 0;
-    for (auto it = begin; it != end; ++it, ++n) sum += it->loss;
+    for (auto it = begin; it != end; ++it, ++n) sum += it->value(moe::common::kLoss);
     return sum / n;
   };
   const double first = mean(progress.steps.begin(), progress.steps.begin() + 5);
@@ -72,14 +72,46 @@ TEST(Trainer, LossFallsOnTheSampleDataWithinAFewDozenSteps) {
       mean_share[e] += layer.expert_share[e] / 2;
     }
     EXPECT_NEAR(sum, 1.0, 1e-9);
-    EXPECT_EQ(layer.dropped_fraction, 0);  // dropless
-    EXPECT_GT(layer.router_entropy, 0);
-    EXPECT_LE(layer.router_entropy, std::log(4.0) + 1e-9);
-    EXPECT_GT(layer.load_balance_loss, 0);
+    EXPECT_EQ(layer.values[moe::common::kDroppedFraction], 0);  // dropless
+    EXPECT_GT(*layer.values[moe::common::kRouterEntropy], 0);
+    EXPECT_LE(*layer.values[moe::common::kRouterEntropy], std::log(4.0) + 1e-9);
+    EXPECT_GT(*layer.values[moe::common::kLoadBalanceLoss], 0);
+    EXPECT_GT(*layer.values[moe::common::kLabelLoss], 0);  // label-guided routing
   }
   for (size_t e = 0; e < 4; ++e) EXPECT_NEAR(mean_share[e], last_report.expert_share[e], 1e-9);
-  EXPECT_GT(last_report.samples_per_second, 0);
-  EXPECT_GT(last_report.step_seconds, 0);
+  EXPECT_GT(last_report.value(moe::common::kSamplesPerSecond), 0);
+  EXPECT_GT(last_report.value(moe::common::kStepSeconds), 0);
+  EXPECT_FALSE(last_report.values[moe::common::kModelFlopsUtilization]);  // CPU: no known peak
+}
+
+TEST(Trainer, ReportsTheLabelLossOfLabelGuidedRoutingAndTheFlopsUtilisationOfAKnownPeak) {
+  moe::v1::JobSpec spec = SmallJob(FreshDir("label_loss"));
+  spec.mutable_training()->set_epochs(6);
+  spec.mutable_training()->set_learning_rate(3e-3);
+  spec.mutable_model()->mutable_moe()->set_routing(moe::v1::ROUTING_MODE_LABEL_GUIDED);
+  setenv("MOE_PEAK_FLOPS", "1e9", 1);
+  RecordingProgress progress;
+  const absl::Status trained = Train(spec, {}, &progress);
+  unsetenv("MOE_PEAK_FLOPS");
+  ASSERT_TRUE(trained.ok()) << trained;
+  ASSERT_GE(progress.steps.size(), 30u);
+  auto label_loss = [](const StepReport& r) {
+    double sum = 0;
+    for (const LayerReport& layer : r.layers) sum += *layer.values[moe::common::kLabelLoss];
+    return sum / r.layers.size();
+  };
+  // A cross-entropy over 4 experts: near log 4 from a near-uniform router at the start, and
+  // falling as the routers learn the labels the loss guides them to.
+  const double first = label_loss(progress.steps.front());
+  const double last = label_loss(progress.steps.back());
+  EXPECT_GT(first, 0.5 * std::log(4.0));
+  EXPECT_LT(first, 2 * std::log(4.0));
+  EXPECT_LT(last, first) << "first " << first << " last " << last;
+  for (const StepReport& r : progress.steps) {
+    ASSERT_TRUE(r.values[moe::common::kModelFlopsUtilization]);
+    EXPECT_DOUBLE_EQ(*r.values[moe::common::kModelFlopsUtilization],
+                     r.value(moe::common::kModelFlopsPerSecond) / 1e9);  // one rank
+  }
 }
 
 TEST(ModelFlops, SixActiveParametersPlusAttentionPerToken) {
