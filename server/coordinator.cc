@@ -4,23 +4,16 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-#include <cmath>
-#include <fstream>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
-#include "absl/time/clock.h"
 #include "common/checkpoint_manifest.h"
-#include "common/durable_file.h"
 #include "common/exit_codes.h"
 #include "common/logging.h"
 #include "common/output_owner.h"
-#include "common/proto_yaml.h"
 #include "common/status_macros.h"
 #include "common/worker_token.h"
 #include "server/attempt_policy.h"
+#include "server/job_files.h"
 #include "server/oom_kills.h"
 
 namespace moe::server {
@@ -32,12 +25,6 @@ using moe::v1::JobState;
 
 // SIGKILL again this often while a stopped attempt's workers are not all reaped.
 constexpr double kKillAgain_s = 5;
-
-// The workers' copy of a job's spec: moed applies retention itself, from the catalogue.
-moe::v1::JobSpec WorkerSpec(moe::v1::JobSpec spec) {
-  spec.mutable_checkpoint()->set_keep_last(0);
-  return spec;
-}
 
 }  // namespace
 
@@ -322,90 +309,15 @@ absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec,
         absl::StrCat("moed cannot write its catalogue (", catalogue_error_,
                      "): it takes no new jobs until it can; running jobs go on"));
   }
-  if (!unique_output_dir) RETURN_IF_ERROR(CheckOutputDirFree(spec));
+  if (!unique_output_dir) {
+    RETURN_IF_ERROR(CheckOutputDirFree(catalogue_, options_.catalogue_id, spec));
+  }
   ASSIGN_OR_RETURN(const int64_t id, catalogue_.CreateJob(spec, now, [&](int64_t id) {
-    return PrepareJob(spec, unique_output_dir, id);
+    return PrepareJobFiles(spec, unique_output_dir, id, options_.data_dir, options_.catalogue_id);
   }));
   Event(id, absl::StrCat("submitted: ", spec.name(), " on ", world, " workers"), now);
   ++version_;
   return catalogue_.GetJob(id);
-}
-
-absl::Status Coordinator::CheckOutputDirFree(const moe::v1::JobSpec& spec) {
-  const std::string dir = OutputDirKey(spec);
-  // Continuing a job that ended, from one of its checkpoints, may take its directory over.
-  const std::string& resume_from = spec.checkpoint().resume_from();
-  const bool continues =
-      !resume_from.empty() && fs::path(resume_from).lexically_normal().parent_path() == dir;
-  ASSIGN_OR_RETURN(const auto owners, catalogue_.JobsWithOutputDir(dir));
-  for (const auto& [owner, state] : owners) {
-    const bool ended = IsFinal(state);
-    if (continues && ended) continue;
-    return absl::FailedPreconditionError(absl::StrCat(
-        "checkpoint.output_dir ", dir, " belongs to job ", owner, " (", StateName(state),
-        "): give this job its own output_dir, or leave it out (moed then makes one per job)",
-        ended ? absl::StrCat("; to continue job ", owner,
-                             ", set checkpoint.resume_from to one of its checkpoints or run "
-                             "moectl resume ",
-                             owner)
-              : ""));
-  }
-  // A marker of another catalogue (another moed's job) is never taken over; one of this
-  // catalogue names a job deleted since, or the one being continued.
-  ASSIGN_OR_RETURN(const std::string marker, common::ReadOwner(dir));
-  if (marker.empty()) return absl::OkStatus();
-  if (!common::OwnedByCatalogue(marker, options_.catalogue_id)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "checkpoint.output_dir ", dir, " belongs to ", marker, " (", common::kOwnerFile,
-        "), a job of another moed: give this job its own output_dir"));
-  }
-  // A job of this catalogue that named the directory otherwise (a link, another spelling).
-  const int64_t owner = common::OwnerJobId(marker);
-  if (const auto job = catalogue_.GetJob(owner); job.ok()) {
-    const moe::v1::JobState state = job->state();
-    const bool ended = IsFinal(state);
-    if (!(continues && ended)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "checkpoint.output_dir ", dir, " belongs to job ", owner, " (", StateName(state),
-          "; its ", common::kOwnerFile, " says so): give this job its own output_dir"));
-    }
-  }
-  return absl::OkStatus();  // a job deleted since, or the one being continued
-}
-
-absl::StatusOr<Catalogue::PreparedJob> Coordinator::PrepareJob(moe::v1::JobSpec spec,
-                                                               bool unique_output_dir,
-                                                               int64_t id) const {
-  if (unique_output_dir) {
-    spec.mutable_checkpoint()->set_output_dir(
-        (fs::path(spec.checkpoint().output_dir()) / std::to_string(id)).string());
-    // Another moed's job of the same id, or a job that chose this directory: never shared.
-    ASSIGN_OR_RETURN(const std::string marker, common::ReadOwner(spec.checkpoint().output_dir()));
-    if (!marker.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("not queued: the default checkpoint directory ",
-                       spec.checkpoint().output_dir(), " already belongs to ", marker, " (",
-                       common::kOwnerFile, "): give the job an output_dir"));
-    }
-  }
-  const fs::path dir = options_.data_dir / "jobs" / std::to_string(id);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("not queued: job directory ", dir.string(), ": ", ec.message()));
-  }
-  absl::Status written =
-      common::WriteFileDurably(dir / "job.yaml", common::MessageToYaml(WorkerSpec(spec)));
-  if (written.ok()) {
-    written = common::ClaimOutputDir(spec.checkpoint().output_dir(),
-                                     common::OwnerName(options_.catalogue_id, id));
-  }
-  if (!written.ok()) {
-    fs::remove_all(dir, ec);  // the job never existed; a failure here leaves an empty leftover
-    return absl::FailedPreconditionError(absl::StrCat("not queued: ", written.message()));
-  }
-  return Catalogue::PreparedJob{std::move(spec), dir.string()};
 }
 
 absl::StatusOr<moe::v1::Job> Coordinator::Cancel(int64_t job_id) {
@@ -1041,19 +953,13 @@ bool Coordinator::SpaceIsFree(const moe::v1::Job& job, const Catalogue::NextStar
 }
 
 absl::StatusOr<fs::path> Coordinator::SpecFileOf(const moe::v1::Job& job, double now) {
-  const fs::path spec_file = fs::path(job.job_dir()) / "job.yaml";
-  if (std::error_code ec; !fs::exists(spec_file, ec)) {
-    fs::create_directories(spec_file.parent_path(), ec);
-    const absl::Status written =
-        common::WriteFileDurably(spec_file, common::MessageToYaml(WorkerSpec(job.spec())));
-    if (!written.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot write the workers' spec: ", written.message()));
-    }
+  ASSIGN_OR_RETURN(const bool restored, RestoreSpecFile(job));
+  if (restored) {
     Event(job.id(),
-          absl::StrCat(spec_file.string(), " was missing: written again from the catalogue"), now);
+          absl::StrCat(SpecFile(job).string(), " was missing: written again from the catalogue"),
+          now);
   }
-  return spec_file;
+  return SpecFile(job);
 }
 
 absl::StatusOr<std::string> Coordinator::ResumePointOf(const moe::v1::Job& job, double now) {

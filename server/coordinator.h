@@ -240,8 +240,8 @@ class Coordinator {
   // Starts an attempt of a queued job: its spec file, where it resumes from, the launch, and
   // the catalogue's record of it, in that order; no worker runs that the catalogue does not know.
   absl::Status Start(const moe::v1::Job& job, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The workers' job.yaml, written again from the catalogue when it went missing (a job
-  // directory deleted by hand).
+  // The workers' job.yaml (server/job_files.h), written again from the catalogue when it went
+  // missing (a job directory deleted by hand).
   absl::StatusOr<std::filesystem::path> SpecFileOf(const moe::v1::Job& job, double now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Where the next attempt resumes: the one chosen for it, else the newest checkpoint whose
@@ -253,11 +253,6 @@ class Coordinator {
                            const std::filesystem::path& spec_file, const std::string& resume_from,
                            const std::string& secret, const Launcher& launcher) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Submit's checks and files: OK when no other job of the catalogue (nor of another moed)
-  // owns the spec's output_dir; the job's directory, job.yaml and owner marker.
-  absl::Status CheckOutputDirFree(const moe::v1::JobSpec& spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<Catalogue::PreparedJob> PrepareJob(moe::v1::JobSpec spec, bool unique_output_dir,
-                                                    int64_t id) const;
   // The launcher of a job of `spec` (InvalidArgument when this moed has none for it).
   absl::StatusOr<Launcher*> LauncherFor(const moe::v1::JobSpec& spec) const;
   // Starts supervising `workers`, attempt `attempt_id` of job `job_id`, from `now`.
