@@ -67,11 +67,7 @@ void Coordinator::Event(int64_t job_id, const std::string& text, double now) {
                                                    : absl::UnavailableError(catalogue_error_);
   if (recorded.ok()) return;
   if (catalogue_error_.empty()) CatalogueFailed(recorded);
-  backlog_.events.push_back({job_id, text, now});
-  if (backlog_.events.size() > kMaxBacklog) {
-    backlog_.events.pop_front();
-    ++backlog_.dropped;
-  }
+  backlog_.KeepEvent(job_id, text, now);
 }
 
 void Coordinator::BestEffort(const absl::Status& written, absl::string_view what) {
@@ -88,7 +84,7 @@ void Coordinator::CatalogueFailed(const absl::Status& status) {
   spdlog::error(
       "moed cannot write its catalogue ({}): running jobs go on, their reports are kept in memory "
       "(up to {} of each kind) and written when it can; no new jobs or attempts start until then",
-      catalogue_error_, kMaxBacklog);
+      catalogue_error_, backlog_.max_reports());
 }
 
 void Coordinator::Reconcile(double now) {
@@ -100,24 +96,7 @@ void Coordinator::Reconcile(double now) {
     metrics_.SetCatalogueWritable(false, backlog_.size());
     spdlog::debug("catalogue still failing: {}", status.message());
   };
-  while (!backlog_.checkpoints.empty()) {
-    if (absl::Status s = catalogue_.AddCheckpoint(backlog_.checkpoints.front()); !s.ok()) {
-      return failed(s);
-    }
-    backlog_.checkpoints.pop_front();
-  }
-  while (!backlog_.steps.empty()) {
-    const Backlog::Steps& s = backlog_.steps.front();
-    if (absl::Status st = catalogue_.AddSteps(s.job_id, s.attempt_id, s.steps); !st.ok()) {
-      return failed(st);
-    }
-    backlog_.steps.pop_front();
-  }
-  while (!backlog_.events.empty()) {
-    const Backlog::Event& e = backlog_.events.front();
-    if (absl::Status s = catalogue_.AddEvent(e.job_id, e.text, e.time); !s.ok()) return failed(s);
-    backlog_.events.pop_front();
-  }
+  if (absl::Status written = backlog_.WriteTo(catalogue_); !written.ok()) return failed(written);
   for (auto it = running_.begin(); it != running_.end();) {
     if (!it->second.unrecorded_end) {
       ++it;
@@ -127,13 +106,11 @@ void Coordinator::Reconcile(double now) {
     ++ends;
     it = running_.erase(it);
   }
+  const size_t dropped = backlog_.TakeDropped();
   spdlog::warn("moed can write its catalogue again: recorded {} kept reports and {} attempt ends{}",
                backlog, ends,
-               backlog_.dropped > 0
-                   ? absl::StrCat(" (", backlog_.dropped, " older ones were dropped)")
-                   : "");
+               dropped > 0 ? absl::StrCat(" (", dropped, " older ones were dropped)") : "");
   catalogue_error_.clear();
-  backlog_.dropped = 0;
   metrics_.SetCatalogueWritable(true, 0);
   ++version_;
 }
@@ -275,10 +252,8 @@ void Coordinator::LookForUnrecorded() {
         run.unrecorded = Unrecorded{};
         continue;
       }
-      int64_t newest = known->empty() ? 0 : known->front().step();
-      for (const moe::v1::Checkpoint& kept : backlog_.checkpoints) {
-        if (kept.job_id() == job_id) newest = std::max(newest, kept.step());
-      }
+      const int64_t newest =
+          std::max(known->empty() ? 0 : known->front().step(), backlog_.NewestCheckpoint(job_id));
       searches.push_back({job_id, run.attempt_id, newest, job->spec().checkpoint().output_dir(),
                           job->submitted_unix_s()});
     }
@@ -487,11 +462,7 @@ absl::StatusOr<bool> Coordinator::ReportSteps(const moe::v1::WorkerRef& worker,
   if (!recorded.ok()) {
     // Kept for when the catalogue can be written again; the worker trains on regardless.
     if (catalogue_error_.empty()) CatalogueFailed(recorded);
-    backlog_.steps.push_back({worker.job_id(), worker.attempt_id(), steps});
-    if (backlog_.steps.size() > kMaxBacklog) {
-      backlog_.steps.pop_front();
-      ++backlog_.dropped;
-    }
+    backlog_.KeepSteps(worker.job_id(), worker.attempt_id(), steps);
   }
   metrics_.OnSteps(worker.job_id(), steps);
   if (!run->reported && run->resumed) metrics_.OnResumed(now - run->started);
@@ -552,7 +523,7 @@ absl::StatusOr<bool> Coordinator::ReportCheckpoint(const moe::v1::WorkerRef& wor
   } else {
     // Committed on disk: recorded when the catalogue can be written; nothing deleted meanwhile.
     if (catalogue_error_.empty()) CatalogueFailed(recorded);
-    backlog_.checkpoints.push_back(checkpoint);
+    backlog_.KeepCheckpoint(checkpoint);
   }
   ++version_;
   return run->stopping;

@@ -36,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "moe/v1/service.pb.h"
 #include "server/catalogue.h"
+#include "server/catalogue_backlog.h"
 #include "server/launcher.h"
 #include "server/launcher_registry.h"
 #include "server/metrics.h"
@@ -174,26 +175,6 @@ class Coordinator {
     bool unrecorded_end = false;
   };
 
-  // What moed could not write into its catalogue (disk full, I/O errors), kept in memory and
-  // written when it can (Reconcile). Attempts that ended unrecorded stay in running_.
-  struct Backlog {
-    struct Steps {
-      int64_t job_id = 0, attempt_id = 0;
-      std::vector<moe::v1::StepMetrics> steps;
-    };
-    struct Event {
-      int64_t job_id = 0;
-      std::string text;
-      double time = 0;
-    };
-    std::deque<Steps> steps;
-    std::deque<moe::v1::Checkpoint> checkpoints;
-    std::deque<Event> events;
-    size_t dropped = 0;  // step reports and events beyond kMaxBacklog, oldest first
-    size_t size() const { return steps.size() + checkpoints.size() + events.size(); }
-  };
-  static constexpr size_t kMaxBacklog = 100000;
-
   // The stall watchdog's limit for `run` in seconds; 0 while it cannot tell (off, or fewer than
   // three intervals between step reports seen).
   double StallLimit(const Running& run) const;
@@ -300,7 +281,9 @@ class Coordinator {
   double gauges_updated_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::string catalogue_error_ ABSL_GUARDED_BY(mu_);  // "" while writes succeed
-  Backlog backlog_ ABSL_GUARDED_BY(mu_);
+  // What the catalogue could not take yet (written by Reconcile); attempts that ended
+  // unrecorded stay in running_.
+  CatalogueBacklog backlog_ ABSL_GUARDED_BY(mu_);
   double next_reconcile_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
