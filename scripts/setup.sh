@@ -45,9 +45,11 @@ else
 fi
 
 # PyTorch from PyPI, the version the GPU machines carry; numpy for it, crc32c for the
-# independent TensorBoard encoder in the tests.
+# independent TensorBoard encoder in the tests; and the originals the tests compare with
+# (pinned): Hugging Face tokenizers (Rust) and transformers, TensorBoard's reader, safetensors.
 torch_version=2.11.0
-python_pkgs=("torch==$torch_version" numpy crc32c)
+python_pkgs=("torch==$torch_version" numpy crc32c tokenizers==0.22.2 transformers==4.57.3
+             tensorboard==2.21.0 safetensors==0.8.0)
 if [ -n "${MOE_TORCH_PYTHON:-}" ]; then
   echo "setup: LibTorch from $MOE_TORCH_PYTHON ($("$MOE_TORCH_PYTHON" -c 'import torch; print(torch.__version__)'))"
   exit 0
@@ -55,13 +57,14 @@ fi
 cd "$(dirname "$0")/.."
 venv=.venv
 if ! "$venv/bin/python" - "$torch_version" 2>/dev/null <<'PY'
-import sys, torch, numpy, crc32c
-sys.exit(0 if torch.__version__.split('+')[0] == sys.argv[1] else 1)
+import sys, torch, numpy, crc32c, tokenizers, transformers, tensorboard, safetensors
+sys.exit(0 if torch.__version__.split('+')[0] == sys.argv[1] and tokenizers.__version__ == "0.22.2"
+         and transformers.__version__ == "4.57.3" else 1)
 PY
 then
   echo "setup: installing ${python_pkgs[*]} into $venv/"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "${python_pkgs[@]}"
 else
-  echo "setup: $venv/ has torch $torch_version"
+  echo "setup: $venv/ has torch $torch_version and the test references"
 fi
