@@ -17,43 +17,61 @@ bool IsWordByte(char c) {
 
 }  // namespace
 
-absl::StatusOr<AddedTokens> AddedTokens::FromJson(const nlohmann::json& added_tokens) {
+absl::StatusOr<AddedTokens> AddedTokens::FromJson(const nlohmann::json& added_tokens,
+                                                  const Normalizer& normalizer) {
   AddedTokens out;
   if (added_tokens.is_null()) return out;
   if (!added_tokens.is_array()) {
     return absl::InvalidArgumentError("tokenizer: 'added_tokens' must be an array");
   }
   for (const nlohmann::json& t : added_tokens) {
-    Token token{t.value("content", ""), t.value("id", -1), t.value("lstrip", false),
-                t.value("rstrip", false), t.value("single_word", false)};
+    Token token{t.value("content", ""),
+                t.value("id", -1),
+                t.value("lstrip", false),
+                t.value("rstrip", false),
+                t.value("single_word", false),
+                t.value("normalized", !t.value("special", false)),
+                ""};
     if (token.content.empty() || token.id < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("tokenizer: added token ", t.dump(), " needs a content and an id >= 0"));
     }
+    if (token.normalized) {
+      normalizer.Apply(token.content, &token.pattern);
+    } else {
+      token.pattern = token.content;
+    }
     const int32_t index = static_cast<int32_t>(out.tokens_.size());
     out.id_to_index_[token.id] = index;
-    out.by_first_byte_[static_cast<unsigned char>(token.content[0])].push_back(index);
+    out.content_to_id_.emplace(token.content, token.id);
+    if (!token.pattern.empty()) {
+      out.by_first_byte_[token.normalized][static_cast<unsigned char>(token.pattern[0])].push_back(
+          index);
+    }
     out.tokens_.push_back(std::move(token));
   }
-  for (auto& list : out.by_first_byte_) {
-    std::stable_sort(list.begin(), list.end(), [&](int32_t a, int32_t b) {
-      return out.tokens_[a].content.size() > out.tokens_[b].content.size();
-    });
+  for (auto& pass : out.by_first_byte_) {
+    for (auto& list : pass) {
+      std::stable_sort(list.begin(), list.end(), [&](int32_t a, int32_t b) {
+        return out.tokens_[a].pattern.size() > out.tokens_[b].pattern.size();
+      });
+    }
   }
   return out;
 }
 
-void AddedTokens::Split(absl::string_view text,
+void AddedTokens::Split(absl::string_view text, bool normalized,
                         const std::function<void(absl::string_view)>& on_text,
                         const std::function<void(int32_t)>& on_token) const {
+  const auto& by_first_byte = by_first_byte_[normalized];
   size_t text_start = 0;  // start of the ordinary text not yet reported
   size_t i = 0;
   while (i < text.size()) {
     const Token* found = nullptr;
-    for (int32_t index : by_first_byte_[static_cast<unsigned char>(text[i])]) {
+    for (int32_t index : by_first_byte[static_cast<unsigned char>(text[i])]) {
       const Token& t = tokens_[index];
-      if (!absl::StartsWith(text.substr(i), t.content)) continue;
-      const size_t end = i + t.content.size();
+      if (!absl::StartsWith(text.substr(i), t.pattern)) continue;
+      const size_t end = i + t.pattern.size();
       if (t.single_word &&
           ((i > 0 && IsWordByte(text[i - 1])) || (end < text.size() && IsWordByte(text[end])))) {
         continue;
@@ -65,7 +83,7 @@ void AddedTokens::Split(absl::string_view text,
       ++i;
       continue;
     }
-    size_t begin = i, end = i + found->content.size();
+    size_t begin = i, end = i + found->pattern.size();
     if (found->lstrip) {
       while (begin > text_start && absl::ascii_isspace(text[begin - 1])) --begin;
     }
@@ -80,11 +98,9 @@ void AddedTokens::Split(absl::string_view text,
 }
 
 std::optional<int32_t> AddedTokens::TokenToId(absl::string_view content) const {
-  for (int32_t index :
-       by_first_byte_[content.empty() ? 0 : static_cast<unsigned char>(content[0])]) {
-    if (tokens_[index].content == content) return tokens_[index].id;
-  }
-  return std::nullopt;
+  const auto it = content_to_id_.find(content);
+  if (it == content_to_id_.end()) return std::nullopt;
+  return it->second;
 }
 
 const std::string* AddedTokens::IdToToken(int32_t id) const {

@@ -11,9 +11,10 @@ namespace {
 
 using Json = nlohmann::json;
 
-absl::Status Unsupported(absl::string_view what) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("tokenizer model: ", what, " is not supported (byte-level BPE only)"));
+// `field` of the "model" object holds `what`, which this implementation does not do.
+absl::Status Unsupported(absl::string_view field, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("tokenizer model.", field, ": ", what,
+                                                 " is not supported (byte-level BPE only)"));
 }
 
 // One symbol of the word being merged, in a doubly linked list over a vector.
@@ -37,17 +38,19 @@ struct Candidate {
 
 absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model) {
   if (!model.is_object() || model.value("type", "BPE") != "BPE") {
-    return Unsupported(absl::StrCat("model type '", model.value("type", std::string("?")), "'"));
+    return Unsupported("type", absl::StrCat("'", model.value("type", std::string("?")), "'"));
   }
   auto is_set = [&](const char* key) { return model.contains(key) && !model[key].is_null(); };
   if (is_set("continuing_subword_prefix") && model["continuing_subword_prefix"] != "") {
-    return Unsupported("continuing_subword_prefix");
+    return Unsupported("continuing_subword_prefix", "a prefix");
   }
   if (is_set("end_of_word_suffix") && model["end_of_word_suffix"] != "") {
-    return Unsupported("end_of_word_suffix");
+    return Unsupported("end_of_word_suffix", "a suffix");
   }
-  if (model.value("byte_fallback", false)) return Unsupported("byte_fallback");
-  if (is_set("dropout") && model["dropout"].get<double>() > 0) return Unsupported("dropout");
+  if (model.value("byte_fallback", false)) return Unsupported("byte_fallback", "true");
+  if (is_set("dropout") && model["dropout"].get<double>() > 0) {
+    return Unsupported("dropout", "a dropout above 0");
+  }
   if (!model.contains("vocab") || !model["vocab"].is_object()) {
     return absl::InvalidArgumentError("tokenizer model: 'vocab' must be an object");
   }

@@ -10,13 +10,14 @@
 namespace moe::worker {
 namespace {
 
-absl::StatusOr<int> OptionsFor(const std::string& type) {
+// The utf8proc options of normalizer `type`, found at JSON path `path`.
+absl::StatusOr<int> OptionsFor(const std::string& type, const std::string& path) {
   if (type == "NFC") return UTF8PROC_STABLE | UTF8PROC_COMPOSE;
   if (type == "NFD") return UTF8PROC_STABLE | UTF8PROC_DECOMPOSE;
   if (type == "NFKC") return UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT;
   if (type == "NFKD") return UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT;
   return absl::InvalidArgumentError(
-      absl::StrCat("tokenizer normalizer: type '", type,
+      absl::StrCat("tokenizer ", path, ".type: '", type,
                    "' is not supported (use NFC, NFD, NFKC, NFKD or a Sequence of them)"));
 }
 
@@ -28,8 +29,10 @@ absl::StatusOr<Normalizer> Normalizer::FromJson(const nlohmann::json& config) {
   const std::string type = config.value("type", "");
   const nlohmann::json list =
       type == "Sequence" ? config.at("normalizers") : nlohmann::json::array({config});
-  for (const nlohmann::json& stage : list) {
-    absl::StatusOr<int> options = OptionsFor(stage.value("type", ""));
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string path =
+        type == "Sequence" ? absl::StrCat("normalizer.normalizers[", i, "]") : "normalizer";
+    absl::StatusOr<int> options = OptionsFor(list[i].value("type", ""), path);
     if (!options.ok()) return options.status();
     out.stages_.push_back(*options);
   }

@@ -1,5 +1,7 @@
 #include "worker/data/pre_tokenizer.h"
 
+#include <algorithm>
+#include <map>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -11,9 +13,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-absl::Status Unsupported(absl::string_view what) {
+absl::Status Unsupported(absl::string_view path, absl::string_view what) {
   return absl::InvalidArgumentError(
-      absl::StrCat("tokenizer pre_tokenizer: ", what, " is not supported (byte-level BPE family)"));
+      absl::StrCat("tokenizer ", path, ": ", what, " is not supported (byte-level BPE family)"));
 }
 
 }  // namespace
@@ -22,59 +24,115 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::FromJson(const Json&
   auto pre = std::unique_ptr<PreTokenizer>(new PreTokenizer());
   if (config.is_null()) return pre;
   if (config.value("type", "") == "Sequence") {
-    for (const Json& item : config.at("pretokenizers")) RETURN_IF_ERROR(pre->Add(item));
+    const Json& items = config.at("pretokenizers");
+    for (size_t i = 0; i < items.size(); ++i) {
+      RETURN_IF_ERROR(pre->Add(items[i], absl::StrCat("pre_tokenizer.pretokenizers[", i, "]")));
+    }
   } else {
-    RETURN_IF_ERROR(pre->Add(config));
+    RETURN_IF_ERROR(pre->Add(config, "pre_tokenizer"));
   }
   return pre;
 }
 
-absl::Status PreTokenizer::Add(const Json& config) {
+absl::Status PreTokenizer::Add(const Json& config, const std::string& path) {
   const std::string type = config.value("type", "");
-  if (byte_level_) return Unsupported(absl::StrCat(type, " after ByteLevel"));
+  if (byte_level_) return Unsupported(path, absl::StrCat(type, " after ByteLevel"));
   if (type == "ByteLevel") {
     if (config.value("use_regex", true)) {
       ASSIGN_OR_RETURN(auto regex, Regex::Create(kGpt2SplitPattern));
-      stages_.push_back({std::move(regex), false});
+      stages_.push_back({std::move(regex), Behavior::kIsolated, false});
     }
     byte_level_ = true;
     add_prefix_space_ = config.value("add_prefix_space", false);
     return absl::OkStatus();
   }
   if (type == "Split") {
+    static const auto* const kBehaviors =
+        new std::map<std::string, Behavior>{{"Removed", Behavior::kRemoved},
+                                            {"Isolated", Behavior::kIsolated},
+                                            {"MergedWithPrevious", Behavior::kMergedWithPrevious},
+                                            {"MergedWithNext", Behavior::kMergedWithNext},
+                                            {"Contiguous", Behavior::kContiguous}};
     const Json& pattern = config.at("pattern");
     const bool literal = pattern.contains("String");
     const std::string text =
         literal ? pattern.at("String").get<std::string>() : pattern.value("Regex", "");
     const std::string behavior = config.value("behavior", "Isolated");
-    if (behavior != "Isolated" && behavior != "Removed") {
-      return Unsupported(absl::StrCat("Split behavior ", behavior));
+    const auto it = kBehaviors->find(behavior);
+    if (it == kBehaviors->end()) {
+      return Unsupported(absl::StrCat(path, ".behavior"), absl::StrCat("'", behavior, "'"));
     }
-    if (config.value("invert", false)) return Unsupported("Split with invert");
     ASSIGN_OR_RETURN(auto regex, Regex::Create(text, literal));
-    stages_.push_back({std::move(regex), behavior == "Removed"});
+    stages_.push_back({std::move(regex), it->second, config.value("invert", false)});
     return absl::OkStatus();
   }
-  return Unsupported(absl::StrCat("type '", type, "'"));
+  return Unsupported(absl::StrCat(path, ".type"), absl::StrCat("'", type, "'"));
+}
+
+void PreTokenizer::SplitPiece(const Stage& stage, absl::string_view piece,
+                              std::vector<absl::string_view>* out) {
+  // The piece as consecutive segments, each a match of the pattern or not (with invert, the
+  // other way round), as the Rust library's find_matches makes them.
+  struct Segment {
+    size_t begin, end;
+    bool match;
+  };
+  std::vector<std::pair<size_t, size_t>> spans;
+  stage.regex->FindAll(piece, &spans);
+  std::vector<Segment> segments;
+  size_t at = 0;
+  for (const auto& [begin, end] : spans) {
+    if (begin > at) segments.push_back({at, begin, stage.invert});
+    segments.push_back({begin, end, !stage.invert});
+    at = end;
+  }
+  if (at < piece.size()) segments.push_back({at, piece.size(), stage.invert});
+
+  // Each behavior folds the segments into pieces: a segment either starts a piece or extends
+  // the one before it (after it, for MergedWithNext, which folds from the end).
+  std::vector<Segment> pieces;  // match: the piece is removed
+  bool previous_match = false;
+  const auto fold = [&](const Segment& s, bool extends) {
+    if (extends && !pieces.empty()) {
+      Segment& last = pieces.back();
+      last.begin = std::min(last.begin, s.begin);
+      last.end = std::max(last.end, s.end);
+    } else {
+      pieces.push_back({s.begin, s.end, false});
+    }
+    previous_match = s.match;
+  };
+  switch (stage.behavior) {
+    case Behavior::kRemoved:
+      for (const Segment& s : segments) pieces.push_back(s);
+      break;
+    case Behavior::kIsolated:
+      for (const Segment& s : segments) pieces.push_back({s.begin, s.end, false});
+      break;
+    case Behavior::kContiguous:
+      for (const Segment& s : segments) fold(s, s.match == previous_match);
+      break;
+    case Behavior::kMergedWithPrevious:
+      for (const Segment& s : segments) fold(s, s.match && !previous_match);
+      break;
+    case Behavior::kMergedWithNext:
+      for (auto s = segments.rbegin(); s != segments.rend(); ++s) {
+        fold(*s, s->match && !previous_match);
+      }
+      std::reverse(pieces.begin(), pieces.end());
+      break;
+  }
+  for (const Segment& p : pieces) {
+    if (!p.match && p.end > p.begin) out->push_back(piece.substr(p.begin, p.end - p.begin));
+  }
 }
 
 void PreTokenizer::Split(absl::string_view text, std::vector<absl::string_view>* pieces) const {
   pieces->push_back(text);
   std::vector<absl::string_view> next;
-  std::vector<std::pair<size_t, size_t>> spans;
   for (const Stage& stage : stages_) {
     next.clear();
-    for (absl::string_view piece : *pieces) {
-      spans.clear();
-      stage.regex->FindAll(piece, &spans);
-      size_t at = 0;
-      for (const auto& [begin, end] : spans) {
-        if (begin > at) next.push_back(piece.substr(at, begin - at));
-        if (!stage.remove_matches) next.push_back(piece.substr(begin, end - begin));
-        at = end;
-      }
-      if (at < piece.size()) next.push_back(piece.substr(at));
-    }
+    for (absl::string_view piece : *pieces) SplitPiece(stage, piece, &next);
     pieces->swap(next);
   }
 }

@@ -1,10 +1,13 @@
 // Pre-tokenization as tokenizer.json's "pre_tokenizer" configures it, for the byte-level BPE
-// family: zero or more regex splits (`Split`, or the GPT-2 regex of `ByteLevel` with
-// use_regex), then optionally the byte-level mapping (`ByteLevel`, last in a `Sequence`).
+// family: zero or more regex splits (`Split` with any behavior — Removed, Isolated,
+// MergedWithPrevious, MergedWithNext, Contiguous — with or without `invert`, or the GPT-2 regex
+// of `ByteLevel` with use_regex), then optionally the byte-level mapping (`ByteLevel`, last in
+// a `Sequence`). The splits are those of the Rust `tokenizers` library, piece for piece.
 #ifndef MOE_WORKER_DATA_PRE_TOKENIZER_H_
 #define MOE_WORKER_DATA_PRE_TOKENIZER_H_
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,7 +24,7 @@ inline constexpr char kGpt2SplitPattern[] =
 class PreTokenizer {
  public:
   // `config` is the "pre_tokenizer" value (null: no splitting). InvalidArgument names any
-  // unsupported type or option.
+  // unsupported type or option by its JSON path (e.g. pre_tokenizer.pretokenizers[1].type).
   static absl::StatusOr<std::unique_ptr<PreTokenizer>> FromJson(const nlohmann::json& config);
 
   // Splits `text` into pieces (views into `text`), in order. Thread-safe.
@@ -33,11 +36,18 @@ class PreTokenizer {
   bool add_prefix_space() const { return add_prefix_space_; }
 
  private:
+  // What becomes of the matches of a split's pattern (the non-matches, with invert).
+  enum class Behavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
   struct Stage {
     std::unique_ptr<Regex> regex;
-    bool remove_matches;  // "Removed" behaviour; otherwise "Isolated"
+    Behavior behavior = Behavior::kIsolated;
+    bool invert = false;
   };
-  absl::Status Add(const nlohmann::json& config);
+  // Adds the pre-tokenizer `config`, found at JSON path `path`.
+  absl::Status Add(const nlohmann::json& config, const std::string& path);
+  // Appends the pieces `stage` splits `piece` into.
+  static void SplitPiece(const Stage& stage, absl::string_view piece,
+                         std::vector<absl::string_view>* out);
 
   std::vector<Stage> stages_;
   bool byte_level_ = false;

@@ -22,7 +22,7 @@ absl::StatusOr<bool> ReadDecoder(const Json& config) {
   const std::string type = config.value("type", "");
   if (type == "ByteLevel") return true;
   return absl::InvalidArgumentError(
-      absl::StrCat("tokenizer decoder: type '", type, "' is not supported (use ByteLevel)"));
+      absl::StrCat("tokenizer decoder.type: '", type, "' is not supported (use ByteLevel)"));
 }
 
 }  // namespace
@@ -53,7 +53,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(absl::string_view
     auto normalizer = Normalizer::FromJson(part("normalizer"));
     if (!normalizer.ok()) return InFile(source, normalizer.status());
     tok->normalizer_ = *std::move(normalizer);
-    auto added = AddedTokens::FromJson(part("added_tokens"));
+    auto added = AddedTokens::FromJson(part("added_tokens"), tok->normalizer_);
     if (!added.ok()) return InFile(source, added.status());
     tok->added_ = *std::move(added);
     auto pre = PreTokenizer::FromJson(part("pre_tokenizer"));
@@ -87,11 +87,19 @@ void Tokenizer::Encode(absl::string_view text, std::vector<int32_t>* ids) const 
     common::RepairUtf8(text, &repaired);
     text = repaired;
   }
+  // Added tokens as written first; then, in the normalised text between them, the normalised
+  // ones; then the model on what is left.
+  const auto on_token = [&](int32_t id) { ids->push_back(id); };
   std::string normalized;
-  normalizer_.Apply(text, &normalized);
   added_.Split(
-      normalized, [&](absl::string_view stretch) { EncodeOrdinary(stretch, ids); },
-      [&](int32_t id) { ids->push_back(id); });
+      text, /*normalized=*/false,
+      [&](absl::string_view raw) {
+        normalizer_.Apply(raw, &normalized);
+        added_.Split(
+            normalized, /*normalized=*/true,
+            [&](absl::string_view stretch) { EncodeOrdinary(stretch, ids); }, on_token);
+      },
+      on_token);
 }
 
 void Tokenizer::EncodeOrdinary(absl::string_view text, std::vector<int32_t>* ids) const {

@@ -166,6 +166,12 @@ absl::Status LoadWeights(const TensorMap& weights, bool upcycle, double noise_st
           torch::randn(target.sizes(), torch::kFloat32).mul_(noise_std).to(target.device()));
     }
   }
+  // A tied lm_head written out anyway (transformers' .bin files hold it) is the embedding.
+  if (const auto head = weights.find("lm_head.weight"),
+      wte = weights.find("transformer.wte.weight");
+      head != weights.end() && wte != weights.end() && torch::equal(head->second, wte->second)) {
+    unused.erase("lm_head.weight");
+  }
   if (missing.empty() && misshaped.empty() && unused.empty()) return absl::OkStatus();
   std::vector<std::string> problems;
   if (!missing.empty()) problems.push_back(absl::StrCat("missing: ", absl::StrJoin(missing, ", ")));

@@ -47,6 +47,9 @@ absl::Status ReadMptConfig(const nlohmann::json& hf, moe::v1::MptConfig* config,
     return Unsupported("model_type", hf["model_type"].dump());
   }
   if (!hf.value("no_bias", true)) return Unsupported("no_bias", "false (biases)");
+  if (!hf.value("tie_word_embeddings", true)) {
+    return Unsupported("tie_word_embeddings", "false (an lm_head of its own)");
+  }
   if (hf.contains("logit_scale") && !hf["logit_scale"].is_null())
     return Unsupported("logit_scale", "a value");
   const nlohmann::json attn = hf.value("attn_config", nlohmann::json::object());
@@ -64,7 +67,8 @@ absl::Status ReadMptConfig(const nlohmann::json& hf, moe::v1::MptConfig* config,
   config->set_expansion_ratio(hf.value("expansion_ratio", 4u));
   config->set_max_seq_len(hf.value("max_seq_len", 2048u));
   config->set_alibi_bias_max(attn.value("alibi_bias_max", 8.0));
-  config->set_layer_norm_eps(hf.value("layer_norm_eps", 1e-5));
+  // transformers' MptConfig names it layer_norm_epsilon; exports before it said layer_norm_eps.
+  config->set_layer_norm_eps(hf.value("layer_norm_epsilon", hf.value("layer_norm_eps", 1e-5)));
   if (config->d_model() % config->n_heads() != 0) {
     return absl::InvalidArgumentError("config.json: n_heads must divide d_model");
   }
@@ -101,7 +105,7 @@ nlohmann::json MptConfigToHf(const moe::v1::MptConfig& c, const moe::v1::MoeSpec
       {"vocab_size", c.vocab_size()},
       {"no_bias", true},
       {"norm_type", "low_precision_layernorm"},
-      {"layer_norm_eps", c.layer_norm_eps()},
+      {"layer_norm_epsilon", c.layer_norm_eps()},
       {"logit_scale", nullptr},
       {"emb_pdrop", 0},
       {"resid_pdrop", 0},

@@ -158,13 +158,13 @@ TEST(TokenizerErrors, AreClearAndNeverCrash) {
   Json doc = Json::parse(full);
   Json wordpiece = doc;
   wordpiece["model"]["type"] = "WordPiece";
-  EXPECT_THAT(error(wordpiece.dump()), HasSubstr("model type 'WordPiece' is not supported"));
+  EXPECT_THAT(error(wordpiece.dump()), HasSubstr("model.type: 'WordPiece' is not supported"));
   Json bad_merge = doc;
   bad_merge["model"]["merges"].push_back("zzz qqq");
   EXPECT_THAT(error(bad_merge.dump()), HasSubstr("uses a token missing from the vocab"));
   Json lowercase = doc;
   lowercase["normalizer"] = {{"type", "Lowercase"}};
-  EXPECT_THAT(error(lowercase.dump()), HasSubstr("normalizer: type 'Lowercase' is not supported"));
+  EXPECT_THAT(error(lowercase.dump()), HasSubstr("normalizer.type: 'Lowercase' is not supported"));
   Json empty_sequence = doc;
   empty_sequence["normalizer"] = {{"type", "Sequence"}};  // no "normalizers" list
   EXPECT_THAT(error(empty_sequence.dump()), HasSubstr("t.json: malformed tokenizer"));

@@ -116,7 +116,7 @@ def forward(model_dir, inputs_path, out_path):
     ids = torch.tensor(inputs["input_ids"])
     seg = torch.tensor(inputs["segment_ids"]) if "segment_ids" in inputs else torch.ones_like(ids)
     slopes = alibi_slopes(cfg["n_heads"], cfg["attn_config"]["alibi_bias_max"])
-    eps = cfg.get("layer_norm_eps", 1e-5)
+    eps = cfg.get("layer_norm_epsilon", cfg.get("layer_norm_eps", 1e-5))
     moe_cfg = cfg.get("moe", {})
     n_experts = len(moe_cfg.get("experts", []))
     x = weights["transformer.wte.weight"][ids]
