@@ -11,8 +11,9 @@ tokenizer.json), pinned in the project's venv by scripts/setup.sh.
       Also OUT_DIR/extra_lines.txt: lines that exercise the added tokens and splits.
   tokenizer_reference.py encode TOKENIZER_JSON < lines      one JSON id array per line
   tokenizer_reference.py decode TOKENIZER_JSON < id_arrays  the decoded text per line
-  tokenizer_reference.py bench TOKENIZER_JSON [--repeat N] < lines
-      {"bytes":N,"lines":N,"seconds":S,"mb_per_s":X}, timing only the encode loop, one thread
+  tokenizer_reference.py bench TOKENIZER_JSON [--repeat N] [--batch] < lines
+      {"bytes":N,"lines":N,"seconds":S,"mb_per_s":X}, timing only the encode loop: a call per
+      line, or with --batch one encode_batch call (one thread under RAYON_NUM_THREADS=1)
 
 Lines are UTF-8 split on "\\n" only. Encoding adds no special tokens (add_special_tokens
 False), but added tokens written in the text are matched. Decoding keeps special tokens.
@@ -176,8 +177,11 @@ def main(argv):
         lines = read_lines()
         started = time.perf_counter()
         for _ in range(repeat):
-            for line in lines:
-                tok.encode(line, add_special_tokens=False)
+            if "--batch" in argv:  # one call for all lines: no Python overhead per line
+                tok.encode_batch(lines, add_special_tokens=False)
+            else:
+                for line in lines:
+                    tok.encode(line, add_special_tokens=False)
         seconds = time.perf_counter() - started
         size = repeat * sum(len(line.encode("utf-8")) for line in lines)
         out.write(json.dumps({"bytes": size, "lines": repeat * len(lines), "seconds": seconds,
