@@ -6,7 +6,8 @@
 # binding's per-call cost included), and one encode_batch call for all lines (nearly none).
 # Input: the 3,000-line test corpus (many scripts, code, whitespace) and the sample data's
 # questions and answers. Tokenizers: the demo's, and families the reference builds with the
-# library (byte-level BPE as GPT-2 / GPT-NeoX / Llama-3 / GPT-4o configure it).
+# library (byte-level BPE as GPT-2 / GPT-NeoX / Llama-3 / GPT-4o configure it, and the
+# SentencePiece-style BPE of Mistral and Llama-2).
 # Needs a build (scripts/build.sh) and the venv (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ echo "input: $(wc -l < "$input") lines, $(wc -c < "$input") bytes"
 printf '%-14s %-6s %10s %10s %10s %8s %8s\n' tokenizer passes "ours MB/s" "rust MB/s" \
   "batch MB/s" ratio "/batch"
 export RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
-for name in tiny gpt2 neox llama3 gpt4o; do
+for name in tiny gpt2 neox llama3 gpt4o metaspace llama2-legacy; do
   path=$work/tokenizers/$name/tokenizer.json
   for repeat in 1 5; do
     ours=$("$worker" tokenize --bench --repeat $repeat --tokenizer "$path" < "$input")

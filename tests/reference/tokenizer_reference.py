@@ -55,6 +55,8 @@ EXTRA_LINES = [
     "  leading and trailing spaces  ",
     "",
     "ünïcödé — 日本語のテキスト 한국어 русский ελληνικά العربية",
+    "emoji 🦀🎉 and rare 龘 go through the byte tokens <s> after a special token",
+    "▁already▁marked ▁ and  two  spaces",
 ]
 
 
@@ -119,21 +121,52 @@ def families():
             name = f"split-{behavior.replace('_', '-')}{'-invert' if invert else ''}"
             yield name, byte_level_bpe(split_then_bytes(r"\s+|\p{N}", behavior, invert)), \
                 "supported", ""
+    yield "split-string", byte_level_bpe(pre_tokenizers.Sequence([
+        pre_tokenizers.Split(", ", behavior="merged_with_previous"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])), "supported", ""
     added = byte_level_bpe(pre_tokenizers.ByteLevel(add_prefix_space=False), normalizers.NFKC())
     added.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=True),
                               AddedToken("[SEP]", rstrip=True)])
     added.add_tokens([AddedToken("hello", single_word=True),
                       AddedToken("ＦＵＬＬ", normalized=False)])
     yield "added-tokens", added, "supported", ""
-    # SentencePiece-style BPE (Llama-2, Mistral): Metaspace and byte fallback.
-    sp = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>"))
-    sp.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
-    sp.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(),
+    # SentencePiece-style BPE (Mistral, newer Llama-2 conversions): Metaspace and byte
+    # fallback, prepending "▁" to the first stretch only; and as older Llama-2 files write it,
+    # with a Prepend + Replace normalizer and no pre-tokenizer.
+    sp_decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(),
                                     decoders.Fuse(), decoders.Strip(" ", 1, 0)])
-    sp.train_from_iterator(training_text(), trainers.BpeTrainer(
-        vocab_size=600, special_tokens=["<unk>", "<s>", "</s>"] +
-        [f"<0x{b:02X}>" for b in range(256)], show_progress=False))
-    yield "metaspace", sp, "refused", "pre_tokenizer.type"
+    for name, scheme, split in (("metaspace", "first", True), ("metaspace-always", "always", True),
+                                ("metaspace-nosplit", "first", False)):
+        sp = sentencepiece_bpe()
+        sp.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme=scheme,
+                                                    split=split)
+        sp.decoder = sp_decoder
+        train_sentencepiece_bpe(sp)
+        yield name, sp, "supported", ""
+    legacy = sentencepiece_bpe()
+    legacy.normalizer = normalizers.Sequence([normalizers.Prepend("▁"),
+                                              normalizers.Replace(" ", "▁")])
+    legacy.decoder = sp_decoder
+    train_sentencepiece_bpe(legacy)
+    yield "llama2-legacy", legacy, "supported", ""
+    # A model we do not implement: SentencePiece's Unigram (T5, ALBERT).
+    unigram = Tokenizer(models.Unigram())
+    unigram.pre_tokenizer = pre_tokenizers.Metaspace()
+    unigram.decoder = decoders.Metaspace()
+    unigram.train_from_iterator(training_text(), trainers.UnigramTrainer(
+        vocab_size=3000, special_tokens=["<unk>"], unk_token="<unk>", show_progress=False))
+    yield "unigram", unigram, "refused", "model.type"
+
+
+def sentencepiece_bpe():
+    return Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>", fuse_unk=True))
+
+
+def train_sentencepiece_bpe(tok):
+    """A small BPE without the byte alphabet: what it lacks goes through the byte tokens."""
+    tok.train_from_iterator(training_text(), trainers.BpeTrainer(
+        vocab_size=700, special_tokens=["<unk>", "<s>", "</s>"] +
+        [f"<0x{b:02X}>" for b in range(256)], limit_alphabet=120, show_progress=False))
 
 
 def make(out_dir):

@@ -2,7 +2,9 @@
 
 #include <queue>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "utf8proc.h"
 
@@ -13,8 +15,8 @@ using Json = nlohmann::json;
 
 // `field` of the "model" object holds `what`, which this implementation does not do.
 absl::Status Unsupported(absl::string_view field, absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat("tokenizer model.", field, ": ", what,
-                                                 " is not supported (byte-level BPE only)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("tokenizer model.", field, ": ", what, " is not supported (BPE only)"));
 }
 
 // One symbol of the word being merged, in a doubly linked list over a vector.
@@ -47,7 +49,6 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model) 
   if (is_set("end_of_word_suffix") && model["end_of_word_suffix"] != "") {
     return Unsupported("end_of_word_suffix", "a suffix");
   }
-  if (model.value("byte_fallback", false)) return Unsupported("byte_fallback", "true");
   if (is_set("dropout") && model["dropout"].get<double>() > 0) {
     return Unsupported("dropout", "a dropout above 0");
   }
@@ -101,6 +102,14 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model) 
     if (!bpe->unk_id_) return absl::InvalidArgumentError("tokenizer model: unk_token not in vocab");
   }
   bpe->ignore_merges_ = model.value("ignore_merges", false);
+  bpe->fuse_unk_ = model.value("fuse_unk", false);
+  if (model.value("byte_fallback", false)) {
+    bpe->byte_fallback_.emplace();
+    for (int b = 0; b < 256; ++b) {
+      const auto id = bpe->TokenToId(absl::StrFormat("<0x%02X>", b));
+      (*bpe->byte_fallback_)[b] = id.value_or(-1);
+    }
+  }
   return bpe;
 }
 
@@ -123,23 +132,42 @@ void BpeModel::Encode(absl::string_view word, std::vector<int32_t>* ids) const {
       return;
     }
   }
-  // Split into characters; each must be a vocabulary token.
+  // Split into characters, each a vocabulary token; as the reference, one that is not becomes
+  // its bytes' <0xXX> tokens (byte_fallback, when all exist), else unk_token (runs of them one
+  // with fuse_unk; an unk waits for the next known character, as there), else nothing.
   std::vector<Symbol> symbols;
   symbols.reserve(word.size());
+  const auto add = [&symbols](int32_t id) {
+    const int32_t index = static_cast<int32_t>(symbols.size());
+    symbols.push_back(Symbol{id, index - 1, -1, true});
+    if (index > 0) symbols[index - 1].next = index;
+  };
+  bool pending_unk = false;
   const auto* p = reinterpret_cast<const uint8_t*>(word.data());
   size_t i = 0;
   while (i < word.size()) {
     utf8proc_int32_t cp;
     utf8proc_ssize_t n = utf8proc_iterate(p + i, word.size() - i, &cp);
     if (n <= 0) n = 1;
-    std::optional<int32_t> id = TokenToId(word.substr(i, n));
-    if (!id) id = unk_id_;
+    const absl::string_view character = word.substr(i, n);
     i += n;
-    if (!id) continue;  // no unk token: dropped, as the reference does
-    const int32_t index = static_cast<int32_t>(symbols.size());
-    symbols.push_back(Symbol{*id, index - 1, -1, true});
-    if (index > 0) symbols[index - 1].next = index;
+    if (const std::optional<int32_t> id = TokenToId(character)) {
+      if (pending_unk) add(*unk_id_);
+      pending_unk = false;
+      add(*id);
+      continue;
+    }
+    if (byte_fallback_ && absl::c_all_of(character, [&](char b) {
+          return (*byte_fallback_)[static_cast<uint8_t>(b)] >= 0;
+        })) {
+      for (char b : character) add((*byte_fallback_)[static_cast<uint8_t>(b)]);
+      continue;
+    }
+    if (!unk_id_) continue;  // no unk token: dropped, as the reference does
+    if (pending_unk && !fuse_unk_) add(*unk_id_);
+    pending_unk = true;
   }
+  if (pending_unk) add(*unk_id_);
 
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> queue;
   auto consider = [&](int32_t pos) {

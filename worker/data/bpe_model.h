@@ -5,6 +5,7 @@
 #ifndef MOE_WORKER_DATA_BPE_MODEL_H_
 #define MOE_WORKER_DATA_BPE_MODEL_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -21,13 +22,14 @@ namespace moe::worker {
 class BpeModel {
  public:
   // Reads the "model" object of tokenizer.json. Supports vocab, merges (as "a b" strings or
-  // [a, b] pairs), unk_token and ignore_merges. InvalidArgument for other model types,
-  // continuing_subword_prefix, end_of_word_suffix, byte_fallback, dropout, or a merge whose
-  // parts or result are not in the vocabulary.
+  // [a, b] pairs), unk_token, fuse_unk, byte_fallback and ignore_merges. InvalidArgument for
+  // other model types, continuing_subword_prefix, end_of_word_suffix, dropout, or a merge
+  // whose parts or result are not in the vocabulary.
   static absl::StatusOr<std::unique_ptr<BpeModel>> FromJson(const nlohmann::json& model);
 
-  // Appends the ids of `word` to `ids`. Characters missing from the vocabulary become
-  // unk_token, or are dropped when there is none. Thread-safe.
+  // Appends the ids of `word` to `ids`. Characters missing from the vocabulary become their
+  // bytes' <0xXX> tokens (byte_fallback), or unk_token, or are dropped when there is none.
+  // Thread-safe.
   void Encode(absl::string_view word, std::vector<int32_t>* ids) const;
 
   std::optional<int32_t> TokenToId(absl::string_view token) const;
@@ -49,6 +51,9 @@ class BpeModel {
   absl::flat_hash_map<uint64_t, Merge> merges_;
   std::optional<int32_t> unk_id_;
   bool ignore_merges_ = false;
+  bool fuse_unk_ = false;
+  // byte_fallback: the id of <0xXX> for each byte, -1 where the vocabulary lacks it.
+  std::optional<std::array<int32_t, 256>> byte_fallback_;
 };
 
 }  // namespace moe::worker

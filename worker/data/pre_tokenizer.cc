@@ -4,7 +4,9 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -15,7 +17,7 @@ using Json = nlohmann::json;
 
 absl::Status Unsupported(absl::string_view path, absl::string_view what) {
   return absl::InvalidArgumentError(
-      absl::StrCat("tokenizer ", path, ": ", what, " is not supported (byte-level BPE family)"));
+      absl::StrCat("tokenizer ", path, ": ", what, " is not supported"));
 }
 
 }  // namespace
@@ -44,6 +46,32 @@ absl::Status PreTokenizer::Add(const Json& config, const std::string& path) {
     }
     byte_level_ = true;
     add_prefix_space_ = config.value("add_prefix_space", false);
+    return absl::OkStatus();
+  }
+  if (type == "Metaspace") {
+    // Its rewriting applies to the text as a whole: only as the first pre-tokenizer.
+    if (!stages_.empty() || byte_level_) return Unsupported(path, "Metaspace after another");
+    Metaspace m{config.value("replacement", std::string("\u2581"))};
+    if (m.replacement.empty()) {
+      return Unsupported(absl::StrCat(path, ".replacement"), "an empty replacement");
+    }
+    // Older files say add_prefix_space instead of prepend_scheme.
+    const std::string scheme = config.value(
+        "prepend_scheme", std::string(config.value("add_prefix_space", true) ? "always" : "never"));
+    if (scheme == "always") {
+      m.prepend = Metaspace::kAlways;
+    } else if (scheme == "first") {
+      m.prepend = Metaspace::kFirst;
+    } else if (scheme == "never") {
+      m.prepend = Metaspace::kNever;
+    } else {
+      return Unsupported(absl::StrCat(path, ".prepend_scheme"), absl::StrCat("'", scheme, "'"));
+    }
+    if (config.value("split", true)) {
+      ASSIGN_OR_RETURN(auto regex, Regex::Create(m.replacement, /*literal=*/true));
+      stages_.push_back({std::move(regex), Behavior::kMergedWithNext, false});
+    }
+    metaspace_ = std::move(m);
     return absl::OkStatus();
   }
   if (type == "Split") {
@@ -125,6 +153,17 @@ void PreTokenizer::SplitPiece(const Stage& stage, absl::string_view piece,
   for (const Segment& p : pieces) {
     if (!p.match && p.end > p.begin) out->push_back(piece.substr(p.begin, p.end - p.begin));
   }
+}
+
+bool PreTokenizer::Rewrite(absl::string_view text, bool at_start, std::string* out) const {
+  if (!metaspace_) return false;
+  *out = absl::StrReplaceAll(text, {{" ", metaspace_->replacement}});
+  const bool prepend = metaspace_->prepend == Metaspace::kAlways ||
+                       (metaspace_->prepend == Metaspace::kFirst && at_start);
+  if (prepend && !absl::StartsWith(*out, metaspace_->replacement)) {
+    out->insert(0, metaspace_->replacement);
+  }
+  return true;
 }
 
 void PreTokenizer::Split(absl::string_view text, std::vector<absl::string_view>* pieces) const {

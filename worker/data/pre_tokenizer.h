@@ -2,11 +2,14 @@
 // family: zero or more regex splits (`Split` with any behavior — Removed, Isolated,
 // MergedWithPrevious, MergedWithNext, Contiguous — with or without `invert`, or the GPT-2 regex
 // of `ByteLevel` with use_regex), then optionally the byte-level mapping (`ByteLevel`, last in
-// a `Sequence`). The splits are those of the Rust `tokenizers` library, piece for piece.
+// a `Sequence`); or, first, `Metaspace` (SentencePiece style: spaces become "▁", one is put
+// before the text, and it splits before each "▁"). The splits are those of the Rust
+// `tokenizers` library, piece for piece.
 #ifndef MOE_WORKER_DATA_PRE_TOKENIZER_H_
 #define MOE_WORKER_DATA_PRE_TOKENIZER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +38,18 @@ class PreTokenizer {
   // Whether a space is put before text that does not start with one (ByteLevel option).
   bool add_prefix_space() const { return add_prefix_space_; }
 
+  // Metaspace's rewriting of a stretch of text before it is split: spaces become the
+  // replacement, which is also put first (unless there already) always, or only before the
+  // stretch that starts the input (`first`), or never.
+  struct Metaspace {
+    std::string replacement;
+    enum Prepend { kAlways, kFirst, kNever } prepend = kAlways;
+  };
+  const std::optional<Metaspace>& metaspace() const { return metaspace_; }
+  // `text` as Metaspace rewrites it into `out` (`at_start`: it starts the input); false, and
+  // `out` untouched, without Metaspace.
+  bool Rewrite(absl::string_view text, bool at_start, std::string* out) const;
+
  private:
   // What becomes of the matches of a split's pattern (the non-matches, with invert).
   enum class Behavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
@@ -52,6 +67,7 @@ class PreTokenizer {
   std::vector<Stage> stages_;
   bool byte_level_ = false;
   bool add_prefix_space_ = false;
+  std::optional<Metaspace> metaspace_;
 };
 
 }  // namespace moe::worker

@@ -35,8 +35,8 @@ absl::StatusOr<std::unique_ptr<Regex>> Regex::Create(absl::string_view pattern_i
   const std::string pattern = literal ? std::string(pattern_in) : WhiteSpaceByProperty(pattern_in);
   int error = 0;
   PCRE2_SIZE offset = 0;
-  const uint32_t options =
-      PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : 0);
+  // PCRE2 refuses UCP with LITERAL (a literal has no classes for it to change).
+  const uint32_t options = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP);
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                                    options, &error, &offset, nullptr);
   if (code == nullptr) {

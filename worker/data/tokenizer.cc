@@ -17,14 +17,6 @@ absl::Status InFile(absl::string_view source, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(source, ": ", status.message()));
 }
 
-absl::StatusOr<bool> ReadDecoder(const Json& config) {
-  if (config.is_null()) return false;
-  const std::string type = config.value("type", "");
-  if (type == "ByteLevel") return true;
-  return absl::InvalidArgumentError(
-      absl::StrCat("tokenizer decoder.type: '", type, "' is not supported (use ByteLevel)"));
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromFile(const std::filesystem::path& path) {
@@ -62,9 +54,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(absl::string_view
     auto model = BpeModel::FromJson(json["model"]);
     if (!model.ok()) return InFile(source, model.status());
     tok->model_ = *std::move(model);
-    auto decoder = ReadDecoder(part("decoder"));
+    auto decoder = Decoder::FromJson(part("decoder"));
     if (!decoder.ok()) return InFile(source, decoder.status());
-    tok->byte_level_decoder_ = *decoder;
+    tok->decoder_ = *std::move(decoder);
   } catch (const Json::exception& e) {  // a field of the wrong JSON type
     return absl::InvalidArgumentError(absl::StrCat(source, ": malformed tokenizer: ", e.what()));
   }
@@ -97,16 +89,24 @@ void Tokenizer::Encode(absl::string_view text, std::vector<int32_t>* ids) const 
         normalizer_.Apply(raw, &normalized);
         added_.Split(
             normalized, /*normalized=*/true,
-            [&](absl::string_view stretch) { EncodeOrdinary(stretch, ids); }, on_token);
+            [&](absl::string_view stretch) {
+              const bool at_start =
+                  raw.data() == text.data() && stretch.data() == normalized.data();
+              EncodeOrdinary(stretch, at_start, ids);
+            },
+            on_token);
       },
       on_token);
 }
 
-void Tokenizer::EncodeOrdinary(absl::string_view text, std::vector<int32_t>* ids) const {
-  std::string prefixed;
-  if (pre_tokenizer_->add_prefix_space() && text[0] != ' ') {
-    prefixed = absl::StrCat(" ", text);
-    text = prefixed;
+void Tokenizer::EncodeOrdinary(absl::string_view text, bool at_start,
+                               std::vector<int32_t>* ids) const {
+  std::string rewritten;
+  if (pre_tokenizer_->Rewrite(text, at_start, &rewritten)) {
+    text = rewritten;
+  } else if (pre_tokenizer_->add_prefix_space() && text[0] != ' ') {
+    rewritten = absl::StrCat(" ", text);
+    text = rewritten;
   }
   std::vector<absl::string_view> pieces;
   pre_tokenizer_->Split(text, &pieces);
@@ -136,7 +136,8 @@ void Tokenizer::EncodePiece(absl::string_view piece, std::vector<int32_t>* ids) 
 }
 
 absl::StatusOr<std::string> Tokenizer::Decode(absl::Span<const int32_t> ids) const {
-  std::string bytes;
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
   for (int32_t id : ids) {
     const std::string* token = added_.IdToToken(id);
     if (token == nullptr) token = model_->IdToToken(id);
@@ -144,14 +145,9 @@ absl::StatusOr<std::string> Tokenizer::Decode(absl::Span<const int32_t> ids) con
       return absl::InvalidArgumentError(
           absl::StrCat("decode: id ", id, " is not in the tokenizer"));
     }
-    // As the reference ByteLevel decoder: a token that is not all byte-level characters
-    // (e.g. a special token with other characters) is taken as its UTF-8 text.
-    const size_t mark = bytes.size();
-    if (!byte_level_decoder_ || !ByteLevel::Get().Decode(*token, &bytes)) {
-      bytes.resize(mark);
-      bytes.append(*token);
-    }
+    tokens.push_back(*token);
   }
+  std::string bytes = decoder_.Decode(std::move(tokens));
   if (common::IsValidUtf8(bytes)) return bytes;
   std::string text;
   common::RepairUtf8(bytes, &text);

@@ -1,6 +1,8 @@
-// A Hugging Face tokenizer.json of the byte-level BPE family (GPT-2, GPT-NeoX/MPT, Llama-3):
-// normalizer -> added tokens -> pre-tokenizer -> BPE -> ids, and ids -> text through the
-// ByteLevel decoder. Produces the same ids as the reference implementations.
+// A Hugging Face tokenizer.json of the BPE families — byte-level (GPT-2, GPT-NeoX/MPT, Llama-3,
+// GPT-4o) and SentencePiece-style (Metaspace, byte fallback: Llama-2, Mistral): added tokens
+// as written -> normalizer -> normalised added tokens -> pre-tokenizer -> BPE -> ids, and ids ->
+// text through the decoder. Produces the same ids and text as the Rust `tokenizers` library
+// (tests/reference/); what it does not implement is refused at load by its JSON path.
 #ifndef MOE_WORKER_DATA_TOKENIZER_H_
 #define MOE_WORKER_DATA_TOKENIZER_H_
 
@@ -19,6 +21,7 @@
 #include "absl/types/span.h"
 #include "worker/data/added_tokens.h"
 #include "worker/data/bpe_model.h"
+#include "worker/data/decoder.h"
 #include "worker/data/normalizer.h"
 #include "worker/data/pre_tokenizer.h"
 
@@ -51,14 +54,15 @@ class Tokenizer {
  private:
   Tokenizer() = default;
   // Appends the ids of one stretch of text without added tokens.
-  void EncodeOrdinary(absl::string_view text, std::vector<int32_t>* ids) const;
+  // `at_start`: the text starts the input (Metaspace's prepend_scheme first).
+  void EncodeOrdinary(absl::string_view text, bool at_start, std::vector<int32_t>* ids) const;
   void EncodePiece(absl::string_view piece, std::vector<int32_t>* ids) const;
 
   Normalizer normalizer_;
   AddedTokens added_;
   std::unique_ptr<PreTokenizer> pre_tokenizer_;
   std::unique_ptr<BpeModel> model_;
-  bool byte_level_decoder_ = false;
+  Decoder decoder_;
   int32_t size_ = 0;
 
   // Ids of recently seen pieces (keyed by the raw piece, before byte-level mapping).

@@ -49,8 +49,12 @@ std::vector<Case> Cases() {
     cases.push_back({absl::StrCat("split-", behavior), true, ""});
     cases.push_back({absl::StrCat("split-", behavior, "-invert"), true, ""});
   }
+  cases.push_back({"split-string", true, ""});  // a literal pattern, then the GPT-2 regex
   cases.push_back({"added-tokens", true, ""});
-  cases.push_back({"metaspace", false, "pre_tokenizer.type"});
+  for (const char* name : {"metaspace", "metaspace-always", "metaspace-nosplit", "llama2-legacy"}) {
+    cases.push_back({name, true, ""});
+  }
+  cases.push_back({"unigram", false, "model.type"});
   return cases;
 }
 

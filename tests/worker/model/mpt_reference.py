@@ -3,8 +3,8 @@
 
 Written from the MPT description (llm-foundry / Hugging Face MPT), not from the C++ code:
 per-head ALiBi in MPT's own form ((j - (T-1)) * slope, which differs from -(i-j)*slope by a
-per-row constant), a token-by-token loop for MoE routing, and safetensors read and written
-by hand.
+per-row constant) and a token-by-token loop for MoE routing. Files are read and written with
+Hugging Face safetensors, the original (the venv's).
 
   mpt_reference.py forward MODEL_DIR INPUTS.json OUT.safetensors
       INPUTS.json: {"input_ids": [[...]], "segment_ids": [[...]]} (segment_ids optional).
@@ -14,42 +14,10 @@ by hand.
 """
 import json
 import math
-import struct
 import sys
 
 import torch
-
-DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "I64": torch.int64}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    base = 8 + n
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        t = torch.frombuffer(bytearray(data[base + begin:base + end]), dtype=DTYPES[info["dtype"]])
-        out[name] = t.reshape(info["shape"]).clone()
-    return out
-
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        raw = t.contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
+from safetensors.torch import load_file, save_file
 
 def alibi_slopes(n_heads, bias_max):
     n = 2 ** math.ceil(math.log2(n_heads))
@@ -108,7 +76,7 @@ def moe(x, w, moe_cfg, n_experts):
 def forward(model_dir, inputs_path, out_path):
     cfg = json.load(open(f"{model_dir}/config.json"))
     try:
-        weights = read_safetensors(f"{model_dir}/model.safetensors")
+        weights = load_file(f"{model_dir}/model.safetensors")
     except FileNotFoundError:
         weights = torch.load(f"{model_dir}/pytorch_model.bin")
     weights = {k: v.float() for k, v in weights.items()}
@@ -133,7 +101,7 @@ def forward(model_dir, inputs_path, out_path):
         else:
             x = x + ffn(hdn, weights[p + "ffn.up_proj.weight"], weights[p + "ffn.down_proj.weight"])
     logits = layer_norm(x, weights["transformer.norm_f.weight"], eps) @ weights["transformer.wte.weight"].T
-    write_safetensors(out_path, {"logits": logits})
+    save_file({"logits": logits.contiguous()}, out_path)
 
 
 def make_bin(model_dir, seed):
