@@ -42,6 +42,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_job import write_tiny_job  # noqa: E402
+
 SKIP = 77
 
 try:
@@ -242,19 +245,7 @@ def rewrite_with_python(ckpt):
 
 
 def train_spec(args, work, name, output_dir):
-    spec = os.path.join(work, name)
-    with open(spec, "w") as f:
-        f.write(
-            "name: t\n"
-            "model:\n  config: {d_model: 32, n_heads: 4, n_layers: 1, max_seq_len: 128}\n"
-            "  tokenizer: %s\n"
-            "  moe: {experts: [factual_lookup, numerical_reasoning, multi_hop_reasoning, "
-            "commonsense_reasoning]}\n"
-            "data: {train_file: %s, max_seq_len: 128, max_target_len: 32, max_samples: 120}\n"
-            "training: {max_steps: 3, micro_batch_size: 2, grad_accumulation: 2}\n"
-            "checkpoint: {output_dir: %s, save_steps: 2}\n"
-            "logging: {logging_steps: 1}\n" % (args.tokenizer, args.dataset, output_dir))
-    return spec
+    return write_tiny_job(os.path.join(work, name), args.root, output_dir, save_steps=2)
 
 
 def compare_files(a, b):
@@ -301,6 +292,7 @@ def main():
     parser.add_argument("--root", required=True, help="the source tree")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
+    args.root = os.path.abspath(args.root)
     args.tokenizer = os.path.join(args.root, "assets/tiny-tokenizer/tokenizer.json")
     args.dataset = os.path.join(args.root, "datasets/nq_sample.jsonl")
     began = time.time()

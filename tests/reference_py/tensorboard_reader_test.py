@@ -35,6 +35,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_job import write_tiny_job  # noqa: E402
+
 SKIP = 77
 
 try:
@@ -133,21 +136,7 @@ def parse_step_metrics(header_path):
 
 def train(worker, root, work):
     out = os.path.join(work, "out")
-    spec = os.path.join(work, "job.yaml")
-    # As tests/worker/worker_cli_test.cc's TrainLogsBothCountersAndExpertLoadThenEvalPrintsJson.
-    with open(spec, "w") as f:
-        f.write(
-            "name: t\n"
-            "model:\n  config: {d_model: 32, n_heads: 4, n_layers: 1, max_seq_len: 128}\n"
-            "  tokenizer: %s\n"
-            "  moe: {experts: [factual_lookup, numerical_reasoning, multi_hop_reasoning, "
-            "commonsense_reasoning]}\n"
-            "data: {train_file: %s, max_seq_len: 128, max_target_len: 32, max_samples: 120}\n"
-            "training: {max_steps: 3, micro_batch_size: 2, grad_accumulation: 2}\n"
-            "checkpoint: {output_dir: %s}\n"
-            "logging: {logging_steps: 1}\n" %
-            (os.path.join(root, "assets/tiny-tokenizer/tokenizer.json"),
-             os.path.join(root, "datasets/nq_sample.jsonl"), out))
+    spec = write_tiny_job(os.path.join(work, "job.yaml"), root, out)
     metrics = os.path.join(work, "m.jsonl")
     env = dict(os.environ, MOE_PEAK_FLOPS="1e12")  # every metric measured (the MFU needs it)
     start = time.time()
@@ -155,7 +144,7 @@ def train(worker, root, work):
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
     end = time.time()
     if run.returncode != 0:
-        fail("moe-worker train exited %d:\n%s" % (run.returncode, run.output[-4000:]))
+        fail("moe-worker train exited %d:\n%s" % (run.returncode, run.stdout[-4000:]))
     lines = [json.loads(line) for line in open(metrics) if line.strip()]
     return os.path.join(out, "tensorboard"), lines, start, end
 

@@ -103,8 +103,9 @@ def max_diff(ours, theirs, what):
     return diff
 
 
-def run_cases(cases):
-    """Runs (name, fn) pairs; fn returns its summary. Returns the number of failures."""
+def run_cases(cases, start):
+    """Runs (name, fn) pairs (fn returns its summary), then prints the tally since `start`
+    (time.monotonic()). Returns the exit code: 0 when all passed, else 1."""
     failures = 0
     for name, fn in cases:
         start = time.monotonic()
@@ -117,7 +118,12 @@ def run_cases(cases):
         except Exception as e:  # a crash in the case (or in the loader it tests) fails it too
             failures += 1
             print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-    return failures
+    elapsed = time.monotonic() - start
+    if failures:
+        print(f"FAIL: {failures} of {len(cases)} cases ({elapsed:.1f}s)")
+        return 1
+    print(f"OK: {len(cases)} cases ({elapsed:.1f}s)")
+    return 0
 
 
 # --- transformers -> moe-worker ----------------------------------------------------------------
@@ -284,13 +290,7 @@ def main():
             ("ours->hf layer_norm_eps 1e-3",
              ours_to_hf(*t, root, "dense_eps", 32, 4, ", layer_norm_eps: 1.0e-3", generate=False)),
         ]
-        failures = run_cases(cases)
-    elapsed = time.monotonic() - start
-    if failures:
-        print(f"FAIL: {failures} of {len(cases)} cases ({elapsed:.1f}s)")
-        return 1
-    print(f"OK: {len(cases)} cases ({elapsed:.1f}s)")
-    return 0
+        return run_cases(cases, start)
 
 
 if __name__ == "__main__":
