@@ -870,16 +870,26 @@ void Coordinator::Schedule(double now) {
     spdlog::error("scheduler: {}", queued.status().message());
     return;
   }
-  int used = 0;
-  for (const auto& [id, run] : running_) used += run.uses_slots ? run.world_size : 0;
+  // The device slots no running job holds, lowest first.
+  std::vector<bool> held(options_.slots, false);
+  for (const auto& [id, run] : running_) {
+    if (!run.uses_slots) continue;
+    for (int slot : run.devices) held[slot] = true;
+  }
+  std::vector<int> free;
+  for (int slot = 0; slot < options_.slots; ++slot) {
+    if (!held[slot]) free.push_back(slot);
+  }
   for (const moe::v1::Job& job : *queued) {  // FIFO: the oldest job first
     const auto next = catalogue_.GetNextStart(job.id());
     if (next.ok() && next->not_before > now) continue;  // in its restart backoff
     if (next.ok() && !next->wait_path.empty() && !SpaceIsFree(job, *next, now)) continue;
     const auto launcher = LauncherFor(job.spec());  // Start says why when there is none
     const bool uses_slots = launcher.ok() && (*launcher)->UsesSlots();
-    if (uses_slots && job.world_size() > options_.slots - used) break;  // wait, in order
-    const absl::Status started = Start(job, now);
+    if (uses_slots && job.world_size() > static_cast<int>(free.size())) break;  // wait, in order
+    std::vector<int> devices;
+    if (uses_slots) devices.assign(free.begin(), free.begin() + job.world_size());
+    const absl::Status started = Start(job, now, devices);
     if (absl::IsUnavailable(started) || absl::IsDeadlineExceeded(started)) {
       // The scheduler cannot take it now (slurmctld down): the job waits for it.
       const double retry = std::min(options_.backoff_max_s, 30.0);
@@ -900,7 +910,7 @@ void Coordinator::Schedule(double now) {
                  "record that a job failed to start");
       continue;
     }
-    if (uses_slots) used += job.world_size();
+    if (uses_slots) free.erase(free.begin(), free.begin() + job.world_size());
     ++version_;
   }
 }
@@ -951,7 +961,8 @@ absl::StatusOr<std::string> Coordinator::ResumePointOf(const moe::v1::Job& job, 
 
 LaunchRequest Coordinator::RequestFor(const moe::v1::Job& job, int64_t attempt_id,
                                       const fs::path& spec_file, const std::string& resume_from,
-                                      const std::string& secret, const Launcher& launcher) const {
+                                      const std::string& secret, const std::vector<int>& devices,
+                                      const Launcher& launcher) const {
   LaunchRequest request;
   request.job_id = job.id();
   request.attempt_id = attempt_id;
@@ -964,6 +975,7 @@ LaunchRequest Coordinator::RequestFor(const moe::v1::Job& job, int64_t attempt_i
   request.slurm = job.spec().resources().slurm();
   request.extra_env = options_.worker_env;
   request.worker_secret = secret;
+  if (launcher.UsesSlots()) request.devices = devices;
   request.extra_env.push_back(absl::StrCat(common::kOwnerVariable, "=",
                                            common::OwnerName(options_.catalogue_id, job.id())));
   // Four heartbeats per timeout, so one lost call is no alarm.
@@ -974,7 +986,8 @@ LaunchRequest Coordinator::RequestFor(const moe::v1::Job& job, int64_t attempt_i
   return request;
 }
 
-absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
+absl::Status Coordinator::Start(const moe::v1::Job& job, double now,
+                                const std::vector<int>& devices) {
   ASSIGN_OR_RETURN(const fs::path spec_file, SpecFileOf(job, now));
   ASSIGN_OR_RETURN(const std::string resume_from, ResumePointOf(job, now));
   const std::string secret = common::NewWorkerSecret();
@@ -983,7 +996,7 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   ASSIGN_OR_RETURN(Launcher* const chosen, LauncherFor(job.spec()));
   Launcher& launcher = *chosen;
   const LaunchRequest request =
-      RequestFor(job, attempt_id, spec_file, resume_from, secret, launcher);
+      RequestFor(job, attempt_id, spec_file, resume_from, secret, devices, launcher);
   const std::optional<int64_t> oom_kills = OomKills();  // before any worker can be killed
   auto launched = launcher.Launch(request);
   if (!launched.ok()) {
@@ -1014,7 +1027,10 @@ absl::Status Coordinator::Start(const moe::v1::Job& job, double now) {
   }
   Running& run = Track(job.id(), attempt_id, job.world_size(), *std::move(launched),
                        launcher.UsesSlots(), resume_from, secret, now);
-  if (run.uses_slots) run.oom_kills = oom_kills;  // moed's cgroup holds only local workers
+  if (run.uses_slots) {
+    run.oom_kills = oom_kills;  // moed's cgroup holds only local workers
+    run.devices = request.devices;
+  }
   const std::string handle = run.workers->handle();
   Event(job.id(),
         absl::StrCat("attempt ", attempt_id, " started on ", job.world_size(), " workers",

@@ -144,6 +144,7 @@ class Coordinator {
     int32_t world_size = 0;
     std::unique_ptr<WorkerGroup> workers;
     bool uses_slots = true;              // local workers: they take moed's device slots
+    std::vector<int> devices;            // the slots they hold (uses_slots), rank r on [r]
     std::vector<bool> ended;             // by rank, once reaped
     std::vector<int> wait_status;        // by rank, once reaped
     std::vector<double> last_heartbeat;  // by rank; 0 before it registered
@@ -220,7 +221,9 @@ class Coordinator {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts an attempt of a queued job: its spec file, where it resumes from, the launch, and
   // the catalogue's record of it, in that order; no worker runs that the catalogue does not know.
-  absl::Status Start(const moe::v1::Job& job, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `devices`: the free device slots it takes (its launcher UsesSlots), one per rank.
+  absl::Status Start(const moe::v1::Job& job, double now, const std::vector<int>& devices)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The workers' job.yaml (server/job_files.h), written again from the catalogue when it went
   // missing (a job directory deleted by hand).
   absl::StatusOr<std::filesystem::path> SpecFileOf(const moe::v1::Job& job, double now)
@@ -232,8 +235,8 @@ class Coordinator {
   // What `launcher` needs to start attempt `attempt_id` of `job`.
   LaunchRequest RequestFor(const moe::v1::Job& job, int64_t attempt_id,
                            const std::filesystem::path& spec_file, const std::string& resume_from,
-                           const std::string& secret, const Launcher& launcher) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+                           const std::string& secret, const std::vector<int>& devices,
+                           const Launcher& launcher) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The launcher of a job of `spec` (InvalidArgument when this moed has none for it).
   absl::StatusOr<Launcher*> LauncherFor(const moe::v1::JobSpec& spec) const;
   // Starts supervising `workers`, attempt `attempt_id` of job `job_id`, from `now`.

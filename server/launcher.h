@@ -28,7 +28,10 @@ struct LaunchRequest {
   std::string resume_from;             // checkpoint directory, "" for a fresh start
   std::string coordinator;             // host:port of moed's WorkerService, as the workers see it
   std::vector<std::string> extra_env;  // NAME=VALUE, e.g. MOE_DIST_TIMEOUT_S
-  moe::v1::SlurmSpec slurm;            // the batch job's shape (Slurm launcher only)
+  // The local device slots the job's ranks own, rank r on devices[r] (launchers whose ranks
+  // take moed's slots); no other running job holds them. Empty: the launcher places ranks.
+  std::vector<int> devices;
+  moe::v1::SlurmSpec slurm;  // the batch job's shape (Slurm launcher only)
   // The attempt's secret (common/worker_token.h): each rank gets its own token from it; the
   // secret itself reaches a rank only through a launcher's wrapper that derives the token.
   std::string worker_secret;

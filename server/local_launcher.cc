@@ -6,9 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/worker_token.h"
 
 namespace moe::server {
@@ -40,6 +45,20 @@ class LocalWorkers : public WorkerGroup {
   const pid_t process_group_;
 };
 
+// The CUDA_VISIBLE_DEVICES value that shows a worker exactly `slots` of moed's devices: moed's
+// own list (when it has one) indexed by slot, else the slots as device ordinals.
+std::string VisibleDevicesFor(const std::vector<int>& slots) {
+  std::vector<std::string> own;
+  if (const char* visible = std::getenv("CUDA_VISIBLE_DEVICES"); visible != nullptr) {
+    own = absl::StrSplit(visible, ',', absl::SkipEmpty());
+  }
+  std::vector<std::string> out;
+  for (int slot : slots) {
+    out.push_back(static_cast<size_t>(slot) < own.size() ? own[slot] : std::to_string(slot));
+  }
+  return absl::StrJoin(out, ",");
+}
+
 }  // namespace
 
 absl::Status LocalLauncher::Admit(const moe::v1::JobSpec& spec, int slots) const {
@@ -63,6 +82,10 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> LocalLauncher::Launch(const LaunchR
   std::filesystem::create_directories(request.log_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat(request.log_dir.string(), ": ", ec.message()));
   const int port = FreeLoopbackPort();
+  // The job's own devices, as torchrun sees them under CUDA_VISIBLE_DEVICES: rank r (LOCAL_RANK
+  // r) on the r-th of them. Slot i is moed's own i-th visible GPU.
+  const std::string visible =
+      absl::StrCat("CUDA_VISIBLE_DEVICES=", VisibleDevicesFor(request.devices));
   std::vector<pid_t> pids;
   pid_t process_group = 0;
   for (int rank = 0; rank < request.world_size; ++rank) {
@@ -72,7 +95,7 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> LocalLauncher::Launch(const LaunchR
       args.insert(args.end(), {"--resume-from", request.resume_from});
     }
     std::vector<std::string> env = WorkerEnvironment(
-        request, {absl::StrCat("RANK=", rank), absl::StrCat("LOCAL_RANK=", rank),
+        request, {absl::StrCat("RANK=", rank), absl::StrCat("LOCAL_RANK=", rank), visible,
                   absl::StrCat("WORLD_SIZE=", request.world_size), "MASTER_ADDR=127.0.0.1",
                   absl::StrCat("MASTER_PORT=", port),
                   absl::StrCat(common::kWorkerTokenVariable, "=",

@@ -108,6 +108,38 @@ TEST(Moed, CancelStopsTheWorkers) {
   EXPECT_EQ(moed.client().Cancel(id).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST(Moed, JobsRunningAtOnceGetDisjointDevicesThroughMoedsOwnVisibleList) {
+  // Four slots over moed's GPUs 7,6,5,4: the first job's ranks see the first two, the second's
+  // the other two, each rank its job's list with LOCAL_RANK picking its own (as torchrun).
+  const fs::path root = worker::testing::FreshDir("devices");
+  Moed moed(root / "data", "--slots 4", "CUDA_VISIBLE_DEVICES=7,6,5,4");
+  const int64_t first = Submit(moed, Job(root / "first", 30));
+  const int64_t second = Submit(moed, Job(root / "second", 30));
+  moed.WaitForState(first, moe::v1::JOB_STATE_COMPLETED);
+  moed.WaitForState(second, moe::v1::JOB_STATE_COMPLETED);
+  const auto seen = [&](int64_t job) {
+    std::vector<std::string> lists;
+    for (const auto& attempt : fs::directory_iterator(root / "data/jobs" / std::to_string(job))) {
+      if (!attempt.is_directory()) continue;
+      for (int rank = 0; rank < 2; ++rank) {
+        const std::string log = ReadFile(attempt.path() / absl::StrCat("rank-", rank, ".log"));
+        std::smatch match;
+        EXPECT_TRUE(
+            std::regex_search(log, match,
+                              std::regex(absl::StrCat("rank ", rank,
+                                                      " of 2: device cpu "
+                                                      "\\(LOCAL_RANK ",
+                                                      rank, ", CUDA_VISIBLE_DEVICES (\\S+)\\)"))))
+            << log;
+        lists.push_back(match.size() > 1 ? match[1].str() : "");
+      }
+    }
+    return lists;
+  };
+  EXPECT_EQ(seen(first), (std::vector<std::string>{"7,6", "7,6"}));
+  EXPECT_EQ(seen(second), (std::vector<std::string>{"5,4", "5,4"}));
+}
+
 TEST(Moed, AKilledWorkerRestartsTheJobFromItsNewestCheckpointWithTheSameResult) {
   const fs::path root = worker::testing::FreshDir("moed_kill_worker");
   Moed moed(root / "data");

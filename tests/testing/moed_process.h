@@ -43,14 +43,17 @@ inline std::string ReadFile(const fs::path& path) {
 class Moed {
  public:
   // `env`: NAME=VALUE ... for moed (and so its workers); `security`: what client() sends.
-  // `flags` may name a --listen address (default: any free loopback port).
+  // `flags` may name a --listen address (default: any free loopback port) and --slots
+  // (default 2).
   explicit Moed(const fs::path& data_dir, const std::string& flags = "",
                 const std::string& env = "", const common::ClientSecurity& security = {}) {
     log_ = data_dir.string() + absl::StrCat(".moed", ++starts_, ".log");
     const std::string line = absl::StrCat(
         env, env.empty() ? "" : " ", "exec ", MOED_BIN, " --data-dir ", data_dir.string(),
         flags.find("--listen ") == std::string::npos ? " --listen 127.0.0.1:0" : "",
-        " --metrics-listen 127.0.0.1:0 --slots 2 ", flags, " > ", log_, " 2>&1");
+        " --metrics-listen 127.0.0.1:0 ",
+        flags.find("--slots ") == std::string::npos ? "--slots 2 " : "", flags, " > ", log_,
+        " 2>&1");
     const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
     EXPECT_EQ(posix_spawn(&pid_, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ),
               0);

@@ -58,6 +58,10 @@ absl::Status RunTrain(const TrainFlags& flags) {
   ASSIGN_OR_RETURN(const LaunchEnv env, LaunchEnvFromEnvironment());
   ASSIGN_OR_RETURN(const torch::Device device,
                    ResolveDevice(job.spec.resources().device(), env.local_rank));
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  spdlog::info("rank {} of {}: device {} (LOCAL_RANK {}, CUDA_VISIBLE_DEVICES {})", env.rank,
+               env.world_size, device.str(), env.local_rank,
+               visible == nullptr ? "unset" : visible);
   if (const uint32_t threads = job.spec.resources().threads_per_worker(); threads > 0) {
     torch::set_num_threads(static_cast<int>(threads));
   }
