@@ -83,9 +83,12 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> LocalLauncher::Launch(const LaunchR
   if (ec) return absl::InternalError(absl::StrCat(request.log_dir.string(), ": ", ec.message()));
   const int port = FreeLoopbackPort();
   // The job's own devices, as torchrun sees them under CUDA_VISIBLE_DEVICES: rank r (LOCAL_RANK
-  // r) on the r-th of them. Slot i is moed's own i-th visible GPU.
-  const std::string visible =
-      absl::StrCat("CUDA_VISIBLE_DEVICES=", VisibleDevicesFor(request.devices));
+  // r) on the r-th of them. Slot i is moed's own i-th visible GPU. A request that names no
+  // devices leaves moed's own list to the ranks (an empty list would hide every GPU).
+  std::vector<std::string> placement;
+  if (!request.devices.empty()) {
+    placement.push_back(absl::StrCat("CUDA_VISIBLE_DEVICES=", VisibleDevicesFor(request.devices)));
+  }
   std::vector<pid_t> pids;
   pid_t process_group = 0;
   for (int rank = 0; rank < request.world_size; ++rank) {
@@ -94,13 +97,17 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> LocalLauncher::Launch(const LaunchR
     if (!request.resume_from.empty()) {
       args.insert(args.end(), {"--resume-from", request.resume_from});
     }
-    std::vector<std::string> env = WorkerEnvironment(
-        request, {absl::StrCat("RANK=", rank), absl::StrCat("LOCAL_RANK=", rank), visible,
-                  absl::StrCat("WORLD_SIZE=", request.world_size), "MASTER_ADDR=127.0.0.1",
-                  absl::StrCat("MASTER_PORT=", port),
-                  absl::StrCat(common::kWorkerTokenVariable, "=",
-                               common::WorkerToken(request.worker_secret, request.job_id,
-                                                   request.attempt_id, rank))});
+    std::vector<std::string> set = {
+        absl::StrCat("RANK=", rank),
+        absl::StrCat("LOCAL_RANK=", rank),
+        absl::StrCat("WORLD_SIZE=", request.world_size),
+        "MASTER_ADDR=127.0.0.1",
+        absl::StrCat("MASTER_PORT=", port),
+        absl::StrCat(
+            common::kWorkerTokenVariable, "=",
+            common::WorkerToken(request.worker_secret, request.job_id, request.attempt_id, rank))};
+    set.insert(set.end(), placement.begin(), placement.end());
+    std::vector<std::string> env = WorkerEnvironment(request, std::move(set));
     std::vector<char*> argv, envp;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -45,6 +45,7 @@ absl::StatusOr<AddedTokens> AddedTokens::FromJson(const nlohmann::json& added_to
     out.id_to_index_[token.id] = index;
     out.content_to_id_.emplace(token.content, token.id);
     if (!token.pattern.empty()) {
+      out.has_pass_[token.normalized] = true;
       out.by_first_byte_[token.normalized][static_cast<unsigned char>(token.pattern[0])].push_back(
           index);
     }
@@ -63,6 +64,10 @@ absl::StatusOr<AddedTokens> AddedTokens::FromJson(const nlohmann::json& added_to
 void AddedTokens::Split(absl::string_view text, bool normalized,
                         const std::function<void(absl::string_view)>& on_text,
                         const std::function<void(int32_t)>& on_token) const {
+  if (!has_pass_[normalized]) {  // the common case: no tokens of this pass to look for
+    if (!text.empty()) on_text(text);
+    return;
+  }
   const auto& by_first_byte = by_first_byte_[normalized];
   size_t text_start = 0;  // start of the ordinary text not yet reported
   size_t i = 0;

@@ -51,6 +51,7 @@ class AddedTokens {
   // For each pass (0: as written, 1: normalised) and first byte of the pattern, indices into
   // tokens_ sorted by pattern length, longest first.
   std::array<std::array<std::vector<int32_t>, 256>, 2> by_first_byte_;
+  std::array<bool, 2> has_pass_ = {false, false};  // whether a pass has any token to match
   absl::flat_hash_map<int32_t, int32_t> id_to_index_;
   absl::flat_hash_map<std::string, int32_t> content_to_id_;
 };

@@ -68,7 +68,6 @@ absl::StatusOr<Decoder> Decoder::FromJson(const nlohmann::json& config) {
 
 std::string Decoder::Decode(std::vector<std::string> tokens) const {
   if (!configured_) return absl::StrJoin(tokens, " ");
-  std::vector<std::string> next;
   for (const Step& step : steps_) {
     switch (step.kind) {
       case Step::kByteLevel: {
@@ -93,7 +92,7 @@ std::string Decoder::Decode(std::vector<std::string> tokens) const {
       case Step::kByteFallback: {
         // Runs of <0xXX> tokens become their bytes when those are valid UTF-8, else one
         // U+FFFD per byte.
-        next.clear();
+        std::vector<std::string> next;
         std::string run;
         size_t run_bytes = 0;
         const auto flush = [&] {

@@ -349,7 +349,7 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
   torch::Tensor counts = torch::tensor(
       {static_cast<double>(totals.loss_tokens), static_cast<double>(totals.tokens),
        static_cast<double>(totals.micro_batches), static_cast<double>(totals.samples)},
-      torch::kFloat64);
+      torch::kFloat64);  // host: host counters, copied to the device below
   if (device_.is_cuda()) counts = counts.pin_memory();  // copied without a wait
   torch::Tensor reduced = torch::cat(
       {totals.losses, counts.to(device_, /*non_blocking=*/true), totals.layers.reshape({-1})});
