@@ -1,6 +1,7 @@
-// Checkpoint write throughput (the full commit protocol: safetensors, SHA-256 manifest,
-// fsyncs, rename) of a model of chosen size. Prints one JSON object with bytes and seconds;
-// scripts/bench_checkpoint.sh puts it beside `dd ... conv=fsync` of the same size.
+// Checkpoint write throughput (the full commit protocol: safetensors hashed as written,
+// manifest, fsyncs, rename) of a model of chosen size, and the host snapshot an asynchronous
+// save stalls training for. Prints one JSON object with bytes and seconds;
+// scripts/bench_checkpoint.sh puts it beside `dd ... conv=fsync` of random data of the same size.
 #include <torch/torch.h>
 
 #include <chrono>
@@ -56,10 +57,28 @@ int main(int argc, char** argv) {
     bytes = 0;
     for (const auto& f : std::filesystem::directory_iterator(*path)) bytes += f.file_size();
   }
+  // What an asynchronous save stalls training for: the host snapshot (its buffers reused
+  // after the first, as the trainer does).
+  const std::string tokenizer = moe::worker::ReadTokenizerJson(spec).value();
+  moe::worker::CheckpointSnapshot reuse;
+  double snapshot_seconds = 0;
+  for (int r = 0; r <= repeats; ++r) {
+    moe::worker::TrainingState state;
+    const auto start = std::chrono::steady_clock::now();
+    moe::worker::CheckpointSnapshot snapshot =
+        moe::worker::TakeSnapshot(state, spec, tokenizer, model, adam, flat, 0, 1,
+                                  moe::worker::SnapshotKind::kHostCopy, &reuse);
+    if (r > 0) {  // the first allocates
+      snapshot_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    reuse = std::move(snapshot);
+  }
   std::cout << nlohmann::json{{"parameters", flat.numel()},
                               {"checkpoint_bytes", bytes},
                               {"seconds_per_checkpoint", seconds / repeats},
-                              {"mb_per_s", bytes / 1e6 / (seconds / repeats)}}
+                              {"mb_per_s", bytes / 1e6 / (seconds / repeats)},
+                              {"snapshot_seconds", snapshot_seconds / repeats}}
                    .dump()
             << std::endl;
   std::filesystem::remove_all(dir);

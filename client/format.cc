@@ -81,6 +81,17 @@ std::string JobDetails(const moe::v1::Job& job, const moe::v1::ListAttemptsRespo
     const moe::v1::Checkpoint& c = checkpoints.checkpoints(0);
     absl::StrAppendFormat(&out, "  checkpoint  step %d: %s (%d committed)\n", c.step(), c.path(),
                           checkpoints.checkpoints_size());
+    if (c.save_seconds() > 0) {
+      absl::StrAppendFormat(&out, "  saved in    %.2f s, training waited %.3f s%s\n",
+                            c.save_seconds(), c.stall_seconds(),
+                            c.async() ? " (the rest in the background)" : "");
+    }
+    if (!c.interval_why().empty()) {
+      absl::StrAppendFormat(
+          &out, "  saves       %s%s\n",
+          c.interval_steps() > 0 ? absl::StrCat("every ", c.interval_steps(), " steps: ") : "",
+          c.interval_why());
+    }
   }
   for (const moe::v1::Attempt& a : attempts.attempts()) {
     absl::StrAppendFormat(

@@ -24,14 +24,34 @@ inline constexpr int kExitOutOfMemory = 6;
 // A save that could not be skipped (the final one, a stop's) failed for lack of disk space
 // (common/disk_full.h): moed waits until the file system has room, then resumes.
 inline constexpr int kExitDiskFull = 7;
+// Stopped on request without a stop checkpoint, at once: the save's predicted time did not fit
+// the time left before the deadline (a spot notice, the grace period), so the newest periodic
+// checkpoint is the resume point (resumable, not a crash).
+inline constexpr int kExitStoppedWithoutSave = 8;
 
-// kExitUserError for what only the user can fix (InvalidArgument, FailedPrecondition,
-// NotFound), kExitStopped for a requested stop (Aborted), kExitBadCheckpoint for a resume
-// checkpoint that does not verify (DataLoss), kExitDiskFull for a status marked disk full,
-// kExitOutOfMemory (other ResourceExhausted), kExitFailure for anything else.
+// Exits of a requested stop, with or without a new checkpoint: preempted, never charged.
+inline bool IsStopExit(int code) {
+  return code == kExitStopped || code == kExitStopTimedOut || code == kExitStoppedWithoutSave;
+}
+
+inline constexpr char kStoppedWithoutSavePayload[] = "type.moetrain.dev/stopped_without_save";
+
+// Aborted with `message`, marked: the stop's save was skipped (kExitStoppedWithoutSave).
+inline absl::Status StoppedWithoutSaveError(const std::string& message) {
+  absl::Status status = absl::AbortedError(message);
+  status.SetPayload(kStoppedWithoutSavePayload, absl::Cord("1"));
+  return status;
+}
+
+// kExitStoppedWithoutSave for a status so marked, kExitUserError for what only the user can fix
+// (InvalidArgument, FailedPrecondition, NotFound), kExitStopped for a requested stop (Aborted),
+// kExitBadCheckpoint for a resume checkpoint that does not verify (DataLoss), kExitDiskFull for a
+// status marked disk full, kExitOutOfMemory (other ResourceExhausted), kExitFailure for anything
+// else.
 inline int ExitCodeFor(const absl::Status& status) {
   if (status.ok()) return kExitOk;
   if (IsDiskFull(status)) return kExitDiskFull;
+  if (status.GetPayload(kStoppedWithoutSavePayload).has_value()) return kExitStoppedWithoutSave;
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kFailedPrecondition:

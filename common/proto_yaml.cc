@@ -73,6 +73,10 @@ class YamlWalker {
       const FieldDescriptor* f = d.FindFieldByName(key);
       if (f == nullptr) return Error(kv.first, field_path, UnknownFieldHint(d, key, path));
       if (kv.second.IsNull()) continue;  // `key:` with no value leaves the field unset
+      if (const FieldDescriptor* automatic = AutoFlag(d, *f, kv.second); automatic != nullptr) {
+        out[automatic->name()] = true;  // `save_steps: auto` sets save_steps_auto
+        continue;
+      }
       if (const auto* oneof = f->real_containing_oneof(); oneof != nullptr) {
         auto [it, inserted] = oneof_set.emplace(oneof, key);
         if (!inserted) {
@@ -87,6 +91,15 @@ class YamlWalker {
   }
 
  private:
+  // For `key: auto` where `key` is a number and the message has a bool field `key_auto`:
+  // that field; null otherwise.
+  static const FieldDescriptor* AutoFlag(const Descriptor& d, const FieldDescriptor& f,
+                                         const YAML::Node& node) {
+    if (!node.IsScalar() || node.Scalar() != "auto" || f.is_repeated()) return nullptr;
+    const FieldDescriptor* flag = d.FindFieldByName(f.name() + "_auto");
+    return flag != nullptr && flag->cpp_type() == FieldDescriptor::CPPTYPE_BOOL ? flag : nullptr;
+  }
+
   absl::StatusOr<Json> Field(const YAML::Node& node, const FieldDescriptor& f,
                              const std::string& path) {
     if (!f.is_repeated()) return Single(node, f, path);

@@ -4,7 +4,8 @@
 // JSON parser then reads; the walk adds what that parser lacks for hand-written files:
 // unknown keys and wrong types are reported with their field path and source line, and enum
 // values may be written short and in any case (`routing: label_guided` for
-// ROUTING_MODE_LABEL_GUIDED). No field is parsed by hand.
+// ROUTING_MODE_LABEL_GUIDED), and a number `F` may be written `F: auto` when the message has a
+// bool field `F_auto`, which it sets (`save_steps: auto`). No field is parsed by hand.
 #ifndef MOE_COMMON_PROTO_YAML_H_
 #define MOE_COMMON_PROTO_YAML_H_
 

@@ -71,7 +71,11 @@ void ApplyDefaults(moe::v1::JobSpec* spec) {
 
   moe::v1::CheckpointSpec* ckpt = spec->mutable_checkpoint();
   if (ckpt->output_dir().empty()) ckpt->set_output_dir("runs/" + spec->name());
-  MOE_DEFAULT(ckpt, save_steps, 500);
+  if (!ckpt->save_steps_auto()) MOE_DEFAULT(ckpt, save_steps, 500);
+  if (ckpt->save_steps_auto() && ckpt->mean_time_between_interruptions().empty()) {
+    ckpt->set_mean_time_between_interruptions("2h");
+  }
+  MOE_DEFAULT(ckpt, async, true);
   MOE_DEFAULT(ckpt, save_at_epoch_end, true);
 
   moe::v1::ResourceSpec* res = spec->mutable_resources();

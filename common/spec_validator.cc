@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 
 namespace moe::common {
 namespace {
@@ -144,6 +145,14 @@ std::vector<SpecProblem> FindSpecProblems(const moe::v1::JobSpec& spec) {
   p.Check(!spec.checkpoint().output_dir().empty(), "checkpoint.output_dir", "required");
   if (!spec.checkpoint().resume_from().empty()) {
     p.CheckFile(spec.checkpoint().resume_from(), "checkpoint.resume_from", true);
+  }
+  if (const std::string& mtbi = spec.checkpoint().mean_time_between_interruptions();
+      !mtbi.empty()) {
+    absl::Duration d;
+    p.Check(
+        absl::ParseDuration(mtbi, &d) && d > absl::ZeroDuration() && d < absl::InfiniteDuration(),
+        "checkpoint.mean_time_between_interruptions",
+        absl::StrCat("'", mtbi, "' is not a positive duration such as 2h, 30m or 1h30m"));
   }
   p.Check(spec.resources().world_size() > 0, "resources.world_size", "must be > 0");
   p.Check(spec.logging().logging_steps() > 0, "logging.logging_steps", "must be > 0");

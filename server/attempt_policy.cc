@@ -57,19 +57,15 @@ AttemptCauseAndCode FromStatuses(const AttemptExits& e) {
   if (const int r = FirstRank(s,
                               [](int st) {
                                 const int code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
-                                return code != common::kExitOk && code != common::kExitStopped &&
-                                       code != common::kExitStopTimedOut;
+                                return code != common::kExitOk && !common::IsStopExit(code);
                               });
       r >= 0) {
     return {moe::v1::ATTEMPT_CAUSE_CRASHED, WEXITSTATUS(s[r]), 0};
   }
-  // Stopped by someone else's SIGTERM (a spot VM going down), with a checkpoint or, past the
-  // grace period, without one.
-  if (const int r = FirstRank(s,
-                              [](int st) {
-                                return Exited(st, common::kExitStopped) ||
-                                       Exited(st, common::kExitStopTimedOut);
-                              });
+  // Stopped by someone else's SIGTERM (a spot VM going down), with a checkpoint or without one
+  // (past the grace period, or when the save could not have finished within it).
+  if (const int r =
+          FirstRank(s, [](int st) { return WIFEXITED(st) && common::IsStopExit(WEXITSTATUS(st)); });
       r >= 0) {
     return {moe::v1::ATTEMPT_CAUSE_PREEMPTED, WEXITSTATUS(s[r]), 0};
   }

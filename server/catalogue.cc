@@ -28,7 +28,7 @@ constexpr char kAttemptColumns[] =
     "launcher_handle";
 constexpr char kCheckpointColumns[] =
     "job_id, attempt_id, step, epoch, data_position, world_size, path, bytes, manifest_sha256, "
-    "committed";
+    "committed, save_seconds, stall_seconds, async, interval_steps, interval_why";
 
 absl::Status SqlError(sqlite3* db, const std::string& what) {
   return absl::InternalError(absl::StrCat("catalogue: ", what, ": ", sqlite3_errmsg(db)));
@@ -160,6 +160,11 @@ moe::v1::Checkpoint CheckpointFrom(Statement& s) {
   c.set_bytes(static_cast<uint64_t>(s.Int(7)));
   c.set_manifest_sha256(s.Text(8));
   c.set_committed_unix_s(s.Real(9));
+  c.set_save_seconds(s.Real(10));
+  c.set_stall_seconds(s.Real(11));
+  c.set_async(s.Int(12) != 0);
+  c.set_interval_steps(s.Int(13));
+  c.set_interval_why(s.Text(14));
   return c;
 }
 
@@ -711,7 +716,7 @@ absl::StatusOr<std::vector<moe::v1::Attempt>> Catalogue::ListAttempts(int64_t jo
 absl::Status Catalogue::AddCheckpoint(const moe::v1::Checkpoint& c) {
   absl::MutexLock lock(&mu_);
   Statement s(db_, absl::StrCat("INSERT OR REPLACE INTO checkpoints (", kCheckpointColumns,
-                                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   s.Bind(c.job_id())
       .Bind(c.attempt_id())
       .Bind(c.step())
@@ -721,7 +726,12 @@ absl::Status Catalogue::AddCheckpoint(const moe::v1::Checkpoint& c) {
       .Bind(c.path())
       .Bind(static_cast<int64_t>(c.bytes()))
       .Bind(c.manifest_sha256())
-      .Bind(c.committed_unix_s());
+      .Bind(c.committed_unix_s())
+      .Bind(c.save_seconds())
+      .Bind(c.stall_seconds())
+      .Bind(int64_t{c.async() ? 1 : 0})
+      .Bind(c.interval_steps())
+      .Bind(c.interval_why());
   return s.Run();
 }
 

@@ -41,7 +41,7 @@ class Catalogue {
   static absl::Status Backup(const std::string& path, const std::string& destination);
   ~Catalogue();
 
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
   absl::StatusOr<int> SchemaVersion();
 
   // Several calls as one transaction: Begin, the calls, then Commit (or Rollback on the first

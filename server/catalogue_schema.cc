@@ -105,6 +105,15 @@ ALTER TABLE steps DROP COLUMN learning_rate;
 ALTER TABLE steps DROP COLUMN grad_norm;
 ALTER TABLE steps DROP COLUMN tokens_per_second;
 )sql",
+    // 6: how each checkpoint was saved: its time, training's stall, in the background or not,
+    // and the save interval in use after it, with the reason (moectl status shows them).
+    R"sql(
+ALTER TABLE checkpoints ADD COLUMN save_seconds REAL NOT NULL DEFAULT 0;
+ALTER TABLE checkpoints ADD COLUMN stall_seconds REAL NOT NULL DEFAULT 0;
+ALTER TABLE checkpoints ADD COLUMN async INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE checkpoints ADD COLUMN interval_steps INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE checkpoints ADD COLUMN interval_why TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(std::size(kMigrations) == Catalogue::kSchemaVersion,
               "a new migration raises Catalogue::kSchemaVersion");

@@ -54,6 +54,12 @@ CoordinatorMetrics::CoordinatorMetrics()
       epoch_(Gauge(*registry_, "moe_train_epoch", "Epoch of the data position")),
       checkpoint_duration_(Histogram(*registry_, "moe_checkpoint_save_duration_seconds",
                                      "Time to write and commit a checkpoint, all ranks")),
+      checkpoint_stall_(Histogram(*registry_, "moe_checkpoint_stall_seconds",
+                                  "Time training waited for a checkpoint save: the whole save "
+                                  "when synchronous, the host snapshot when asynchronous")),
+      checkpoint_interval_(Gauge(*registry_, "moe_checkpoint_interval_steps",
+                                 "Optimizer steps between periodic saves in use (0: epoch "
+                                 "ends only)")),
       checkpoint_bytes_(Gauge(*registry_, "moe_checkpoint_bytes", "Size of the newest checkpoint")),
       checkpoint_last_success_(Gauge(*registry_, "moe_checkpoint_last_success_timestamp_seconds",
                                      "Unix time the newest checkpoint was committed")),
@@ -148,6 +154,10 @@ void CoordinatorMetrics::OnCheckpoint(int64_t job, const moe::v1::Checkpoint& ch
   if (checkpoint.save_seconds() > 0) {
     checkpoint_duration_.Add(labels, Exponential(0.05, 2, 14)).Observe(checkpoint.save_seconds());
   }
+  if (checkpoint.stall_seconds() > 0) {
+    checkpoint_stall_.Add(labels, Exponential(0.001, 2, 20)).Observe(checkpoint.stall_seconds());
+  }
+  checkpoint_interval_.Add(labels).Set(static_cast<double>(checkpoint.interval_steps()));
   checkpoint_bytes_.Add(labels).Set(static_cast<double>(checkpoint.bytes()));
   checkpoint_last_success_.Add(labels).Set(checkpoint.committed_unix_s());
   checkpoint_step_.Add(labels).Set(static_cast<double>(checkpoint.step()));

@@ -69,6 +69,8 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Gauge>& total_steps_;
   prometheus::Family<prometheus::Gauge>& epoch_;
   prometheus::Family<prometheus::Histogram>& checkpoint_duration_;
+  prometheus::Family<prometheus::Histogram>& checkpoint_stall_;
+  prometheus::Family<prometheus::Gauge>& checkpoint_interval_;
   prometheus::Family<prometheus::Gauge>& checkpoint_bytes_;
   prometheus::Family<prometheus::Gauge>& checkpoint_last_success_;
   prometheus::Family<prometheus::Gauge>& checkpoint_age_;

@@ -97,6 +97,29 @@ TEST(SpecLoad, DefaultsFillUnsetFieldsOnly) {
   EXPECT_EQ(spec->zero().stage(), 2u);
 }
 
+TEST(SpecLoad, SaveStepsAutoChoosesTheIntervalWithADefaultMeanTimeBetweenInterruptions) {
+  auto fixed = Parse(kMinimal);
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  EXPECT_EQ(fixed->checkpoint().save_steps(), 500u);
+  EXPECT_FALSE(fixed->checkpoint().save_steps_auto());
+  EXPECT_TRUE(fixed->checkpoint().async());
+  auto automatic = Parse(absl::StrCat(kMinimal, "checkpoint: {save_steps: auto}\n"));
+  ASSERT_TRUE(automatic.ok()) << automatic.status();
+  EXPECT_TRUE(automatic->checkpoint().save_steps_auto());
+  EXPECT_FALSE(automatic->checkpoint().has_save_steps());
+  EXPECT_EQ(automatic->checkpoint().mean_time_between_interruptions(), "2h");
+  // It round-trips, and `auto` is only a word for numbers that have an automatic setting.
+  auto again = Parse(MessageToYaml(*automatic));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->checkpoint().save_steps_auto());
+  EXPECT_THAT(ErrorOf("checkpoint: {keep_last: auto}"),
+              HasSubstr("checkpoint.keep_last: expected an integer, got 'auto'"));
+  auto spot = Parse(absl::StrCat(
+      kMinimal, "checkpoint: {save_steps: auto, mean_time_between_interruptions: 30m}\n"));
+  ASSERT_TRUE(spot.ok()) << spot.status();
+  EXPECT_EQ(spot->checkpoint().mean_time_between_interruptions(), "30m");
+}
+
 TEST(SpecLoad, ExplicitZeroIsKeptNotDefaulted) {
   auto spec = Parse(absl::StrCat(kMinimal,
                                  "  packing: false\n"
@@ -254,6 +277,10 @@ INSTANTIATE_TEST_SUITE_P(
              [](v1::JobSpec* s) { s->mutable_zero()->set_stage(3); }},
         Rule{"resources.world_size", "must be > 0",
              [](v1::JobSpec* s) { s->mutable_resources()->set_world_size(0); }},
+        Rule{"checkpoint.mean_time_between_interruptions", "is not a positive duration",
+             [](v1::JobSpec* s) {
+               s->mutable_checkpoint()->set_mean_time_between_interruptions("often");
+             }},
         Rule{"logging.log_level", "must be one of",
              [](v1::JobSpec* s) { s->mutable_logging()->set_log_level("loud"); }}),
     [](const testing::TestParamInfo<Rule>& info) { return "Rule" + std::to_string(info.index); });

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/step_metrics.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 
 namespace moe::server {
@@ -67,7 +68,7 @@ TEST(Catalogue, AVersion2CatalogueIsCopiedThenMigratedAndKeepsItsJobsAndAttempts
     job = *catalogue->CreateJob(spec, "/jobs/1", 1.0);
     attempt = *catalogue->StartAttempt(job, 2, "/runs/a/checkpoint-step-5", 2.0);
   }
-  // Back to schema 2 as a moed of that version left it: without what schemas 3 to 5 added, and
+  // Back to schema 2 as a moed of that version left it: without what schemas 3 to 6 added, and
   // with a step reported in its typed columns.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
@@ -82,6 +83,11 @@ TEST(Catalogue, AVersion2CatalogueIsCopiedThenMigratedAndKeepsItsJobsAndAttempts
                    "ALTER TABLE jobs DROP COLUMN wait_path; "
                    "ALTER TABLE jobs DROP COLUMN wait_bytes; "
                    "ALTER TABLE steps DROP COLUMN metrics; "
+                   "ALTER TABLE checkpoints DROP COLUMN save_seconds; "
+                   "ALTER TABLE checkpoints DROP COLUMN stall_seconds; "
+                   "ALTER TABLE checkpoints DROP COLUMN async; "
+                   "ALTER TABLE checkpoints DROP COLUMN interval_steps; "
+                   "ALTER TABLE checkpoints DROP COLUMN interval_why; "
                    "ALTER TABLE steps ADD COLUMN loss REAL NOT NULL DEFAULT 0; "
                    "ALTER TABLE steps ADD COLUMN aux_loss REAL NOT NULL DEFAULT 0; "
                    "ALTER TABLE steps ADD COLUMN learning_rate REAL NOT NULL DEFAULT 0; "
@@ -90,6 +96,9 @@ TEST(Catalogue, AVersion2CatalogueIsCopiedThenMigratedAndKeepsItsJobsAndAttempts
                    "INSERT INTO steps (job_id, attempt_id, step, total_steps, epoch, loss, "
                    "aux_loss, learning_rate, grad_norm, tokens_per_second, expert_share, "
                    "time) VALUES (1, 1, 3, 10, 0, 2.5, 0.01, 1e-4, 0.8, 900, '[0.5,0.5]', 3); "
+                   "INSERT INTO checkpoints (job_id, step, attempt_id, epoch, data_position, "
+                   "world_size, path, bytes, manifest_sha256, committed) VALUES (1, 5, 1, 0, 10, "
+                   "2, '/runs/a/checkpoint-step-5', 100, 'abc', 4); "
                    "PRAGMA user_version = 2",
                    nullptr, nullptr, nullptr),
       SQLITE_OK)
@@ -125,6 +134,25 @@ TEST(Catalogue, AVersion2CatalogueIsCopiedThenMigratedAndKeepsItsJobsAndAttempts
   EXPECT_EQ(common::FindByKey(steps->at(0).values(), common::kTokensPerSecond), 900);
   EXPECT_EQ(steps->at(0).values_size(), 5);
   EXPECT_EQ(steps->at(0).expert_share_size(), 2);
+  // An old checkpoint has no record of how it was saved; a new one keeps it.
+  auto checkpoints = (*catalogue)->ListCheckpoints(job);
+  ASSERT_TRUE(checkpoints.ok()) << checkpoints.status();
+  ASSERT_EQ(checkpoints->size(), 1u);
+  EXPECT_EQ(checkpoints->at(0).path(), "/runs/a/checkpoint-step-5");
+  EXPECT_EQ(checkpoints->at(0).save_seconds(), 0);
+  EXPECT_EQ(checkpoints->at(0).interval_why(), "");
+  moe::v1::Checkpoint saved = checkpoints->at(0);
+  saved.set_step(10);
+  saved.set_save_seconds(1.5);
+  saved.set_stall_seconds(0.01);
+  saved.set_async(true);
+  saved.set_interval_steps(37);
+  saved.set_interval_why("save_steps: auto; Young/Daly");
+  ASSERT_TRUE((*catalogue)->AddCheckpoint(saved).ok());
+  checkpoints = (*catalogue)->ListCheckpoints(job);
+  ASSERT_EQ(checkpoints->size(), 2u);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(checkpoints->at(0), saved))
+      << checkpoints->at(0).DebugString();
   // The copy made before migrating is the schema-2 catalogue, whole.
   auto copy = Catalogue::Check(backup);
   EXPECT_TRUE(copy.ok()) << copy;

@@ -1,11 +1,14 @@
 // Chaos: a 2-worker CPU job under moed while a driver delivers random faults with a fixed
-// seed — kill -9 of a worker, of moed, of everything; SIGTERM to a worker and to moed; a
-// frozen worker (caught by its silent heartbeat); the newest checkpoint damaged while the
-// machine is down. At the end the job must be COMPLETED with the final weights of an
-// uninterrupted run, no committed checkpoint lost, and the steps redone per fault within the
-// save interval (none for SIGTERM; two intervals when the newest checkpoint was damaged).
+// seed — kill -9 of a worker (at any moment, and while a background save is being written), of
+// moed, of everything; SIGTERM to a worker and to moed; a frozen worker (caught by its silent
+// heartbeat); the newest checkpoint damaged while the machine is down. Saves are asynchronous
+// (the default) on a disk slowed to ~0.3 s a save, so that writes are in flight to be hit. At
+// the end the job must be COMPLETED with the final weights of an uninterrupted run, no
+// committed checkpoint lost, and the steps redone per fault within what the save interval
+// allows: none for SIGTERM; two intervals for a kill (the save in flight, written while
+// training went on, and the interval before it); three when the newest checkpoint was damaged.
 //
-// MOE_CHAOS_FAULTS (default 7, one of each kind) and MOE_CHAOS_SEED (default 1) size it;
+// MOE_CHAOS_FAULTS (default 8, one of each kind) and MOE_CHAOS_SEED (default 1) size it;
 // scripts/chaos.sh runs dozens. Prints the table of faults and steps redone.
 #include <signal.h>
 #include <sys/wait.h>
@@ -40,9 +43,13 @@ using testing::WorkerPids;
 
 constexpr int kSaveSteps = 5;
 constexpr char kMoedFlags[] = "--heartbeat-timeout 2 --backoff-max 0.1";
+// A slow disk for the workers (common/hashing_writer.h): a save of the test job's few MB takes
+// a few tenths of a second, so that background saves are in flight to be hit.
+constexpr char kSlowDisk[] = "MOE_FAULT_WRITE_BYTES_PER_S=10000000";
 
 enum class Fault {
   kKillWorker,
+  kKillDuringSave,
   kTermWorker,
   kFreezeWorker,
   kKillMoed,
@@ -50,14 +57,16 @@ enum class Fault {
   kTermMoed,
   kDamageNewest
 };
-constexpr Fault kFaults[] = {Fault::kKillWorker,  Fault::kTermWorker, Fault::kFreezeWorker,
-                             Fault::kKillMoed,    Fault::kKillAll,    Fault::kTermMoed,
-                             Fault::kDamageNewest};
+constexpr Fault kFaults[] = {Fault::kKillWorker,   Fault::kKillDuringSave, Fault::kTermWorker,
+                             Fault::kFreezeWorker, Fault::kKillMoed,       Fault::kKillAll,
+                             Fault::kTermMoed,     Fault::kDamageNewest};
 
 const char* Name(Fault f) {
   switch (f) {
     case Fault::kKillWorker:
       return "kill -9 a worker";
+    case Fault::kKillDuringSave:
+      return "kill -9 a worker mid-save";
     case Fault::kTermWorker:
       return "SIGTERM a worker";
     case Fault::kFreezeWorker:
@@ -81,9 +90,9 @@ int Allowed(Fault f) {
     case Fault::kTermMoed:
       return 0;
     case Fault::kDamageNewest:
-      return 2 * kSaveSteps;
+      return 3 * kSaveSteps;
     default:
-      return kSaveSteps;
+      return 2 * kSaveSteps;
   }
 }
 
@@ -113,7 +122,7 @@ int64_t StepOf(const std::string& checkpoint_dir) {
 class Chaos {
  public:
   Chaos(fs::path data_dir, moe::v1::JobSpec spec) : data_(std::move(data_dir)), spec_(spec) {
-    moed_ = std::make_unique<Moed>(data_, kMoedFlags);
+    moed_ = std::make_unique<Moed>(data_, kMoedFlags, kSlowDisk);
     id_ = Submit(*moed_, spec_);
   }
 
@@ -147,6 +156,10 @@ class Chaos {
     const pid_t worker = workers.at(rng() % workers.size());
     switch (fault) {
       case Fault::kKillWorker:
+        kill(worker, SIGKILL);
+        break;
+      case Fault::kKillDuringSave:
+        AwaitSaveInFlight();
         kill(worker, SIGKILL);
         break;
       case Fault::kTermWorker:
@@ -190,8 +203,22 @@ class Chaos {
   }
   const std::set<int64_t>& committed() const { return committed_; }
   const std::set<int64_t>& damaged() const { return damaged_; }
+  int saves_hit() const { return saves_hit_; }
 
  private:
+  // Waits (up to 10 s) until a save is being written: its `.tmp` directory exists.
+  void AwaitSaveInFlight() {
+    for (int i = 0; i < 2000; ++i) {
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(spec_.checkpoint().output_dir(), ec)) {
+        if (entry.path().extension() == ".tmp") {
+          ++saves_hit_;
+          return;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
   void AwaitWorkersGone() {
     for (int i = 0; i < 200 && !WorkerPids(data_, id_).empty(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -199,17 +226,18 @@ class Chaos {
   }
   void Restart() {
     AwaitWorkersGone();
-    moed_ = std::make_unique<Moed>(data_, kMoedFlags);
+    moed_ = std::make_unique<Moed>(data_, kMoedFlags, kSlowDisk);
   }
   const fs::path data_;
   const moe::v1::JobSpec spec_;
   std::unique_ptr<Moed> moed_;
   int64_t id_ = 0;
   std::set<int64_t> committed_, damaged_;
+  int saves_hit_ = 0;  // kKillDuringSave faults that found a save in flight
 };
 
 TEST(Chaos, EveryFaultEndsInTheSameWeightsWithinTheSaveInterval) {
-  const int faults = EnvInt("MOE_CHAOS_FAULTS", 7);
+  const int faults = EnvInt("MOE_CHAOS_FAULTS", static_cast<int>(std::size(kFaults)));
   const int seed = EnvInt("MOE_CHAOS_SEED", 1);
   const fs::path root = worker::testing::FreshDir("chaos");
   const int steps = 12 * faults + 20;  // room for every fault's progress and redone steps
@@ -292,6 +320,8 @@ TEST(Chaos, EveryFaultEndsInTheSameWeightsWithinTheSaveInterval) {
     if (!usable.count(step) && !chaos.damaged().count(step)) ++lost;
   }
   EXPECT_EQ(lost, 0);
+  const int mid_save = static_cast<int>(table[Fault::kKillDuringSave].first);
+  EXPECT_EQ(chaos.saves_hit(), mid_save) << "a mid-save kill found no save in flight";
 
   std::cout << absl::StrFormat("[chaos] seed %d, %d faults, %d steps, save every %d\n", seed,
                                delivered.size(), steps, kSaveSteps);

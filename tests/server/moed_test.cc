@@ -70,6 +70,23 @@ TEST(Moed, RunsAJobToCompletionAndCataloguesItsCheckpoints) {
   EXPECT_TRUE(fs::exists(fs::path(newest.path()) / "manifest.json"));
   EXPECT_GT(newest.bytes(), 0u);
   EXPECT_EQ(newest.manifest_sha256().size(), 64u);
+  // How each was saved: step 5 in the background (training waited only for the host copy),
+  // step 10, the final one, synchronously; the interval and its reason are catalogued.
+  const moe::v1::Checkpoint& periodic = checkpoints->checkpoints(1);
+  EXPECT_TRUE(periodic.async());
+  EXPECT_FALSE(newest.async());
+  EXPECT_GT(periodic.stall_seconds(), 0);
+  EXPECT_LT(periodic.stall_seconds(), periodic.save_seconds());
+  EXPECT_DOUBLE_EQ(newest.stall_seconds(), newest.save_seconds());
+  EXPECT_EQ(newest.interval_steps(), 5);
+  EXPECT_EQ(newest.interval_why(), "checkpoint.save_steps");
+  const std::string status_out = (root / "status.txt").string();
+  ASSERT_EQ(std::system(absl::StrCat(MOECTL_BIN, " --server ", moed.address(), " status ", id,
+                                     " > ", status_out, " 2>&1")
+                            .c_str()),
+            0);
+  EXPECT_THAT(ReadFile(status_out), HasSubstr("saves       every 5 steps: checkpoint.save_steps"));
+  EXPECT_THAT(ReadFile(status_out), HasSubstr("training waited"));
 
   std::string log;
   moe::v1::GetLogsRequest request;

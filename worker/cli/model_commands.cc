@@ -47,7 +47,7 @@ absl::Status RunForward(const ForwardFlags& flags) {
   torch::NoGradGuard no_grad;
   const torch::Tensor input = torch::tensor(ids, torch::kInt64).unsqueeze(0);
   const torch::Tensor logits = model->forward({input, {}, {}}).logits_BTV[0].to(torch::kFloat32);
-  RETURN_IF_ERROR(WriteSafetensors(flags.out, {{"logits", logits}}));
+  RETURN_IF_ERROR(WriteSafetensors(flags.out, {{"logits", logits}}).status());
   spdlog::info("wrote logits [{}, {}] to {}", logits.size(0), logits.size(1), flags.out);
   return absl::OkStatus();
 }

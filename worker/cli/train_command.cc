@@ -76,6 +76,7 @@ absl::Status RunTrain(const TrainFlags& flags) {
     ASSIGN_OR_RETURN(grace, StopGraceFromEnvironment());
   }
   const StopDeadline deadline(stop_requested, grace);
+  options.stop_deadline = &deadline;
   if (options.resume_from.empty()) options.resume_from = job.spec.checkpoint().resume_from();
   std::unique_ptr<Communicator> comm = std::make_unique<LocalCommunicator>(device);
   if (env.world_size > 1) {

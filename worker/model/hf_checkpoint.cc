@@ -190,7 +190,8 @@ absl::Status SaveHfModel(MptForCausalLM& model, const fs::path& dir) {
   config << MptConfigToHf(model->config(), model->moe_spec()).dump(2) << '\n';
   config.close();
   if (!config) return absl::InternalError(absl::StrCat(dir.string(), "/config.json: write failed"));
-  return WriteSafetensors(dir / "model.safetensors", StoredTensors(model), {{"format", "pt"}});
+  return WriteSafetensors(dir / "model.safetensors", StoredTensors(model), {{"format", "pt"}})
+      .status();
 }
 
 absl::StatusOr<MptForCausalLM> BuildModel(const moe::v1::ModelSpec& spec, int32_t tokenizer_size,

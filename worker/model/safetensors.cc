@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/disk_full.h"
+#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace moe::worker {
@@ -156,9 +157,10 @@ absl::StatusOr<torch::Tensor> SafetensorsFile::Load(const std::string& name) con
   }
 }
 
-absl::Status WriteSafetensors(const std::filesystem::path& path,
-                              const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                              const std::map<std::string, std::string>& metadata) {
+absl::StatusOr<common::FileDigest> WriteSafetensors(
+    const std::filesystem::path& path,
+    const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+    const std::map<std::string, std::string>& metadata, const std::atomic<bool>* cancel) {
   std::vector<std::pair<std::string, torch::Tensor>> sorted;
   for (const auto& [name, t] : tensors) sorted.emplace_back(name, t.detach());
   std::sort(sorted.begin(), sorted.end(),
@@ -181,41 +183,36 @@ absl::Status WriteSafetensors(const std::filesystem::path& path,
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // align the data section to 8 bytes
-  errno = 0;  // the failing write(2) leaves its reason here (e.g. ENOSPC)
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  uint64_t n = text.size();
+  ASSIGN_OR_RETURN(std::unique_ptr<common::HashingWriter> out,
+                   common::HashingWriter::Create(path, cancel));
+  const uint64_t n = text.size();
   char length[8];
   for (int i = 0; i < 8; ++i) length[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
-  out.write(length, 8);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  RETURN_IF_ERROR(out->Append(length, 8));
+  RETURN_IF_ERROR(out->Append(text.data(), text.size()));
   // Device tensors (and non-contiguous ones) reach the file through a bounded host buffer.
   constexpr int64_t kChunkBytes = 64 << 20;
   torch::Tensor staging;
   for (const auto& [name, t] : sorted) {
     if (t.device().is_cpu() && t.is_contiguous()) {
-      out.write(static_cast<const char*>(t.data_ptr()),
-                static_cast<std::streamsize>(t.numel() * t.element_size()));
+      RETURN_IF_ERROR(out->Append(t.data_ptr(), t.numel() * t.element_size()));
       continue;
     }
     const torch::Tensor flat = t.reshape(-1);
     const int64_t step = std::max<int64_t>(kChunkBytes / t.element_size(), 1);
     for (int64_t begin = 0; begin < flat.numel(); begin += step) {
-      const int64_t n = std::min(step, flat.numel() - begin);
-      if (!staging.defined() || staging.scalar_type() != t.scalar_type() || staging.numel() < n) {
+      const int64_t count = std::min(step, flat.numel() - begin);
+      if (!staging.defined() || staging.scalar_type() != t.scalar_type() ||
+          staging.numel() < count) {
         staging = torch::empty({std::min(step, flat.numel())},  // host
                                torch::dtype(t.scalar_type()).pinned_memory(t.is_cuda()));
       }
-      torch::Tensor chunk = staging.narrow(0, 0, n);
-      chunk.copy_(flat.narrow(0, begin, n));
-      out.write(static_cast<const char*>(chunk.data_ptr()),
-                static_cast<std::streamsize>(n * t.element_size()));
+      torch::Tensor chunk = staging.narrow(0, 0, count);
+      chunk.copy_(flat.narrow(0, begin, count));
+      RETURN_IF_ERROR(out->Append(chunk.data_ptr(), count * t.element_size()));
     }
   }
-  out.close();
-  if (!out) {
-    return common::FileError(path, "write failed", errno != 0 ? errno : EIO);
-  }
-  return absl::OkStatus();
+  return out->Finish();
 }
 
 }  // namespace moe::worker

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/hashing_writer.h"
 
 namespace moe::worker {
 
@@ -51,12 +52,16 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
-// Writes `tensors` (any device; written in their dtype) to `path`, with `metadata`.
+// Writes `tensors` (any device; written in their dtype) to `path`, with `metadata`, and fsyncs
+// it; returns its size and SHA-256, hashed as it was written (common/hashing_writer.h).
 // Tensors are stored in name order. Device tensors are copied to the host 64 MB at a time, so
-// writing never holds a host copy of them all. Internal if the file cannot be written.
-absl::Status WriteSafetensors(const std::filesystem::path& path,
-                              const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                              const std::map<std::string, std::string>& metadata = {});
+// writing never holds a host copy of them all. An error names the path (disk full marked).
+// `cancel` (may be null): once set, the write stops with Cancelled (HashingWriter).
+absl::StatusOr<common::FileDigest> WriteSafetensors(
+    const std::filesystem::path& path,
+    const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+    const std::map<std::string, std::string>& metadata = {},
+    const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace moe::worker
 

@@ -1,5 +1,6 @@
 #include "worker/parallel/c10d_communicator.h"
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -16,6 +17,7 @@
 namespace moe::worker {
 
 struct C10dCommunicator::Group {
+  LaunchEnv env;  // what a fork connects with
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> backend;
 };
@@ -58,6 +60,23 @@ C10dCommunicator::C10dCommunicator(int rank, int world_size, torch::Device devic
 
 C10dCommunicator::~C10dCommunicator() = default;
 
+namespace {
+
+// What a failed rendezvous (the store, or a group's connections) says, naming this rank.
+absl::Status RendezvousError(const LaunchEnv& env, const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  const std::string what = c10_error != nullptr ? c10_error->what_without_backtrace() : e.what();
+  const std::string where = absl::StrCat("rank ", env.rank, " of ", env.world_size, " at ",
+                                         env.master_addr, ":", env.master_port, ": ");
+  if (absl::StrContains(what, "imed out") || absl::StrContains(what, "imeout")) {
+    return absl::DeadlineExceededError(absl::StrCat(where, "not every rank arrived within ",
+                                                    env.timeout.count() / 1000.0, " s: ", what));
+  }
+  return absl::UnavailableError(absl::StrCat(where, what));
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<C10dCommunicator>> C10dCommunicator::Create(const LaunchEnv& env,
                                                                            torch::Device device) {
   try {
@@ -68,22 +87,27 @@ absl::StatusOr<std::unique_ptr<C10dCommunicator>> C10dCommunicator::Create(const
     options.waitWorkers = true;
     options.timeout = env.timeout;
     auto group = std::make_unique<Group>();
+    group->env = env;
     group->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
     group->backend = MakeBackend(env, group->store, device);
     return std::unique_ptr<C10dCommunicator>(
         new C10dCommunicator(env.rank, env.world_size, device, std::move(group)));
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
-    const std::string where = absl::StrCat("rank ", env.rank, " of ", env.world_size, " at ",
-                                           env.master_addr, ":", env.master_port, ": ");
-    if (absl::StrContains(what, "imed out") || absl::StrContains(what, "imeout")) {
-      return absl::DeadlineExceededError(absl::StrCat(where, "not every rank arrived within ",
-                                                      env.timeout.count() / 1000.0, " s: ", what));
-    }
-    return absl::UnavailableError(absl::StrCat(where, what));
   } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("rendezvous at ", env.master_addr, ":", env.master_port, ": ", e.what()));
+    return RendezvousError(env, e);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Communicator>> C10dCommunicator::ForkHostGroup(
+    const std::string& name) {
+  try {
+    auto group = std::make_unique<Group>();
+    group->env = group_->env;
+    group->store = c10::make_intrusive<c10d::PrefixStore>(name, group_->store);
+    group->backend = MakeBackend(group->env, group->store, torch::kCPU);
+    return std::unique_ptr<Communicator>(
+        new C10dCommunicator(rank_, world_size_, torch::kCPU, std::move(group)));
+  } catch (const std::exception& e) {
+    return RendezvousError(group_->env, e);
   }
 }
 

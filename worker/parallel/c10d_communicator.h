@@ -34,6 +34,8 @@ class C10dCommunicator : public Communicator {
   std::unique_ptr<PendingCollective> ReduceSumAsync(torch::Tensor& tensor, int root) override;
   void Broadcast(torch::Tensor& tensor, int root) override;
   void Barrier() override;
+  // Gloo over the same store, its keys under `name`.
+  absl::StatusOr<std::unique_ptr<Communicator>> ForkHostGroup(const std::string& name) override;
 
  private:
   struct Group;  // the c10d store and process group (kept out of this header)

@@ -8,6 +8,9 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
 
 namespace moe::worker {
 
@@ -41,6 +44,12 @@ class Communicator {
   // Copies `tensor` from rank `root` to every rank, in place.
   virtual void Broadcast(torch::Tensor& tensor, int root) = 0;
   virtual void Barrier() = 0;
+
+  // Collective: a new communicator over the same ranks for host (CPU) tensors, independent of
+  // this one, so that its collectives may run on another thread while this one's do (a
+  // background checkpoint commit). Every rank forks with the same `name`, once per name.
+  // Unavailable when the ranks cannot connect.
+  virtual absl::StatusOr<std::unique_ptr<Communicator>> ForkHostGroup(const std::string& name) = 0;
 };
 
 // World size 1 on `device`: every collective is the identity.
@@ -62,6 +71,9 @@ class LocalCommunicator : public Communicator {
   }
   void Broadcast(torch::Tensor&, int) override {}
   void Barrier() override {}
+  absl::StatusOr<std::unique_ptr<Communicator>> ForkHostGroup(const std::string&) override {
+    return std::make_unique<LocalCommunicator>(torch::kCPU);
+  }
 
  private:
   struct Done : PendingCollective {

@@ -147,6 +147,10 @@ void CoordinatorReporter::OnCheckpoint(const CheckpointReport& checkpoint) {
   moe::v1::Checkpoint* c = request.mutable_checkpoint();
   c->set_step(checkpoint.step);
   c->set_save_seconds(checkpoint.seconds);
+  c->set_stall_seconds(checkpoint.stall_seconds);
+  c->set_async(checkpoint.async);
+  c->set_interval_steps(checkpoint.interval_steps);
+  c->set_interval_why(checkpoint.interval_why);
   c->set_path(std::filesystem::absolute(dir).string());
   c->set_epoch(checkpoint.epoch);
   c->set_data_position(checkpoint.data_position);

@@ -43,7 +43,11 @@ void JsonLinesProgress::OnCheckpoint(const CheckpointReport& c) {
                          {"step", c.step},
                          {"dir", c.dir},
                          {"seconds", c.seconds},
-                         {"bytes", c.bytes}}
+                         {"stall_seconds", c.stall_seconds},
+                         {"async", c.async},
+                         {"bytes", c.bytes},
+                         {"interval_steps", c.interval_steps},
+                         {"interval_why", c.interval_why}}
               .dump()
        << std::endl;
 }

@@ -35,11 +35,17 @@ struct StepReport {
 struct CheckpointReport {
   int64_t step = 0;
   std::string dir;
-  double seconds = 0;  // to write and commit, all ranks
+  double seconds = 0;        // to write and commit, all ranks
+  double stall_seconds = 0;  // training waited: the whole save, or an async save's snapshot
+  bool async = false;        // written in the background while training went on
   uint64_t bytes = 0;
   int64_t epoch = 0;  // the training state it holds
   uint64_t data_position = 0;
   int32_t world_size = 1;
+  // The periodic saves' interval in use after this one, and why (checkpoint.save_steps, or
+  // the Young/Daly rule's measurements for `auto`).
+  int64_t interval_steps = 0;
+  std::string interval_why;
 };
 
 // A checkpoint that could not be written.
@@ -65,6 +71,18 @@ class ProgressSink {
   // The rank starts (true) or ends (false) work without step reports: a checkpoint save, an
   // evaluation. Sinks that do not watch progress ignore it.
   virtual void OnBusy(bool busy) {}
+};
+
+// Tells the sinks the rank is busy (a save, an evaluation) while it lives.
+class BusyScope {
+ public:
+  explicit BusyScope(ProgressSink& progress) : progress_(progress) { progress_.OnBusy(true); }
+  ~BusyScope() { progress_.OnBusy(false); }
+  BusyScope(const BusyScope&) = delete;
+  BusyScope& operator=(const BusyScope&) = delete;
+
+ private:
+  ProgressSink& progress_;
 };
 
 // Passes everything to each of several sinks, in order. The sinks must outlive it.

@@ -59,6 +59,7 @@ void TensorBoardProgress::OnStep(const StepReport& r) {
 
 void TensorBoardProgress::OnCheckpoint(const CheckpointReport& checkpoint) {
   Scalar("checkpoint/save_seconds", checkpoint.step, checkpoint.seconds);
+  Scalar("checkpoint/stall_seconds", checkpoint.step, checkpoint.stall_seconds);
 }
 
 }  // namespace moe::worker

@@ -1,5 +1,6 @@
 #include "worker/report/terminal_progress.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -33,8 +34,12 @@ void TerminalProgress::OnStep(const StepReport& r) {
 }
 
 void TerminalProgress::OnCheckpoint(const CheckpointReport& c) {
-  spdlog::info("checkpoint step {} committed in {:.2f} s ({:.1f} MB): {}", c.step, c.seconds,
-               c.bytes / 1e6, c.dir);
+  spdlog::info("checkpoint step {} committed in {:.2f} s ({:.1f} MB, {:.0f} MB/s; training {}): {}",
+               c.step, c.seconds, c.bytes / 1e6, c.bytes / 1e6 / std::max(c.seconds, 1e-9),
+               c.async
+                   ? absl::StrFormat("waited %.3f s, the rest in the background", c.stall_seconds)
+                   : std::string("waited for all of it"),
+               c.dir);
 }
 
 void TerminalProgress::OnCheckpointFailed(const CheckpointFailure& failure) {

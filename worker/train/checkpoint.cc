@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -29,10 +29,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using common::CheckpointDirs;
+using common::FileDigest;
+using common::HashingWriter;
 using common::kManifestFile;
 using common::OptimizerShardName;
 using common::ReadJsonFile;
-using common::Sha256File;
 using Json = nlohmann::json;
 
 absl::Status Errno(const fs::path& path, const char* what) {
@@ -46,35 +47,6 @@ absl::Status Fsync(const fs::path& path) {
   const int rc = ::fsync(fd);
   ::close(fd);
   return rc == 0 ? absl::OkStatus() : Errno(path, "fsync");
-}
-
-absl::Status WriteJson(const fs::path& path, const Json& json) {
-  errno = 0;
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << json.dump(2) << '\n';
-  out.close();
-  return out ? absl::OkStatus() : common::FileError(path, "write failed", errno != 0 ? errno : EIO);
-}
-
-// Writes the optimizer's state over its range, each parameter's part under its name.
-absl::Status WriteOptimizerShard(const fs::path& path, const AdamW& opt,
-                                 const FlatParameters& flat) {
-  std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  Json ranges = Json::object();
-  for (const ParameterRange& r : flat.ranges()) {
-    const int64_t lo = std::max(r.offset, opt.begin()),
-                  hi = std::min(r.offset + r.numel, opt.end());
-    if (lo >= hi) continue;  // another rank's
-    ranges[r.name] = {lo - r.offset, hi - r.offset};
-    for (auto [prefix, source] : {std::pair{"master/", &opt.master()},
-                                  {"exp_avg/", &opt.exp_avg()},
-                                  {"exp_avg_sq/", &opt.exp_avg_sq()}}) {
-      tensors.emplace_back(prefix + r.name, source->narrow(0, lo - opt.begin(), hi - lo));
-    }
-  }
-  RETURN_IF_ERROR(WriteSafetensors(
-      path, tensors, {{"step", std::to_string(opt.step())}, {"ranges", ranges.dump()}}));
-  return Fsync(path);
 }
 
 // Copies, for every parameter part in the shard at `path`, its overlap with the optimizer's
@@ -130,77 +102,92 @@ absl::Status ReadOptimizerShard(const fs::path& path, AdamW& opt, const FlatPara
   return absl::OkStatus();
 }
 
-// Writes the manifest of every file in `dir`, after fsyncing them.
-absl::Status WriteManifest(const fs::path& dir, int64_t step, int optimizer_shards) {
-  Json files = Json::object();
-  std::vector<fs::path> paths;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    paths.push_back(it->path());
+// Every rank's verdict on one phase of a save, OK only if all ranks succeeded (a collective);
+// with `shard`, each rank's optimizer shard digest goes to every rank's `shards` too.
+absl::Status AllSucceeded(Communicator& comm, const absl::Status& mine, int64_t step,
+                          const FileDigest* shard = nullptr,
+                          std::vector<FileDigest>* shards = nullptr) {
+  // {ranks that failed, of which for lack of disk space, then per rank: bytes and SHA-256 as
+  // four words}: every rank ends the same way. Each rank fills only its own words, so the sum
+  // is everyone's.
+  constexpr int kWords = 5;
+  const int world = comm.world_size();
+  torch::Tensor words = torch::zeros({2 + kWords * world}, torch::kInt64);  // host, then device
+  int64_t* w = words.data_ptr<int64_t>();
+  w[0] = mine.ok() ? 0 : 1;
+  w[1] = common::IsDiskFull(mine) ? 1 : 0;
+  if (shard != nullptr && mine.ok()) {
+    const std::string raw = absl::HexStringToBytes(shard->sha256);
+    int64_t* own = w + 2 + kWords * comm.rank();
+    own[0] = static_cast<int64_t>(shard->bytes);
+    std::memcpy(own + 1, raw.data(), std::min<size_t>(raw.size(), 4 * sizeof(int64_t)));
   }
-  if (ec) return absl::InternalError(absl::StrCat(dir.string(), ": ", ec.message()));
-  std::sort(paths.begin(), paths.end());
-  for (const fs::path& path : paths) {
-    RETURN_IF_ERROR(Fsync(path));
-    ASSIGN_OR_RETURN(std::string sha, Sha256File(path));
-    files[path.filename().string()] = {{"bytes", fs::file_size(path, ec)}, {"sha256", sha}};
-  }
-  RETURN_IF_ERROR(
-      WriteJson(dir / kManifestFile,
-                {{"step", step}, {"optimizer_shards", optimizer_shards}, {"files", files}}));
-  RETURN_IF_ERROR(Fsync(dir / kManifestFile));
-  return Fsync(dir);
-}
-
-}  // namespace
-
-namespace {
-
-// Every rank's verdict on one phase of a save: OK only if all ranks succeeded (a collective).
-absl::Status AllSucceeded(Communicator& comm, const absl::Status& mine, int64_t step) {
-  // {ranks that failed, of which for lack of disk space}: every rank ends the same way.
-  torch::Tensor failed =
-      torch::tensor({mine.ok() ? 0.0F : 1.0F, common::IsDiskFull(mine) ? 1.0F : 0.0F},
-                    torch::dtype(torch::kFloat32).device(comm.device()));
-  comm.AllReduceSum(failed);
+  torch::Tensor reduced = words.to(comm.device());
+  comm.AllReduceSum(reduced);
   if (!mine.ok()) return mine;
-  const torch::Tensor counts = failed.to(torch::kCPU);  // host: read once
-  const int others = static_cast<int>(counts[0].item<float>());
-  if (others == 0) return absl::OkStatus();
-  const std::string message = absl::StrCat("checkpoint of step ", step, ": ", others,
+  const torch::Tensor host = reduced.to(torch::kCPU);  // read once
+  const int64_t* sums = host.data_ptr<int64_t>();
+  if (sums[0] == 0) {
+    if (shards != nullptr) {
+      shards->assign(world, FileDigest{});
+      for (int r = 0; r < world; ++r) {
+        const int64_t* theirs = sums + 2 + kWords * r;
+        (*shards)[r].bytes = static_cast<uint64_t>(theirs[0]);
+        (*shards)[r].sha256 = absl::BytesToHexString(
+            absl::string_view(reinterpret_cast<const char*>(theirs + 1), 4 * sizeof(int64_t)));
+      }
+    }
+    return absl::OkStatus();
+  }
+  const std::string message = absl::StrCat("checkpoint of step ", step, ": ", sums[0],
                                            " other rank(s) failed to write their part (see "
                                            "their logs); nothing was committed");
-  if (counts[1].item<float>() == 0) return absl::InternalError(message);
+  if (sums[1] == 0) return absl::InternalError(message);
   return common::DiskFullError(absl::StrCat(message, ": out of disk space"));
 }
 
-// Rank 0's files: the model, RNG, training state and tokenizer.
-absl::Status WriteLeaderFiles(const fs::path& tmp, const TrainingState& state,
-                              const moe::v1::JobSpec& spec, MptForCausalLM& model) {
-  RETURN_IF_ERROR(SaveHfModel(model, tmp));
-  RETURN_IF_ERROR(WriteSafetensors(tmp / "rng_state.safetensors",
-                                   {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}}));
-  std::string spec_json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  // Printing a valid message to JSON cannot fail.
-  (void)google::protobuf::util::MessageToJsonString(spec, &spec_json, options);
-  RETURN_IF_ERROR(WriteJson(tmp / "training_state.json", {{"global_step", state.step},
-                                                          {"epoch", state.epoch},
-                                                          {"data_position", state.data_position},
-                                                          {"batches", state.batches},
-                                                          {"world_size", state.world_size},
-                                                          {"spec", Json::parse(spec_json)}}));
+// Writes one file of a snapshot into `dir`, fsynced; its size and SHA-256.
+absl::StatusOr<FileDigest> WriteSnapshotFile(const fs::path& dir,
+                                             const CheckpointSnapshot::File& file,
+                                             const std::atomic<bool>* cancel) {
+  if (!file.text) return WriteSafetensors(dir / file.name, file.tensors, file.metadata, cancel);
+  ASSIGN_OR_RETURN(std::unique_ptr<HashingWriter> out,
+                   HashingWriter::Create(dir / file.name, cancel));
+  RETURN_IF_ERROR(out->Append(file.text->data(), file.text->size()));
+  return out->Finish();
+}
+
+// Rank 0, once every rank's files are durable: the manifest of `files` (which must be all
+// that `dir` holds), fsynced, and the directory fsynced.
+absl::Status WriteManifest(const fs::path& dir, int64_t step, int optimizer_shards,
+                           const std::map<std::string, FileDigest>& files) {
+  Json listed = Json::object();
+  for (const auto& [name, digest] : files) {
+    listed[name] = {{"bytes", digest.bytes}, {"sha256", digest.sha256}};
+  }
   std::error_code ec;
-  fs::copy_file(spec.model().tokenizer(), tmp / "tokenizer.json", ec);
-  if (ec) return absl::InternalError(absl::StrCat(spec.model().tokenizer(), ": ", ec.message()));
-  return absl::OkStatus();
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (files.count(name) == 0) {
+      return absl::InternalError(
+          absl::StrCat(it->path().string(), ": not written by this save; nothing was committed"));
+    }
+  }
+  if (ec) return absl::InternalError(absl::StrCat(dir.string(), ": ", ec.message()));
+  const std::string text =
+      Json{{"step", step}, {"optimizer_shards", optimizer_shards}, {"files", listed}}.dump(2) +
+      "\n";
+  ASSIGN_OR_RETURN(std::unique_ptr<HashingWriter> out, HashingWriter::Create(dir / kManifestFile));
+  RETURN_IF_ERROR(out->Append(text.data(), text.size()));
+  RETURN_IF_ERROR(out->Finish().status());
+  return Fsync(dir);
 }
 
 // Rank 0, once every file is durable: manifest, then the rename into place (moving an older
 // copy of the same step aside first).
-absl::Status Commit(const fs::path& tmp, const fs::path& final_dir, int64_t step, int shards) {
-  RETURN_IF_ERROR(WriteManifest(tmp, step, shards));
+absl::Status Commit(const fs::path& tmp, const fs::path& final_dir, int64_t step, int shards,
+                    const std::map<std::string, FileDigest>& files) {
+  RETURN_IF_ERROR(WriteManifest(tmp, step, shards, files));
   const fs::path old = fs::path(final_dir.string() + ".old");
   std::error_code ec;
   if (fs::exists(final_dir)) {
@@ -216,10 +203,10 @@ absl::Status Commit(const fs::path& tmp, const fs::path& final_dir, int64_t step
 }
 
 absl::Status WriteAndCommit(const fs::path& tmp, const fs::path& final_dir,
-                            const TrainingState& state, const moe::v1::JobSpec& spec,
-                            MptForCausalLM& model, const AdamW& optimizer,
-                            const FlatParameters& flat, Communicator& comm) {
+                            const CheckpointSnapshot& snapshot, Communicator& comm,
+                            const std::atomic<bool>* cancel) {
   const bool leader = comm.rank() == 0;
+  const int64_t step = snapshot.step;
   absl::Status status;
   if (leader) {
     std::error_code ec;
@@ -227,31 +214,65 @@ absl::Status WriteAndCommit(const fs::path& tmp, const fs::path& final_dir,
     fs::create_directories(tmp, ec);
     if (ec) status = common::FileError(tmp, "create", ec.value());
   }
-  RETURN_IF_ERROR(AllSucceeded(comm, status, state.step));
-  status = WriteOptimizerShard(tmp / OptimizerShardName(comm.rank(), comm.world_size()), optimizer,
-                               flat);
-  if (leader && status.ok()) status = WriteLeaderFiles(tmp, state, spec, model);
-  RETURN_IF_ERROR(AllSucceeded(comm, status, state.step));  // every file durable
-  if (leader) status = Commit(tmp, final_dir, state.step, comm.world_size());
-  return AllSucceeded(comm, status, state.step);
+  RETURN_IF_ERROR(AllSucceeded(comm, status, step));
+  // This rank's files; its optimizer shard's digest is shared with rank 0 below.
+  std::map<std::string, FileDigest> written;
+  const std::string shard = OptimizerShardName(comm.rank(), comm.world_size());
+  for (const CheckpointSnapshot::File& file : snapshot.files) {
+    absl::StatusOr<FileDigest> digest = WriteSnapshotFile(tmp, file, cancel);
+    if (!digest.ok()) {
+      status = digest.status();
+      break;
+    }
+    written[file.name] = *std::move(digest);
+  }
+  if (status.ok() && written.count(shard) == 0) {
+    status =
+        absl::InternalError(absl::StrCat("the snapshot of rank ", comm.rank(), " has no ", shard));
+  }
+  std::vector<FileDigest> shards;
+  RETURN_IF_ERROR(
+      AllSucceeded(comm, status, step, status.ok() ? &written[shard] : nullptr, &shards));
+  if (leader) {
+    for (int r = 0; r < comm.world_size(); ++r) {
+      written[OptimizerShardName(r, comm.world_size())] = shards[r];
+    }
+    status = Commit(tmp, final_dir, step, comm.world_size(), written);
+  }
+  return AllSucceeded(comm, status, step);
 }
 
 }  // namespace
 
-absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& output_dir, const TrainingState& state,
-                                        const moe::v1::JobSpec& spec, MptForCausalLM& model,
-                                        const AdamW& optimizer, const FlatParameters& flat,
-                                        Communicator& comm) {
-  const fs::path final_dir = output_dir / CheckpointName(state.step);
+absl::StatusOr<fs::path> WriteCheckpoint(const fs::path& output_dir,
+                                         const CheckpointSnapshot& snapshot, Communicator& comm,
+                                         const std::atomic<bool>* cancel) {
+  const fs::path final_dir = output_dir / CheckpointName(snapshot.step);
   const fs::path tmp = fs::path(final_dir.string() + ".tmp");
-  const absl::Status status =
-      WriteAndCommit(tmp, final_dir, state, spec, model, optimizer, flat, comm);
+  const absl::Status status = WriteAndCommit(tmp, final_dir, snapshot, comm, cancel);
   if (!status.ok()) {
     std::error_code ec;
     if (comm.rank() == 0) fs::remove_all(tmp, ec);
     return status;
   }
   return final_dir;
+}
+
+absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& output_dir, const TrainingState& state,
+                                        const moe::v1::JobSpec& spec, MptForCausalLM& model,
+                                        const AdamW& optimizer, const FlatParameters& flat,
+                                        Communicator& comm) {
+  std::string tokenizer;
+  if (comm.rank() == 0) {
+    absl::StatusOr<std::string> read = ReadTokenizerJson(spec);
+    // Every rank learns of rank 0's failure through the save's first agreement.
+    if (!read.ok()) return AllSucceeded(comm, read.status(), state.step);
+    tokenizer = *std::move(read);
+  }
+  return WriteCheckpoint(output_dir,
+                         TakeSnapshot(state, spec, tokenizer, model, optimizer, flat, comm.rank(),
+                                      comm.world_size(), SnapshotKind::kViews),
+                         comm);
 }
 
 std::vector<fs::path> ApplyRetention(const fs::path& output_dir, uint32_t keep_last,
@@ -267,7 +288,7 @@ std::vector<fs::path> ApplyRetention(const fs::path& output_dir, uint32_t keep_l
       if (!ec) deleted.push_back(dir);
       continue;
     }
-    if (VerifyCheckpoint(dir).ok()) ++good;
+    if (VerifyCheckpoint(dir, common::VerifyDepth::kSizes).ok()) ++good;
   }
   return deleted;
 }

@@ -26,16 +26,9 @@
 #include "worker/model/mpt_model.h"
 #include "worker/parallel/communicator.h"
 #include "worker/train/adamw.h"
+#include "worker/train/checkpoint_snapshot.h"
 
 namespace moe::worker {
-
-struct TrainingState {
-  int64_t step = 0;            // optimizer steps done
-  int64_t epoch = 0;           // the epoch the data position belongs to
-  uint64_t data_position = 0;  // samples of `epoch`'s order consumed (all ranks together)
-  int64_t batches = 0;         // micro-batches done (per rank)
-  int32_t world_size = 1;
-};
 
 // Naming and verification are shared with moed (common/checkpoint_manifest.h).
 using common::CheckpointName;
@@ -54,10 +47,25 @@ absl::StatusOr<std::filesystem::path> SaveCheckpoint(const std::filesystem::path
                                                      const FlatParameters& flat,
                                                      Communicator& comm);
 
+// The same protocol for a snapshot taken earlier (every rank its own part, snapshot.rank ==
+// comm.rank()): what SaveCheckpoint does after taking one, and what an asynchronous save does
+// on its own thread (with a communicator of its own). Each file is hashed as it is written
+// and fsynced once; the manifest is made from those digests (rank 0 learns the other ranks'
+// through the agreement collective), so no file is read back.
+// `cancel` (may be null): once set, this rank's writes stop with Cancelled, and so nothing
+// is committed.
+absl::StatusOr<std::filesystem::path> WriteCheckpoint(const std::filesystem::path& output_dir,
+                                                      const CheckpointSnapshot& snapshot,
+                                                      Communicator& comm,
+                                                      const std::atomic<bool>* cancel = nullptr);
+
 // Among committed checkpoints up to step `up_to_step` (the one just written), deletes those
-// older than the `keep_last` newest verified ones (0 keeps all). Never deletes a verified
-// checkpoint among the newest `keep_last`, anything newer than it, nor any checkpoint past
-// `up_to_step` (e.g. left by an earlier run in the same directory). Returns what it deleted.
+// older than the `keep_last` newest verified ones (0 keeps all). Verified by manifest and file
+// sizes (VerifyDepth::kSizes, what moed checks of a reported commit): hashing every kept
+// checkpoint again at each save would cost as much as the save; resumes verify contents. Never
+// deletes a verified checkpoint among the newest `keep_last`, anything newer than it, nor any
+// checkpoint past `up_to_step` (e.g. left by an earlier run in the same directory). Returns what it
+// deleted.
 std::vector<std::filesystem::path> ApplyRetention(const std::filesystem::path& output_dir,
                                                   uint32_t keep_last, int64_t up_to_step);
 

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <limits>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
@@ -24,10 +26,25 @@ StopDeadline::~StopDeadline() {
   if (watcher_.joinable()) watcher_.join();
 }
 
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+double StopDeadline::SecondsLeft() const {
+  if (grace_s_ <= 0) return std::numeric_limits<double>::infinity();
+  const double at = requested_at_.load();
+  return at < 0 ? grace_s_ : grace_s_ - (Now() - at);
+}
+
 void StopDeadline::Watch() {
   while (!requested_.load()) {
     if (done_.WaitForNotificationWithTimeout(absl::Milliseconds(20))) return;
   }
+  requested_at_ = Now();
   if (done_.WaitForNotificationWithTimeout(absl::Seconds(grace_s_))) return;
   if (on_expired_) {
     on_expired_();

@@ -25,6 +25,10 @@ class StopDeadline {
                std::function<void()> on_expired = nullptr);
   ~StopDeadline();
 
+  // Seconds left before the deadline: the whole grace period until a stop is requested
+  // (seen within 20 ms), infinity when there is no grace period.
+  double SecondsLeft() const;
+
   StopDeadline(const StopDeadline&) = delete;
   StopDeadline& operator=(const StopDeadline&) = delete;
 
@@ -34,6 +38,7 @@ class StopDeadline {
   const std::atomic<bool>& requested_;
   const double grace_s_;
   const std::function<void()> on_expired_;
+  std::atomic<double> requested_at_{-1};  // steady-clock seconds; < 0 until requested
   absl::Notification done_;
   std::thread watcher_;
 };

@@ -2,12 +2,14 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <limits>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/checkpoint_manifest.h"
 #include "common/disk_full.h"
+#include "common/exit_codes.h"
 #include "common/status_macros.h"
 #include "worker/model/hf_checkpoint.h"
 #include "worker/model/model_config.h"
@@ -86,6 +88,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   const std::vector<std::string> experts(spec.model().moe().experts().begin(),
                                          spec.model().moe().experts().end());
   ASSIGN_OR_RETURN(t->dataset_, Dataset::Load(spec.data(), *t->tokenizer_, experts));
+  // The default generators start from the job's seed (as Accelerate's set_seed does), so a
+  // checkpoint's RNG state is the same in every run of the spec.
+  torch::manual_seed(spec.training().seed());
   // Created on the device in its dtype: never a full fp32 copy on the host first.
   const torch::ScalarType dtype =
       spec.model().precision() == moe::v1::PRECISION_BF16 ? torch::kBFloat16 : torch::kFloat32;
@@ -113,6 +118,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   t->optimizer_ =
       std::make_unique<AdamW>(spec.training(), *t->flat_, t->sync_->begin(), t->sync_->end());
   t->stop_ = std::make_unique<StopAgreement>(options.stop_requested, comm);
+  ASSIGN_OR_RETURN(t->checkpointer_, Checkpointer::Create(t->spec_, t->model_, *t->optimizer_,
+                                                          *t->flat_, comm, progress));
   moe::v1::JobSpec resolved = spec;
   *resolved.mutable_model()->mutable_config() = t->model_->config();
   t->plan_ =
@@ -275,7 +282,7 @@ absl::Status Trainer::Loop() {
                         : 1.0f,
                     torch::dtype(torch::kFloat32).device(device_));
     comm_.Broadcast(missing, 0);
-    return missing.item<float>() > 0 ? Checkpoint() : absl::OkStatus();
+    return missing.item<float>() > 0 ? checkpointer_->SaveFinal(state_) : absl::OkStatus();
   }
   since_report_ = ZeroTotals();
   ResetPeakAllocated(device_);
@@ -292,6 +299,7 @@ absl::Status Trainer::Loop() {
 }
 
 absl::Status Trainer::FinishStep(const StepResult& step, bool* stop) {
+  checkpointer_->Poll();  // a background save that has committed is reported now
   ++state_.step;
   state_.batches += step.totals.micro_batches;
   since_report_.steps += 1;
@@ -311,23 +319,22 @@ absl::Status Trainer::FinishStep(const StepResult& step, bool* stop) {
   if (state_.step % spec_.logging().logging_steps() == 0 || last || *stop || epoch_ended) {
     Report(step.lr, step.grad_norm, epoch_ended);
   }
-  const uint32_t save_steps = spec_.checkpoint().save_steps();
+  if (requested && !last) {
+    // Stop now, without the stop's save, when it could not commit before the deadline (a spot
+    // notice, the grace period): the newest periodic checkpoint is the resume point.
+    std::string why;
+    const double left = options_.stop_deadline != nullptr ? options_.stop_deadline->SecondsLeft()
+                                                          : std::numeric_limits<double>::infinity();
+    if (!checkpointer_->PrepareStop(left, &why)) {
+      return common::StoppedWithoutSaveError(absl::StrCat(
+          "stopped on request at step ", state_.step, " without a checkpoint of it: ", why,
+          "; the newest committed checkpoint is the resume point"));
+    }
+  }
   if (last || *stop) {
-    // The run's end depends on it: a failure ends the run (disk full: exit code 7, moed waits
-    // for space), reported first.
-    if (const absl::Status saved = Checkpoint(); !saved.ok()) {
-      CheckpointFailure failure = FailureOf(saved);
-      failure.ends_run = true;
-      progress_.OnCheckpointFailed(failure);
-      return saved;
-    }
-  } else if ((save_steps > 0 && state_.step % save_steps == 0) ||
-             (epoch_ended && spec_.checkpoint().save_at_epoch_end())) {
-    // A periodic save that fails (disk full, permissions) fails loudly, on every rank alike,
-    // and training goes on: the previous checkpoint stays the newest committed one.
-    if (const absl::Status saved = Checkpoint(); !saved.ok()) {
-      progress_.OnCheckpointFailed(FailureOf(saved));
-    }
+    RETURN_IF_ERROR(checkpointer_->SaveFinal(state_));
+  } else if (checkpointer_->PeriodicDue(state_, epoch_ended)) {
+    checkpointer_->SavePeriodic(state_);
   }
   if (spec_.training().eval_every() > 0 &&
       (state_.step % spec_.training().eval_every() == 0 || last)) {
@@ -346,10 +353,17 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
   // to the host.
   StepTotals& totals = since_report_;
   const auto f64 = torch::dtype(torch::kFloat64).device(device_);
-  torch::Tensor counts = torch::tensor(
-      {static_cast<double>(totals.loss_tokens), static_cast<double>(totals.tokens),
-       static_cast<double>(totals.micro_batches), static_cast<double>(totals.samples)},
-      torch::kFloat64);  // host: host counters, copied to the device below
+  // This rank's seconds per step, less the saves' stalls, and those stalls: their means over
+  // ranks, the same on every rank, move the save interval (save_steps: auto).
+  const double now = Now();
+  const auto [save_cost, saves] = checkpointer_->TakeSaveCosts();
+  const double step_seconds =
+      std::max(now - report_started_ - save_cost, 0.0) / std::max<int64_t>(totals.steps, 1);
+  torch::Tensor counts =
+      torch::tensor({static_cast<double>(totals.loss_tokens), static_cast<double>(totals.tokens),
+                     static_cast<double>(totals.micro_batches), static_cast<double>(totals.samples),
+                     step_seconds, save_cost, static_cast<double>(saves)},
+                    torch::kFloat64);  // host: host counters, copied to the device below
   if (device_.is_cuda()) counts = counts.pin_memory();  // copied without a wait
   torch::Tensor reduced = torch::cat(
       {totals.losses, counts.to(device_, /*non_blocking=*/true), totals.layers.reshape({-1})});
@@ -362,6 +376,8 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
   totals.tokens = static_cast<int64_t>(sums[3]);
   totals.micro_batches = static_cast<int64_t>(sums[4]);
   totals.samples = static_cast<int64_t>(sums[5]);
+  const int world = comm_.world_size();
+  checkpointer_->Observe(sums[6] / world, sums[8] > 0 ? sums[7] / sums[8] : 0);
   const double grad_norm_value = sums[host.numel() - 1];
   const size_t experts = model_->moe_spec().experts_size();
   struct LayerTotals {
@@ -369,7 +385,7 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
     double dropped, load_balance_loss, z_loss, label_loss, router_entropy;
   };
   std::vector<LayerTotals> layers(moe_layers_.size());
-  size_t i = 6;
+  size_t i = 9;  // after the losses and counts
   for (LayerTotals& layer : layers) {
     layer.tokens.assign(sums + i, sums + i + experts);
     i += experts;
@@ -380,7 +396,6 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
     layer.router_entropy = sums[i++];
   }
 
-  const double now = Now();
   StepReport r;
   r.step = state_.step;
   r.total_steps = schedule_->total_steps();
@@ -433,77 +448,12 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
   report_started_ = now;
 }
 
-namespace {
-
-// Tells the progress sinks the rank is busy (a save, an evaluation) while it lives.
-class BusyScope {
- public:
-  explicit BusyScope(ProgressSink& progress) : progress_(progress) { progress_.OnBusy(true); }
-  ~BusyScope() { progress_.OnBusy(false); }
-
- private:
-  ProgressSink& progress_;
-};
-
-}  // namespace
-
 absl::Status Trainer::RunEvaluation() {
   const BusyScope busy(progress_);
   ASSIGN_OR_RETURN(const EvalResult result,
                    Evaluate(model_, *tokenizer_, spec_.data(), *eval_set_));
   model_->train();
   progress_.OnMessage(absl::StrCat("eval step ", state_.step, ": ", result.ToJson().dump()));
-  return absl::OkStatus();
-}
-
-CheckpointFailure Trainer::FailureOf(const absl::Status& saved) const {
-  CheckpointFailure failure;
-  failure.step = state_.step;
-  failure.error = std::string(saved.message());
-  failure.disk_full = common::IsDiskFull(saved);
-  failure.dir =
-      (std::filesystem::path(spec_.checkpoint().output_dir()) / common::CheckpointName(state_.step))
-          .string();
-  if (failure.disk_full) {
-    // The newest committed checkpoint's size; before any, the model in its saved precision
-    // plus the fp32 master weights and two moments of every parameter.
-    for (const auto& [step, dir] : common::CheckpointDirs(spec_.checkpoint().output_dir())) {
-      std::error_code ec;
-      for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-        failure.bytes_needed += entry.is_regular_file(ec) ? entry.file_size(ec) : 0;
-      }
-      if (failure.bytes_needed > 0) break;
-    }
-    if (failure.bytes_needed == 0) {
-      for (const torch::Tensor& p : model_->parameters()) {
-        failure.bytes_needed += static_cast<uint64_t>(p.numel()) * (p.element_size() + 12);
-      }
-    }
-  }
-  return failure;
-}
-
-absl::Status Trainer::Checkpoint() {
-  const BusyScope busy(progress_);
-  // Every rank writes its optimizer partition, rank 0 the rest; committed once all are durable.
-  const double started = Now();
-  ASSIGN_OR_RETURN(const std::filesystem::path dir,
-                   SaveCheckpoint(spec_.checkpoint().output_dir(), state_, spec_, model_,
-                                  *optimizer_, *flat_, comm_));
-  if (comm_.rank() != 0) return absl::OkStatus();
-  CheckpointReport report{state_.step, dir.string(), Now() - started, 0};
-  report.epoch = state_.epoch;
-  report.data_position = state_.data_position;
-  report.world_size = state_.world_size;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    report.bytes += entry.is_regular_file(ec) ? entry.file_size(ec) : 0;
-  }
-  progress_.OnCheckpoint(report);
-  for (const auto& deleted : ApplyRetention(spec_.checkpoint().output_dir(),
-                                            spec_.checkpoint().keep_last(), state_.step)) {
-    progress_.OnMessage(absl::StrCat("retention: deleted ", deleted.string()));
-  }
   return absl::OkStatus();
 }
 

@@ -39,12 +39,14 @@
 #include "worker/report/progress.h"
 #include "worker/train/adamw.h"
 #include "worker/train/checkpoint.h"
+#include "worker/train/checkpointer.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/flat_parameters.h"
 #include "worker/train/gradient_sync.h"
 #include "worker/train/lr_schedule.h"
 #include "worker/train/memory_plan.h"
 #include "worker/train/stop_agreement.h"
+#include "worker/train/stop_deadline.h"
 
 namespace moe::worker {
 
@@ -57,6 +59,10 @@ struct TrainOptions {
   // on the next step to stop at (an all_reduce each step), commit a checkpoint of it, and Run
   // returns Aborted saying so. Must outlive the trainer.
   const std::atomic<bool>* stop_requested = nullptr;
+  // The requested stop's grace period (may be null: none). A stop whose save is predicted
+  // not to finish in the time left skips it: Run returns at once, marked
+  // common::StoppedWithoutSaveError, and the newest periodic checkpoint is the resume point.
+  const StopDeadline* stop_deadline = nullptr;
 };
 
 // Micro-batches per optimizer step on `world_size` ranks that keep the spec's global batch
@@ -120,10 +126,6 @@ class Trainer {
   std::vector<Batch> NextBatches();
   StepTotals ForwardBackward(const std::vector<Batch>& batches);
   StepTotals ZeroTotals() const;
-  absl::Status Checkpoint();
-  // What the progress sinks hear of a failed save: disk full, with the directory and about how
-  // many bytes the save needs.
-  CheckpointFailure FailureOf(const absl::Status& saved) const;
   // Scores the held-out split (data.eval_fraction) and reports it.
   absl::Status RunEvaluation();
   // Collective: sums the step totals since the last report over ranks and reports them (the
@@ -144,6 +146,7 @@ class Trainer {
   std::unique_ptr<GradientSync> sync_;  // ZeRO-2 or replicated
   std::unique_ptr<AdamW> optimizer_;    // over sync_'s range of the flat buffer
   std::unique_ptr<StopAgreement> stop_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // when and how to save
   MemoryPlan plan_;
   int64_t accumulation_ = 1;          // micro-batches per optimizer step
   std::vector<int32_t> moe_layers_;   // block indices of the MoE layers

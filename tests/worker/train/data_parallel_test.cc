@@ -8,11 +8,14 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <functional>
+#include <iostream>
 #include <map>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/exit_codes.h"
 #include "common/proto_yaml.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -482,6 +485,212 @@ TEST(ZeroTwo, ACheckpointOneRankCannotWriteFailsOnEveryRank) {
   EXPECT_THAT(testing::Output(ranks[1]), HasSubstr("1 other rank(s) failed to write their part"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(50));
   EXPECT_TRUE(fs::is_regular_file(run.output));
+}
+
+// The checkpoint events ("checkpoint" or "checkpoint_failed") of a run's metrics file.
+std::vector<nlohmann::json> Events(const JobRun& run, const std::string& kind) {
+  std::vector<nlohmann::json> events;
+  std::ifstream in(run.metrics);
+  for (std::string line; std::getline(in, line);) {
+    const auto json = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (json.is_object() && json["event"] == kind) events.push_back(json);
+  }
+  return events;
+}
+
+// Rewrites a run's spec.
+void Respec(const JobRun& run, const std::function<void(moe::v1::JobSpec&)>& change) {
+  auto spec = common::LoadJobSpec(run.spec);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  change(*spec);
+  std::ofstream(run.spec) << common::MessageToYaml(*spec);
+}
+
+// A run that trains until stopped, saving every `save_steps` steps.
+void Endless(const JobRun& run, uint32_t save_steps) {
+  Respec(run, [&](moe::v1::JobSpec& spec) {
+    spec.mutable_training()->set_grad_accumulation(1);
+    spec.mutable_training()->set_max_steps(100000);
+    spec.mutable_training()->set_epochs(1000);
+    spec.mutable_checkpoint()->set_save_steps(save_steps);
+    spec.mutable_logging()->set_tensorboard(false);
+  });
+}
+
+// A committed checkpoint's size in bytes (all its files).
+uint64_t CheckpointBytes(const fs::path& dir) {
+  uint64_t bytes = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) bytes += entry.file_size();
+  return bytes;
+}
+
+// The `.tmp` directories (saves being written) under `dir`.
+std::vector<fs::path> SavesInFlight(const fs::path& dir) {
+  std::vector<fs::path> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (absl::EndsWith(entry.path().string(), ".tmp")) found.push_back(entry.path());
+  }
+  return found;
+}
+
+TEST(AsyncCheckpoints, WriteTheSameFilesAsSynchronousSaves) {
+  // Step 2's save is periodic (in the background for `async`), step 4's the final one (always
+  // synchronous). Both runs must write the same bytes; the background one's manifest (hashed
+  // as written) must verify against the files.
+  const fs::path root = testing::FreshDir("async_same");
+  const JobRun sync = WriteSpec(root, "sync"), async = WriteSpec(root, "async");
+  Respec(sync, [](moe::v1::JobSpec& spec) { spec.mutable_checkpoint()->set_async(false); });
+  Respec(async, [](moe::v1::JobSpec& spec) { spec.mutable_checkpoint()->set_async(true); });
+  ASSERT_TRUE(Train(2, sync));
+  ASSERT_TRUE(Train(2, async));
+  for (int64_t step : {2, 4}) {
+    SCOPED_TRACE(absl::StrCat("step ", step));
+    const fs::path a = sync.output / CheckpointName(step), b = async.output / CheckpointName(step);
+    EXPECT_TRUE(VerifyCheckpoint(b).ok()) << VerifyCheckpoint(b);
+    for (const char* file : {"model.safetensors", "optimizer-00000-of-00002.safetensors",
+                             "optimizer-00001-of-00002.safetensors", "rng_state.safetensors",
+                             "config.json", "tokenizer.json"}) {
+      EXPECT_TRUE(SameBytes(a / file, b / file)) << file;
+    }
+  }
+  const auto saves = Events(async, "checkpoint");
+  ASSERT_EQ(saves.size(), 2u);
+  EXPECT_EQ(saves[0]["step"], 2);
+  EXPECT_TRUE(saves[0]["async"].get<bool>());
+  EXPECT_FALSE(saves[1]["async"].get<bool>());
+  for (const auto& save : Events(sync, "checkpoint")) EXPECT_FALSE(save["async"].get<bool>());
+}
+
+// MOE_FAULT_WRITE_BYTES_PER_S for every rank, so that each save takes about `seconds` for a
+// checkpoint of `bytes` (rank 0 writes most of it).
+std::string SlowDisk(uint64_t bytes, double seconds) {
+  return absl::StrCat("env MOE_FAULT_WRITE_BYTES_PER_S=", static_cast<uint64_t>(bytes / seconds),
+                      " ");
+}
+
+TEST(AsyncCheckpoints, TrainingGoesOnWhileASaveIsWrittenAndAKillLeavesThePreviousOne) {
+  const fs::path root = testing::FreshDir("async_kill");
+  const JobRun probe = WriteSpec(root, "probe"), run = WriteSpec(root, "run");
+  ASSERT_TRUE(Train(2, probe));  // for the size of a checkpoint
+  const uint64_t bytes = CheckpointBytes(probe.output / CheckpointName(2));
+  Endless(run, 5);
+  const auto ranks = testing::LaunchRanks(
+      absl::StrCat(SlowDisk(bytes, 3), MOE_WORKER_BIN, " --log-level warn train --spec ",
+                   run.spec.string(), " --metrics-file ", run.metrics.string()),
+      2, {0, 1}, testing::FreePort(), /*timeout_s=*/60);
+  // The first save commits; then the next is written in the background while steps go on.
+  for (int i = 0; i < 3000 && Events(run, "checkpoint").empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(Events(run, "checkpoint").empty()) << testing::Output(ranks[0]);
+  std::vector<fs::path> writing;
+  for (int i = 0; i < 3000 && writing.empty(); ++i) {
+    writing = SavesInFlight(run.output);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_FALSE(writing.empty());
+  const int64_t saving = *common::CheckpointStep(
+      fs::path(writing[0].string().substr(0, writing[0].string().size() - 4)));
+  for (int i = 0; i < 3000 && (Steps(run).empty() || Steps(run).back().step <= saving); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(fs::exists(writing[0])) << "the save committed before training went past it";
+  EXPECT_GT(Steps(run).back().step, saving) << "training waited for the save";
+  const auto before = LatestCheckpoint(run.output);
+  for (const auto& rank : ranks) kill(rank.pid, SIGKILL);
+  for (const auto& rank : ranks) testing::WaitExit(rank);
+  // The save in flight left only its .tmp directory: the newest committed checkpoint is the
+  // one before it, whole.
+  const auto latest = LatestCheckpoint(run.output);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(*latest, *before);
+  EXPECT_LT(ReadTrainingState(*latest)->step, saving);
+  EXPECT_TRUE(VerifyCheckpoint(*latest).ok());
+}
+
+TEST(SaveStepsAuto, TheIntervalFollowsTheSaveCostAndEveryRankSavesAtTheSameSteps) {
+  // The same job on a fast and on a slowed disk, saves synchronous (so a save's whole time is
+  // its cost to training), `save_steps: auto` with interruptions every 20 s. The first save
+  // comes with the first report; then the interval is Young/Daly's, in steps, and grows about
+  // as the square root of the save's cost. Both ranks must save at the same steps (a save is
+  // collective: a rank that disagreed would hang the other).
+  const fs::path root = testing::FreshDir("save_auto");
+  const JobRun probe = WriteSpec(root, "probe"), fast = WriteSpec(root, "fast"),
+               slow = WriteSpec(root, "slow");
+  ASSERT_TRUE(Train(2, probe));
+  const uint64_t bytes = CheckpointBytes(probe.output / CheckpointName(2));
+  for (const JobRun* run : {&fast, &slow}) {
+    Respec(*run, [](moe::v1::JobSpec& spec) {
+      spec.mutable_training()->set_grad_accumulation(1);
+      spec.mutable_training()->set_max_steps(300);
+      spec.mutable_training()->set_epochs(1000);
+      spec.mutable_checkpoint()->clear_save_steps();
+      spec.mutable_checkpoint()->set_save_steps_auto(true);
+      spec.mutable_checkpoint()->set_mean_time_between_interruptions("20s");
+      spec.mutable_checkpoint()->set_async(false);
+      spec.mutable_logging()->set_logging_steps(1);
+      spec.mutable_logging()->set_tensorboard(false);
+    });
+  }
+  ASSERT_TRUE(Train(2, fast));
+  ASSERT_TRUE(testing::AllSucceed(testing::LaunchRanks(
+      absl::StrCat(SlowDisk(bytes, 1.0), MOE_WORKER_BIN, " --log-level warn train --spec ",
+                   slow.spec.string(), " --metrics-file ", slow.metrics.string()),
+      2)));
+  auto interval = [](const JobRun& run) {
+    const auto saves = Events(run, "checkpoint");
+    EXPECT_GE(saves.size(), 2u);
+    if (saves.empty()) return int64_t{0};
+    EXPECT_EQ(saves.front()["step"], 1);  // the first report's step
+    EXPECT_THAT(saves.back()["interval_why"].get<std::string>(), HasSubstr("Young/Daly"));
+    return saves.back()["interval_steps"].get<int64_t>();
+  };
+  const int64_t fast_interval = interval(fast), slow_interval = interval(slow);
+  EXPECT_GT(fast_interval, 0);
+  EXPECT_GT(slow_interval, 2 * fast_interval);
+  // Periodic saves came at the chosen interval: every one is a committed checkpoint that both
+  // ranks wrote (an optimizer shard each).
+  for (const auto& save : Events(fast, "checkpoint")) {
+    const fs::path dir = save["dir"].get<std::string>();  // none deleted: keep_last 0
+    EXPECT_TRUE(fs::exists(dir / "optimizer-00001-of-00002.safetensors")) << dir;
+  }
+  std::cout << "[save_auto] interval on the fast disk " << fast_interval
+            << " steps, on the slow disk " << slow_interval << " steps\n";
+}
+
+TEST(ZeroTwo, AStopWhoseSaveCannotCommitInTimeExitsAtOnceFromTheNewestCheckpoint) {
+  // Saves take about 3 s on this slow disk and the stop's grace is 2 s: told to stop after the
+  // first save committed (and before the next is due), the ranks agree not to start a save
+  // that cannot commit, and exit at once with code 8, before the grace ends. The newest
+  // committed checkpoint stands.
+  const fs::path root = testing::FreshDir("zero_stop_no_save");
+  const JobRun probe = WriteSpec(root, "probe"), run = WriteSpec(root, "run");
+  ASSERT_TRUE(Train(2, probe));
+  const uint64_t bytes = CheckpointBytes(probe.output / CheckpointName(2));
+  Endless(run, 400);
+  const auto ranks = testing::LaunchRanks(
+      absl::StrCat(SlowDisk(bytes, 3), MOE_WORKER_BIN, " train --stop-grace 2 --spec ",
+                   run.spec.string(), " --metrics-file ", run.metrics.string()),
+      2, {0, 1}, testing::FreePort(), /*timeout_s=*/60);
+  for (int i = 0; i < 3000 && Events(run, "checkpoint").empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(Events(run, "checkpoint").empty()) << testing::Output(ranks[0]);
+  const auto told = std::chrono::steady_clock::now();
+  kill(ranks[0].pid, SIGTERM);
+  for (const auto& rank : ranks) {
+    EXPECT_EQ(testing::WaitExit(rank), common::kExitStoppedWithoutSave) << testing::Output(rank);
+  }
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - told).count();
+  EXPECT_LT(took, 2.0);
+  EXPECT_THAT(testing::Output(ranks[0]),
+              HasSubstr("without a checkpoint of it: the last save took"));
+  const auto latest = LatestCheckpoint(run.output);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_TRUE(VerifyCheckpoint(*latest).ok());
+  EXPECT_LT(ReadTrainingState(*latest)->step, Steps(run).back().step);
 }
 
 }  // namespace
