@@ -12,7 +12,8 @@ out of common/step_metrics.h, never from the event file:
   - train/epoch, train/global_step from line.epoch, line.step
   - train/epoch_loss: the mean of the losses reported since the previous one, at the last step
     of an epoch or of the run (worker/report/tensorboard_progress.h)
-  - checkpoint/save_seconds from each checkpoint line's seconds
+  - checkpoint/save_seconds and checkpoint/stall_seconds from each checkpoint line's seconds and
+    stall_seconds
 The scalar tag set must equal the expected set (no extra, none missing) and each tag's
 (step, value) list must equal the expected one with the value rounded to float32 (what the
 event file stores) compared exactly. Also: the file's version, wall times (Unix seconds inside
@@ -220,6 +221,8 @@ def expected_scalars(lines, rows, share_key):
         if line.get("event") == "checkpoint":
             put("checkpoint/save_seconds", line["step"], line["seconds"],
                 "m.jsonl checkpoint step %d key seconds" % line["step"])
+            put("checkpoint/stall_seconds", line["step"], line["stall_seconds"],
+                "m.jsonl checkpoint step %d key stall_seconds" % line["step"])
     return expected
 
 
