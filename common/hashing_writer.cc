@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -31,14 +33,22 @@ double ThrottleBytesPerSecond() {
 
 bool Cancelled(const std::atomic<bool>* cancel) { return cancel != nullptr && cancel->load(); }
 
-// Sleeps until `bytes` written since `start` are no faster than the throttle, or until
-// cancelled.
-void Throttle(std::chrono::steady_clock::time_point start, uint64_t bytes,
-              const std::atomic<bool>* cancel) {
+// A disk of the throttle's bandwidth shared by every writer of the process: each write holds it
+// for bytes / rate seconds after the writes before it, and its writer sleeps (cancellably) until
+// then.
+void Throttle(uint64_t bytes, const std::atomic<bool>* cancel) {
   const double rate = ThrottleBytesPerSecond();
   if (rate <= 0) return;
-  const auto until = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                 std::chrono::duration<double>(static_cast<double>(bytes) / rate));
+  static std::mutex mu;
+  static std::chrono::steady_clock::time_point free_at;
+  std::chrono::steady_clock::time_point until;
+  {
+    const std::lock_guard<std::mutex> lock(mu);
+    until = std::max(free_at, std::chrono::steady_clock::now()) +
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                std::chrono::duration<double>(static_cast<double>(bytes) / rate));
+    free_at = until;
+  }
   while (!Cancelled(cancel) && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
         std::chrono::milliseconds(20), until - std::chrono::steady_clock::now()));
@@ -47,9 +57,59 @@ void Throttle(std::chrono::steady_clock::time_point start, uint64_t bytes,
 
 }  // namespace
 
+// The file's SHA-256, computed on a helper thread while the writer's thread writes the same
+// bytes (Start, then Wait before they may change), so that a chunk costs the longer of the two,
+// not their sum. Pieces below kInlineBytes are hashed at once, without the thread.
 struct HashingWriter::Hash {
+  static constexpr size_t kInlineBytes = size_t{1} << 20;
+
+  Hash() { EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr); }
+  ~Hash() {
+    {
+      const std::lock_guard<std::mutex> lock(mu);
+      quit = true;
+    }
+    ready.notify_all();
+    if (thread.joinable()) thread.join();
+  }
+
+  void Start(const char* data, size_t bytes) {
+    if (bytes < kInlineBytes) {
+      EVP_DigestUpdate(ctx.get(), data, bytes);
+      return;
+    }
+    if (!thread.joinable()) thread = std::thread([this] { Run(); });
+    const std::lock_guard<std::mutex> lock(mu);
+    piece = data;
+    piece_bytes = bytes;
+    ready.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu);
+    ready.wait(lock, [this] { return piece == nullptr; });
+  }
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu);
+    while (true) {
+      ready.wait(lock, [this] { return quit || piece != nullptr; });
+      if (quit) return;
+      const char* data = piece;
+      const size_t bytes = piece_bytes;
+      lock.unlock();
+      EVP_DigestUpdate(ctx.get(), data, bytes);  // the context is this thread's until Wait
+      lock.lock();
+      piece = nullptr;
+      ready.notify_all();
+    }
+  }
+
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::mutex mu;
+  std::condition_variable ready;
+  const char* piece = nullptr;  // being hashed; null when done
+  size_t piece_bytes = 0;
+  bool quit = false;
+  std::thread thread;
 };
 
 absl::StatusOr<std::unique_ptr<HashingWriter>> HashingWriter::Create(
@@ -64,9 +124,7 @@ HashingWriter::HashingWriter(std::filesystem::path path, int fd, const std::atom
       fd_(fd),
       cancel_(cancel),
       hash_(std::make_unique<Hash>()),
-      chunk_(static_cast<char*>(std::aligned_alloc(4096, kChunkBytes)), &std::free) {
-  EVP_DigestInit_ex(hash_->ctx.get(), EVP_sha256(), nullptr);
-}
+      chunk_(static_cast<char*>(std::aligned_alloc(4096, kChunkBytes)), &std::free) {}
 
 HashingWriter::~HashingWriter() {
   if (fd_ >= 0) ::close(fd_);
@@ -76,20 +134,25 @@ absl::Status HashingWriter::Write(const char* data, size_t bytes) {
   if (Cancelled(cancel_)) {
     return absl::CancelledError(absl::StrCat(path_.string(), ": the write was cancelled"));
   }
-  EVP_DigestUpdate(hash_->ctx.get(), data, bytes);
+  hash_->Start(data, bytes);
+  absl::Status status;
   const uint64_t offset = written_;
   for (size_t done = 0; done < bytes;) {
     const ssize_t n = ::write(fd_, data + done, bytes - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FileError(path_, "write", errno);
-    if (n == 0) return FileError(path_, "write", EIO);
+    if (n <= 0) {
+      status = FileError(path_, "write", n < 0 ? errno : EIO);
+      break;
+    }
     done += static_cast<size_t>(n);
   }
+  hash_->Wait();  // `data` may change once this returns
+  if (!status.ok()) return status;
   written_ += bytes;
   // Start the disk on this range now; Finish's fsync waits for whatever is still in flight.
   ::sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(bytes),
                     SYNC_FILE_RANGE_WRITE);
-  Throttle(hash_->started, written_, cancel_);
+  Throttle(bytes, cancel_);
   return absl::OkStatus();
 }
 

@@ -3,16 +3,16 @@
 // back.
 //
 // Bytes are gathered into large aligned chunks (kChunkBytes; a large contiguous Append is
-// taken in place, not copied). Each chunk is hashed, written with one write(2), and handed to
-// the kernel's write-back at once (sync_file_range), so the disk writes one chunk while the
-// next is hashed and nothing piles up in the page cache to be flushed at the end; Finish()
-// fsyncs once.
+// taken in place, not copied). Each chunk is hashed on a helper thread while it is written with
+// one write(2), then handed to the kernel's write-back at once (sync_file_range), so the disk
+// writes one chunk while the next is hashed and nothing piles up in the page cache to be
+// flushed at the end; Finish() fsyncs once.
 //
 // A writer may be given a cancel flag: once it is set, the next Append or Finish returns
 // Cancelled (an abandoned save: its directory is never committed).
 //
-// Fault injection for tests: MOE_FAULT_WRITE_BYTES_PER_S (bytes per second, > 0) throttles
-// every writer of the process to that rate, as a slow disk would.
+// Fault injection for tests: MOE_FAULT_WRITE_BYTES_PER_S (bytes per second, > 0) makes the
+// process's writers share a disk of that bandwidth, as a slow disk would.
 #ifndef MOE_COMMON_HASHING_WRITER_H_
 #define MOE_COMMON_HASHING_WRITER_H_
 

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <thread>
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
@@ -157,6 +158,27 @@ absl::StatusOr<FileDigest> WriteSnapshotFile(const fs::path& dir,
   return out->Finish();
 }
 
+// Writes every file of `snapshot` into `dir`: those of tensors on threads of their own (each
+// also hashing on a helper), so that a rank's model and optimizer shard go to the disk at once.
+std::vector<absl::StatusOr<FileDigest>> WriteFiles(const fs::path& dir,
+                                                   const CheckpointSnapshot& snapshot,
+                                                   const std::atomic<bool>* cancel) {
+  std::vector<absl::StatusOr<FileDigest>> digests(snapshot.files.size(),
+                                                  absl::UnknownError("not written"));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < snapshot.files.size(); ++i) {
+    const CheckpointSnapshot::File& file = snapshot.files[i];
+    auto write = [&, i] { digests[i] = WriteSnapshotFile(dir, file, cancel); };
+    if (file.text) {
+      write();
+    } else {
+      threads.emplace_back(write);
+    }
+  }
+  for (std::thread& thread : threads) thread.join();
+  return digests;
+}
+
 // Rank 0, once every rank's files are durable: the manifest of `files` (which must be all
 // that `dir` holds), fsynced, and the directory fsynced.
 absl::Status WriteManifest(const fs::path& dir, int64_t step, int optimizer_shards,
@@ -215,16 +237,16 @@ absl::Status WriteAndCommit(const fs::path& tmp, const fs::path& final_dir,
     if (ec) status = common::FileError(tmp, "create", ec.value());
   }
   RETURN_IF_ERROR(AllSucceeded(comm, status, step));
-  // This rank's files; its optimizer shard's digest is shared with rank 0 below.
+  // This rank's files, in parallel; its optimizer shard's digest is shared with rank 0 below.
   std::map<std::string, FileDigest> written;
   const std::string shard = OptimizerShardName(comm.rank(), comm.world_size());
-  for (const CheckpointSnapshot::File& file : snapshot.files) {
-    absl::StatusOr<FileDigest> digest = WriteSnapshotFile(tmp, file, cancel);
+  for (size_t i = 0; const absl::StatusOr<FileDigest>& digest : WriteFiles(tmp, snapshot, cancel)) {
+    const std::string& name = snapshot.files[i++].name;
     if (!digest.ok()) {
       status = digest.status();
       break;
     }
-    written[file.name] = *std::move(digest);
+    written[name] = *digest;
   }
   if (status.ok() && written.count(shard) == 0) {
     status =
