@@ -124,9 +124,11 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "train",
       "Train a job in this process: to the end of its epochs (or max_steps), with "
-      "checkpoints every save_steps, at each epoch's end and at the end. SIGTERM or Ctrl-C "
-      "stops all ranks at the next step with a checkpoint (exit code 3; a second signal "
-      "stops at once; exit code 4 when --stop-grace ends first, nothing of it committed).");
+      "checkpoints every save_steps (or at the Young/Daly interval for save_steps: auto; in "
+      "the background with checkpoint.async), at each epoch's end and at the end. SIGTERM or "
+      "Ctrl-C stops all ranks at the next step with a checkpoint (exit code 3; a second signal "
+      "stops at once; exit code 4 when --stop-grace ends first, nothing of it committed; exit "
+      "code 8, at once, when the save is predicted not to commit within --stop-grace).");
   cmd->add_option("--spec", flags->spec, "Job spec (YAML)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--resume-from", flags->options.resume_from,
                   "A checkpoint directory, or 'latest' (the newest one under output_dir whose "
@@ -136,8 +138,8 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--stop-grace", flags->stop_grace_s,
                   "Seconds a requested stop may take to reach its checkpoint; past them the "
-                  "worker exits without committing it (default: MOE_STOP_GRACE_S, which moed "
-                  "sets, else no limit)")
+                  "worker exits without committing it, and a save predicted to take longer is "
+                  "not started (default: MOE_STOP_GRACE_S, which moed sets, else no limit)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--metrics-file", flags->metrics_file,
                   "Also append each progress report and checkpoint as a JSON line to this file "

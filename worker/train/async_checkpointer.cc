@@ -1,20 +1,13 @@
 #include "worker/train/async_checkpointer.h"
 
-#include <chrono>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "common/steady_seconds.h"
 #include "worker/train/checkpoint.h"
 
 namespace moe::worker {
-namespace {
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
 
 AsyncCheckpointer::AsyncCheckpointer(std::filesystem::path output_dir,
                                      std::unique_ptr<Communicator> comm)
@@ -25,7 +18,7 @@ AsyncCheckpointer::~AsyncCheckpointer() { (void)Wait(); }  // dropped: see the h
 void AsyncCheckpointer::Start(CheckpointSnapshot snapshot) {
   MOE_CHECK(!in_flight(), "a checkpoint save started before the previous one was collected");
   snapshot_ = std::move(snapshot);
-  started_ = Now();
+  started_ = common::SteadySeconds();
   done_ = false;
   cancel_ = false;
   thread_ = std::thread([this] { Write(); });
@@ -39,11 +32,13 @@ void AsyncCheckpointer::Write() {
     outcome_.saved = absl::InternalError(absl::StrCat("checkpoint of step ", snapshot_.step, ": ",
                                                       e.what(), "; nothing was committed"));
   }
-  outcome_.seconds = Now() - started_;
+  outcome_.seconds = common::SteadySeconds() - started_;
   done_ = true;
 }
 
-double AsyncCheckpointer::InFlightSeconds() const { return in_flight() ? Now() - started_ : 0; }
+double AsyncCheckpointer::InFlightSeconds() const {
+  return in_flight() ? common::SteadySeconds() - started_ : 0;
+}
 
 std::optional<AsyncCheckpointer::Outcome> AsyncCheckpointer::Poll() {
   if (!in_flight() || !done_) return std::nullopt;

@@ -1,7 +1,6 @@
 #include "worker/train/checkpointer.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <utility>
 
@@ -11,15 +10,12 @@
 #include "common/checkpoint_manifest.h"
 #include "common/disk_full.h"
 #include "common/status_macros.h"
+#include "common/steady_seconds.h"
 
 namespace moe::worker {
 namespace {
 
 namespace fs = std::filesystem;
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 uint64_t DirectoryBytes(const fs::path& dir) {
   uint64_t bytes = 0;
@@ -105,14 +101,14 @@ void Checkpointer::SavePeriodic(const TrainingState& state) {
     }
     return;
   }
-  const double started = Now();
+  const double started = common::SteadySeconds();
   Collect();  // the previous save commits first
   last_saved_step_ = state.step;
   in_flight_state_ = state;
   CheckpointSnapshot snapshot =
       TakeSnapshot(state, spec_, tokenizer_json_, model_, optimizer_, flat_, comm_.rank(),
                    comm_.world_size(), SnapshotKind::kHostCopy, background_->reusable());
-  in_flight_stall_ = Now() - started;
+  in_flight_stall_ = common::SteadySeconds() - started;
   save_cost_sum_ += in_flight_stall_;
   ++save_count_;
   background_->Start(std::move(snapshot));
@@ -132,14 +128,14 @@ absl::Status Checkpointer::SaveFinal(const TrainingState& state) {
 }
 
 absl::StatusOr<fs::path> Checkpointer::SaveNow(const TrainingState& state) {
-  const double started = Now();
+  const double started = common::SteadySeconds();
   last_saved_step_ = state.step;
   absl::StatusOr<fs::path> saved =
       WriteCheckpoint(spec_.checkpoint().output_dir(),
                       TakeSnapshot(state, spec_, tokenizer_json_, model_, optimizer_, flat_,
                                    comm_.rank(), comm_.world_size(), SnapshotKind::kViews),
                       comm_);
-  const double seconds = Now() - started;
+  const double seconds = common::SteadySeconds() - started;
   save_cost_sum_ += seconds;
   ++save_count_;
   if (saved.ok()) {

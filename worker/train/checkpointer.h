@@ -35,6 +35,8 @@ class Checkpointer {
       const moe::v1::JobSpec& spec, MptForCausalLM& model, const AdamW& optimizer,
       const FlatParameters& flat, Communicator& comm, ProgressSink& progress);
 
+  // Training starts at `step` (0, or where it resumed): the interval counts from there.
+  void StartAt(int64_t step) { last_saved_step_ = step; }
   // Reports the background save once it has ended (call every step; not collective).
   void Poll();
   // Whether a periodic save is due after state.step (`epoch_ended`: the step ended an epoch).

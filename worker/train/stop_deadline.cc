@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <limits>
 
@@ -12,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/exit_codes.h"
 #include "common/logging.h"
+#include "common/steady_seconds.h"
 
 namespace moe::worker {
 
@@ -26,25 +26,17 @@ StopDeadline::~StopDeadline() {
   if (watcher_.joinable()) watcher_.join();
 }
 
-namespace {
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
-
 double StopDeadline::SecondsLeft() const {
   if (grace_s_ <= 0) return std::numeric_limits<double>::infinity();
   const double at = requested_at_.load();
-  return at < 0 ? grace_s_ : grace_s_ - (Now() - at);
+  return at < 0 ? grace_s_ : grace_s_ - (common::SteadySeconds() - at);
 }
 
 void StopDeadline::Watch() {
   while (!requested_.load()) {
     if (done_.WaitForNotificationWithTimeout(absl::Milliseconds(20))) return;
   }
-  requested_at_ = Now();
+  requested_at_ = common::SteadySeconds();
   if (done_.WaitForNotificationWithTimeout(absl::Seconds(grace_s_))) return;
   if (on_expired_) {
     on_expired_();

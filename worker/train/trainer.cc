@@ -1,6 +1,5 @@
 #include "worker/train/trainer.h"
 
-#include <chrono>
 #include <cstdlib>
 #include <limits>
 
@@ -11,6 +10,7 @@
 #include "common/disk_full.h"
 #include "common/exit_codes.h"
 #include "common/status_macros.h"
+#include "common/steady_seconds.h"
 #include "worker/model/hf_checkpoint.h"
 #include "worker/model/model_config.h"
 #include "worker/parallel/memory_stats.h"
@@ -18,14 +18,6 @@
 #include "worker/train/evaluator.h"
 
 namespace moe::worker {
-namespace {
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
-
 absl::StatusOr<int64_t> GradAccumulationFor(const moe::v1::JobSpec& spec, int world_size) {
   const int64_t micro = spec.training().micro_batch_size();
   const int64_t global =
@@ -269,7 +261,7 @@ absl::Status Trainer::Run() {
 }
 
 absl::Status Trainer::Loop() {
-  report_started_ = Now();
+  report_started_ = common::SteadySeconds();
   const int64_t stop_at = options_.stop_after_steps;
   if (stop_at > 0 && state_.step >= stop_at) {
     // Resumed at or past the stop: make sure that step's checkpoint is in this job's output
@@ -285,6 +277,7 @@ absl::Status Trainer::Loop() {
     return missing.item<float>() > 0 ? checkpointer_->SaveFinal(state_) : absl::OkStatus();
   }
   since_report_ = ZeroTotals();
+  checkpointer_->StartAt(state_.step);
   ResetPeakAllocated(device_);
   for (bool stop = false; !stop && state_.step < schedule_->total_steps() &&
                           state_.epoch < spec_.training().epochs();) {
@@ -355,7 +348,7 @@ void Trainer::Report(double lr, const torch::Tensor& grad_norm, bool epoch_ended
   const auto f64 = torch::dtype(torch::kFloat64).device(device_);
   // This rank's seconds per step, less the saves' stalls, and those stalls: their means over
   // ranks, the same on every rank, move the save interval (save_steps: auto).
-  const double now = Now();
+  const double now = common::SteadySeconds();
   const auto [save_cost, saves] = checkpointer_->TakeSaveCosts();
   const double step_seconds =
       std::max(now - report_started_ - save_cost, 0.0) / std::max<int64_t>(totals.steps, 1);
