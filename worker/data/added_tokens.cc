@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "worker/data/json_integer.h"
 
 namespace moe::worker {
 namespace {
@@ -25,8 +26,14 @@ absl::StatusOr<AddedTokens> AddedTokens::FromJson(const nlohmann::json& added_to
     return absl::InvalidArgumentError("tokenizer: 'added_tokens' must be an array");
   }
   for (const nlohmann::json& t : added_tokens) {
+    if (!t.is_object() || !t.contains("id")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokenizer: added token ", t.dump(), " needs a content and an id >= 0"));
+    }
+    const absl::StatusOr<int64_t> id = JsonInteger(t["id"], "added_tokens[].id", 0, 1 << 24);
+    if (!id.ok()) return id.status();
     Token token{t.value("content", ""),
-                t.value("id", -1),
+                static_cast<int32_t>(*id),
                 t.value("lstrip", false),
                 t.value("rstrip", false),
                 t.value("single_word", false),

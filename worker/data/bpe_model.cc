@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "utf8proc.h"
+#include "worker/data/json_integer.h"
 
 namespace moe::worker {
 namespace {
@@ -58,11 +59,10 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model) 
 
   auto bpe = std::unique_ptr<BpeModel>(new BpeModel());
   for (const auto& [token, id_json] : model["vocab"].items()) {
-    const int64_t id = id_json.get<int64_t>();
-    if (id < 0 || id > (1 << 24)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tokenizer model: id ", id, " of '", token, "' is out of range"));
-    }
+    const absl::StatusOr<int64_t> id_or =
+        JsonInteger(id_json, absl::StrCat("model.vocab['", token, "']"), 0, 1 << 24);
+    if (!id_or.ok()) return id_or.status();
+    const int64_t id = *id_or;
     bpe->vocab_.emplace(token, static_cast<int32_t>(id));
     if (bpe->id_to_token_.size() <= static_cast<size_t>(id)) bpe->id_to_token_.resize(id + 1);
     bpe->id_to_token_[id] = token;

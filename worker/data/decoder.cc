@@ -11,6 +11,7 @@
 #include "common/utf8.h"
 #include "nlohmann/json.hpp"
 #include "worker/data/byte_level.h"
+#include "worker/data/json_integer.h"
 
 namespace moe::worker {
 namespace {
@@ -42,8 +43,13 @@ absl::StatusOr<Decoder::Step> Decoder::StepFromJson(const nlohmann::json& config
   }
   if (type == "Strip") {
     Step step{Step::kStrip, "", config.at("content").get<std::string>()};
-    step.start = config.value("start", 0);
-    step.stop = config.value("stop", 0);
+    for (auto [key, field] : {std::pair{"start", &step.start}, {"stop", &step.stop}}) {
+      if (!config.contains(key)) continue;
+      const absl::StatusOr<int64_t> n =
+          JsonInteger(config.at(key), absl::StrCat(path, ".", key), 0, 1 << 20);
+      if (!n.ok()) return n.status();
+      *field = static_cast<size_t>(*n);
+    }
     return step;
   }
   return absl::InvalidArgumentError(absl::StrCat(

@@ -176,7 +176,22 @@ TEST(TokenizerErrors, AreClearAndNeverCrash) {
   EXPECT_THAT(error(bad_regex.dump()), HasSubstr("regex '(unclosed'"));
   Json wrong_type = doc;
   wrong_type["model"]["vocab"]["a"] = "not a number";
-  EXPECT_THAT(error(wrong_type.dump()), HasSubstr("t.json: malformed tokenizer"));
+  EXPECT_THAT(error(wrong_type.dump()), HasSubstr("is not a whole number"));
+  // Numbers that are not whole, or out of range, are refused before any conversion (the
+  // fuzzer found a float id: converting 8.9e37 to an integer is undefined behaviour).
+  Json float_id = doc;
+  float_id["model"]["vocab"]["a"] = 8.88889e37;
+  EXPECT_THAT(error(float_id.dump()),
+              HasSubstr("model.vocab['a']: 8.88889e+37 is not a whole number from 0 to"));
+  Json fraction_id = doc;
+  fraction_id["added_tokens"][0]["id"] = 1.5;
+  EXPECT_THAT(error(fraction_id.dump()), HasSubstr("added_tokens[].id: 1.5 is not a whole"));
+  Json huge_id = doc;
+  huge_id["added_tokens"][0]["id"] = 18446744073709551615ULL;
+  EXPECT_THAT(error(huge_id.dump()), HasSubstr("is not a whole number"));
+  Json strip = doc;
+  strip["decoder"] = {{"type", "Strip"}, {"content", " "}, {"start", -1}, {"stop", 0}};
+  EXPECT_THAT(error(strip.dump()), HasSubstr("decoder.start: -1 is not a whole number"));
 }
 
 }  // namespace
