@@ -1,6 +1,6 @@
 // Damages a job's newest checkpoints on disk while moed is down, as a disk that lost a byte
 // would: the newest one the catalogue holds, and any newer one committed but never reported
-// (which moed would otherwise adopt instead).
+// (which moed would otherwise adopt instead); those already damaged are left alone.
 #ifndef MOE_TESTS_TESTING_DAMAGE_CHECKPOINTS_H_
 #define MOE_TESTS_TESTING_DAMAGE_CHECKPOINTS_H_
 
@@ -43,6 +43,8 @@ inline Damaged DamageNewestCheckpoints(const std::filesystem::path& data_dir, in
   }
   for (const auto& [step, dir] : common::CheckpointDirs(output_dir)) {
     if (step < damaged.newest.step()) break;
+    // One damaged before (and set aside) stays as it is: flipping its byte back would heal it.
+    if (!common::VerifyCheckpoint(dir).ok()) continue;
     FlipAByte(dir / "model.safetensors");
     damaged.steps.push_back(step);
   }
