@@ -45,7 +45,7 @@ class UnsupportedConfig(ValueError):
 
 
 def read_config(model_dir):
-    """config.json of `model_dir`, refusing what worker/model/model_config.cc refuses."""
+    """config.json of `model_dir`, refusing what common/model_config.cc refuses."""
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = json.load(f)
     attn = cfg.get("attn_config") or {}
@@ -70,7 +70,7 @@ def layer_norm_eps(cfg):
 
 
 def is_moe_layer(layer, moe):
-    """worker/model/model_config.cc IsMoeLayer: all layers, or every n-th counting from 1."""
+    """common/model_config.cc IsMoeLayer: all layers, or every n-th counting from 1."""
     if not moe.get("experts"):
         return False
     n = moe.get("every_n_layers")

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/model_config.h"
 #include "common/step_metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -18,7 +19,6 @@
 #include "worker/data/regex.h"
 #include "worker/data/tokenizer.h"
 #include "worker/model/hf_checkpoint.h"
-#include "worker/model/model_config.h"
 #include "worker/model/safetensors.h"
 
 namespace moe::worker {
@@ -170,7 +170,7 @@ TEST(WorkerCli, InitInspectForwardAndGenerateOnTheDemoModel) {
   moe::v1::MptConfig config;
   moe::v1::MoeSpec moe;
   ASSERT_TRUE(ReadHfConfig(dir, &config, &moe).ok());
-  const ParameterCount count = CountParameters(config, moe);
+  const common::ParameterCount count = common::CountParameters(config, moe);
   EXPECT_THAT(inspect.output, HasSubstr(absl::StrCat("parameters: ", count.total, " total, ",
                                                      count.active_per_token, " active per token")));
   EXPECT_THAT(inspect.output, HasSubstr("experts: 4 (factual_lookup, numerical_reasoning"));

@@ -10,13 +10,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
+#include "common/model_config.h"
 #include "common/status_macros.h"
 #include "worker/cli/cli_util.h"
 #include "worker/cli/commands.h"
 #include "worker/data/dataset.h"
 #include "worker/data/tokenizer.h"
 #include "worker/model/hf_checkpoint.h"
-#include "worker/model/model_config.h"
 #include "worker/model/safetensors.h"
 #include "worker/train/evaluator.h"
 
@@ -77,7 +77,7 @@ absl::Status RunInspect(const std::string& checkpoint) {
   ASSIGN_OR_RETURN(MptForCausalLM model, LoadSavedModel(checkpoint));
   const moe::v1::MptConfig& c = model->config();
   const moe::v1::MoeSpec& moe = model->moe_spec();
-  const ParameterCount count = CountParameters(c, moe);
+  const common::ParameterCount count = common::CountParameters(c, moe);
   std::cout << "model: MPT d_model " << c.d_model() << ", " << c.n_heads() << " heads, "
             << c.n_layers() << " layers, FFN " << c.expansion_ratio() * c.d_model() << ", vocab "
             << c.vocab_size() << ", max_seq_len " << c.max_seq_len() << ", ALiBi bias max "
@@ -90,7 +90,7 @@ absl::Status RunInspect(const std::string& checkpoint) {
   }
   std::vector<int> layers;
   for (int i = 0; i < static_cast<int>(c.n_layers()); ++i) {
-    if (IsMoeLayer(i, moe)) layers.push_back(i);
+    if (common::IsMoeLayer(i, moe)) layers.push_back(i);
   }
   std::cout << "experts: " << moe.experts_size() << " (" << absl::StrJoin(moe.experts(), ", ")
             << "), top-" << moe.top_k() << (moe.normalize_top_k() ? " renormalised" : "")
@@ -117,7 +117,7 @@ absl::Status RunInit(const InitFlags& flags) {
   std::filesystem::copy_file(spec.tokenizer(), std::filesystem::path(flags.out) / "tokenizer.json",
                              std::filesystem::copy_options::overwrite_existing, ec);
   if (ec) return absl::InternalError(absl::StrCat(flags.out, ": ", ec.message()));
-  const ParameterCount count = CountParameters(model->config(), model->moe_spec());
+  const common::ParameterCount count = common::CountParameters(model->config(), model->moe_spec());
   spdlog::info("wrote {} ({} parameters, {} active per token)", flags.out, count.total,
                count.active_per_token);
   return absl::OkStatus();

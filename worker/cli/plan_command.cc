@@ -5,14 +5,14 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/memory_plan.h"
+#include "common/model_config.h"
 #include "common/spec_loader.h"
 #include "common/status_macros.h"
 #include "worker/cli/cli_util.h"
 #include "worker/cli/commands.h"
 #include "worker/data/tokenizer.h"
 #include "worker/model/hf_checkpoint.h"
-#include "worker/model/model_config.h"
-#include "worker/train/memory_plan.h"
 
 namespace moe::worker {
 namespace {
@@ -31,7 +31,7 @@ absl::Status RunPlan(const PlanFlags& flags) {
       ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::FromFile(model.tokenizer()));
       vocab = tokenizer->size();
     }
-    RETURN_IF_ERROR(ResolveVocabSize(vocab, model.mutable_config()));
+    RETURN_IF_ERROR(common::ResolveVocabSize(vocab, model.mutable_config()));
   } else {
     const std::string dir = model.hf_path();  // (setting the config clears the oneof's path)
     moe::v1::MptConfig config;
@@ -41,14 +41,14 @@ absl::Status RunPlan(const PlanFlags& flags) {
   }
   const int world =
       flags.world_size > 0 ? flags.world_size : static_cast<int>(spec.resources().world_size());
-  const ParameterCount count = CountParameters(model.config(), model.moe());
+  const common::ParameterCount count = common::CountParameters(model.config(), model.moe());
   std::cout << absl::StrCat(
       spec.name(), ": ", count.total / 1e9, " B parameters (", count.active_per_token / 1e9,
       " B active per token), ", model.precision() == moe::v1::PRECISION_BF16 ? "bf16" : "fp32",
       "; ", world, " rank(s), ZeRO stage ", spec.zero().stage(), "; micro-batch ",
       spec.training().micro_batch_size(), " x ", spec.data().max_seq_len(), " tokens",
       model.activation_checkpointing() ? ", activation checkpointing" : "",
-      "\nmemory plan per rank:\n", PlanMemoryFromSpec(spec, world).Table(), "\n");
+      "\nmemory plan per rank:\n", common::PlanMemoryFromSpec(spec, world).Table(), "\n");
   return absl::OkStatus();
 }
 

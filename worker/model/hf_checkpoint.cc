@@ -7,9 +7,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/model_config.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
-#include "worker/model/model_config.h"
 #include "worker/model/safetensors.h"
 
 namespace moe::worker {
@@ -110,7 +110,7 @@ std::vector<std::pair<std::string, torch::Tensor>> StoredTensors(MptForCausalLM&
 
 absl::Status ReadHfConfig(const fs::path& dir, moe::v1::MptConfig* config, moe::v1::MoeSpec* moe) {
   ASSIGN_OR_RETURN(Json json, ReadJson(dir / "config.json"));
-  const absl::Status status = MptConfigFromHf(json, config, moe);
+  const absl::Status status = common::MptConfigFromHf(json, config, moe);
   if (!status.ok())
     return absl::InvalidArgumentError(absl::StrCat(dir.string(), "/", status.message()));
   return absl::OkStatus();
@@ -187,7 +187,7 @@ absl::Status SaveHfModel(MptForCausalLM& model, const fs::path& dir) {
   fs::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat(dir.string(), ": ", ec.message()));
   std::ofstream config(dir / "config.json");
-  config << MptConfigToHf(model->config(), model->moe_spec()).dump(2) << '\n';
+  config << common::MptConfigToHf(model->config(), model->moe_spec()).dump(2) << '\n';
   config.close();
   if (!config) return absl::InternalError(absl::StrCat(dir.string(), "/config.json: write failed"));
   return WriteSafetensors(dir / "model.safetensors", StoredTensors(model), {{"format", "pt"}})
@@ -198,7 +198,7 @@ absl::StatusOr<MptForCausalLM> BuildModel(const moe::v1::ModelSpec& spec, int32_
                                           uint64_t seed, const torch::TensorOptions& options) {
   if (spec.has_config()) {
     moe::v1::MptConfig config = spec.config();
-    RETURN_IF_ERROR(ResolveVocabSize(tokenizer_size, &config));
+    RETURN_IF_ERROR(common::ResolveVocabSize(tokenizer_size, &config));
     MptForCausalLM model(config, spec.moe(), options);
     model->InitializeWeights(seed);
     model->SetActivationCheckpointing(spec.activation_checkpointing());

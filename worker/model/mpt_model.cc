@@ -2,8 +2,8 @@
 
 #include <cmath>
 
+#include "common/model_config.h"
 #include "worker/model/alibi.h"
-#include "worker/model/model_config.h"
 
 namespace moe::worker {
 
@@ -90,7 +90,7 @@ MptTransformerImpl::MptTransformerImpl(const moe::v1::MptConfig& config,
   wte = register_module("wte", Embedding(config.vocab_size(), config.d_model(), options));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (uint32_t i = 0; i < config.n_layers(); ++i) {
-    blocks->push_back(MptBlock(config, moe, IsMoeLayer(static_cast<int>(i), moe), options));
+    blocks->push_back(MptBlock(config, moe, common::IsMoeLayer(static_cast<int>(i), moe), options));
   }
   norm_f = register_module("norm_f", LayerNorm(config.d_model(), config.layer_norm_eps(), options));
 }

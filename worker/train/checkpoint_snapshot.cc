@@ -8,10 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/checkpoint_manifest.h"
+#include "common/model_config.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "worker/model/hf_checkpoint.h"
-#include "worker/model/model_config.h"
 
 namespace moe::worker {
 namespace {
@@ -122,8 +122,8 @@ CheckpointSnapshot TakeSnapshot(const TrainingState& state, const moe::v1::JobSp
   snapshot.world_size = world_size;
   snapshot.files.push_back(OptimizerShard(optimizer, flat, rank, world_size));
   if (rank == 0) {
-    snapshot.files.push_back(
-        TextFile("config.json", MptConfigToHf(model->config(), model->moe_spec()).dump(2) + "\n"));
+    snapshot.files.push_back(TextFile(
+        "config.json", common::MptConfigToHf(model->config(), model->moe_spec()).dump(2) + "\n"));
     CheckpointSnapshot::File weights;
     weights.name = "model.safetensors";
     for (auto& [name, t] : StoredTensors(model)) weights.tensors.emplace_back(name, t.detach());

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/check.h"
+#include "common/memory_plan.h"
 
 namespace moe::worker {
 
@@ -97,9 +98,7 @@ void GradientBuckets::Complete(InFlight& in_flight) {
   b.buffer = torch::Tensor();
 }
 
-int64_t GradientBuckets::ElementsFor(double bucket_mb) {
-  return std::max<int64_t>(static_cast<int64_t>(bucket_mb * (1 << 20) / 4), 1);
-}
+int64_t GradientBuckets::ElementsFor(double bucket_mb) { return common::BucketElements(bucket_mb); }
 
 torch::TensorOptions GradientBuckets::Fp32() const {
   return flat_.params().options().dtype(torch::kFloat32);

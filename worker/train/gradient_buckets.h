@@ -21,6 +21,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/memory_plan.h"
 #include "worker/parallel/communicator.h"
 #include "worker/train/flat_parameters.h"
 
@@ -32,7 +33,7 @@ class GradientBuckets {
   // the same size, rank r's starting at r * (end - begin). `flat` and `comm` must outlive this.
   GradientBuckets(FlatParameters& flat, Communicator& comm, int64_t begin, int64_t end,
                   int64_t bucket_elements, bool overlap, int max_in_flight = kMaxInFlight);
-  static constexpr int kMaxInFlight = 2;
+  static constexpr int kMaxInFlight = common::kMaxBucketsInFlight;
   // fp32 elements per bucket for zero.bucket_mb MiB (at least 1).
   static int64_t ElementsFor(double bucket_mb);
   ~GradientBuckets();  // removes the hooks

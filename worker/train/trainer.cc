@@ -9,10 +9,10 @@
 #include "common/checkpoint_manifest.h"
 #include "common/disk_full.h"
 #include "common/exit_codes.h"
+#include "common/model_config.h"
 #include "common/status_macros.h"
 #include "common/steady_seconds.h"
 #include "worker/model/hf_checkpoint.h"
-#include "worker/model/model_config.h"
 #include "worker/parallel/memory_stats.h"
 #include "worker/train/batch_tensors.h"
 #include "worker/train/evaluator.h"
@@ -34,7 +34,7 @@ absl::StatusOr<int64_t> GradAccumulationFor(const moe::v1::JobSpec& spec, int wo
 
 double ModelFlopsPerToken(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe,
                           int64_t seq_len) {
-  const ParameterCount count = CountParameters(config, moe);
+  const common::ParameterCount count = common::CountParameters(config, moe);
   return 6.0 * static_cast<double>(count.active_per_token) +
          12.0 * config.n_layers() * config.d_model() * static_cast<double>(seq_len);
 }
@@ -99,7 +99,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   }
   // From the model's own config: a Hugging Face model's is in its config.json, not the spec.
   for (uint32_t layer = 0; layer < t->model_->config().n_layers(); ++layer) {
-    if (IsMoeLayer(static_cast<int>(layer), t->model_->moe_spec())) t->moe_layers_.push_back(layer);
+    if (common::IsMoeLayer(static_cast<int>(layer), t->model_->moe_spec()))
+      t->moe_layers_.push_back(layer);
   }
   t->model_flops_per_token_ =
       ModelFlopsPerToken(t->model_->config(), t->model_->moe_spec(), spec.data().max_seq_len());
@@ -114,8 +115,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
                                                           *t->flat_, comm, progress));
   moe::v1::JobSpec resolved = spec;
   *resolved.mutable_model()->mutable_config() = t->model_->config();
-  t->plan_ =
-      PlanMemory(resolved, comm.world_size(), t->flat_->params().numel(), t->sync_->BucketBytes());
+  t->plan_ = common::PlanMemory(resolved, comm.world_size(), t->flat_->params().numel(),
+                                t->sync_->BucketBytes());
   progress.OnMessage(absl::StrCat("rank ", comm.rank(), " of ", comm.world_size(), " on ",
                                   t->device_.str(), " (", t->sync_->Describe(),
                                   "): memory plan per rank, micro-batch ",

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/memory_plan.h"
 #include "moe/v1/job.pb.h"
 #include "worker/data/data_loader.h"
 #include "worker/data/dataset.h"
@@ -44,7 +45,6 @@
 #include "worker/train/flat_parameters.h"
 #include "worker/train/gradient_sync.h"
 #include "worker/train/lr_schedule.h"
-#include "worker/train/memory_plan.h"
 #include "worker/train/stop_agreement.h"
 #include "worker/train/stop_deadline.h"
 
@@ -95,7 +95,7 @@ class Trainer {
   const TrainingState& state() const { return state_; }
   MptForCausalLM& model() { return model_; }
   // This rank's device memory by design (stated in the start log).
-  const MemoryPlan& memory_plan() const { return plan_; }
+  const common::MemoryPlan& memory_plan() const { return plan_; }
 
  private:
   // What the steps since the last report add up to, on this rank (Report sums over ranks).
@@ -147,7 +147,7 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;    // over sync_'s range of the flat buffer
   std::unique_ptr<StopAgreement> stop_;
   std::unique_ptr<Checkpointer> checkpointer_;  // when and how to save
-  MemoryPlan plan_;
+  common::MemoryPlan plan_;
   int64_t accumulation_ = 1;          // micro-batches per optimizer step
   std::vector<int32_t> moe_layers_;   // block indices of the MoE layers
   double model_flops_per_token_ = 0;  // 6 N_active + 12 L d T

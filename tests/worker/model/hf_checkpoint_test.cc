@@ -7,11 +7,11 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/model_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/model_test_util.h"
-#include "worker/model/model_config.h"
 #include "worker/model/safetensors.h"
 
 namespace moe::worker {
@@ -83,7 +83,8 @@ TEST(HfCheckpoint, LoadsPytorchModelBinWrittenByPython) {
   if (std::system(MOE_PYTHON " -c 'import torch' 2>/dev/null") != 0)
     GTEST_SKIP() << "no PyTorch in " MOE_PYTHON;
   const std::filesystem::path dir = TempDir("bin");
-  std::ofstream(dir / "config.json") << MptConfigToHf(SmallConfig(), moe::v1::MoeSpec()).dump();
+  std::ofstream(dir / "config.json")
+      << common::MptConfigToHf(SmallConfig(), moe::v1::MoeSpec()).dump();
   const std::string script = (testing::kSourceDir / "tests/worker/model/mpt_reference.py").string();
   ASSERT_EQ(
       std::system(absl::StrCat(MOE_PYTHON " ", script, " make-bin ", dir.string(), " 3").c_str()),

@@ -7,13 +7,13 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/model_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/model_test_util.h"
 #include "worker/model/alibi.h"
 #include "worker/model/hf_checkpoint.h"
-#include "worker/model/model_config.h"
 #include "worker/model/safetensors.h"
 
 namespace moe::worker {
@@ -48,11 +48,11 @@ TEST(ParameterCount, Mpt7bWithoutAllocating) {
   c.set_n_layers(32);
   c.set_expansion_ratio(4);
   c.set_vocab_size(50432);
-  const ParameterCount dense = CountParameters(c, moe::v1::MoeSpec());
+  const common::ParameterCount dense = common::CountParameters(c, moe::v1::MoeSpec());
   EXPECT_EQ(dense.total, 6'649'286'656);
   EXPECT_EQ(dense.active_per_token, dense.total);
   // 4 experts top-1 in every layer: 3 more FFNs per layer plus routers; active = dense + routers.
-  const ParameterCount moe = CountParameters(c, MoeSpecOf(4, 1));
+  const common::ParameterCount moe = common::CountParameters(c, MoeSpecOf(4, 1));
   const int64_t ffn = 2LL * 4096 * 16384, router = 4096LL * 4;
   EXPECT_EQ(moe.total, dense.total + 32 * (3 * ffn + router));
   EXPECT_EQ(moe.active_per_token, dense.total + 32 * router);
@@ -65,7 +65,7 @@ TEST(ParameterCount, MatchesTheAllocatedModel) {
     MptForCausalLM model(SmallConfig(48, 6, 4), every2);
     int64_t allocated = 0;
     for (const auto& p : model->parameters()) allocated += p.numel();
-    EXPECT_EQ(CountParameters(SmallConfig(48, 6, 4), every2).total, allocated);
+    EXPECT_EQ(common::CountParameters(SmallConfig(48, 6, 4), every2).total, allocated);
   }
 }
 

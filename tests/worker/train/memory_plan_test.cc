@@ -2,7 +2,7 @@
 // on the CPU, the peak of tensor memory measured while training (a counting allocator under
 // LibTorch's) is within 10 % of the plan's total. And the plan's terms follow the design:
 // ZeRO-2 divides gradients and optimizer state by the world size, not the parameters.
-#include "worker/train/memory_plan.h"
+#include "common/memory_plan.h"
 
 #include <cmath>
 #include <iostream>
@@ -44,7 +44,7 @@ TEST_P(MeasuredPeak, IsWithinTenPercentOfThePlan) {
   const absl::Status trained = (*trainer)->Run();
   ASSERT_TRUE(trained.ok()) << trained;
   const double peak = static_cast<double>(PeakAllocatedBytes(torch::kCPU));
-  const MemoryPlan& plan = (*trainer)->memory_plan();
+  const common::MemoryPlan& plan = (*trainer)->memory_plan();
   const double stated = static_cast<double>(plan.total());
   std::cout << "d_model " << size.d_model << ": measured peak " << peak / 1e6 << " MB, plan "
             << stated / 1e6 << " MB (ratio " << peak / stated << ")\n";
@@ -69,7 +69,8 @@ INSTANTIATE_TEST_SUITE_P(TwoSizes, MeasuredPeak,
 TEST(MemoryPlan, ZeroDividesGradientsAndOptimizerStateByTheWorldSize) {
   moe::v1::JobSpec spec = testing::SmallJob(testing::FreshDir("memory_plan_zero"));
   spec.mutable_model()->mutable_config()->set_vocab_size(2048);
-  const MemoryPlan one = PlanMemoryFromSpec(spec, 1), four = PlanMemoryFromSpec(spec, 4);
+  const common::MemoryPlan one = common::PlanMemoryFromSpec(spec, 1),
+                           four = common::PlanMemoryFromSpec(spec, 4);
   EXPECT_NEAR(static_cast<double>(four.parameters) / one.parameters, 1.0, 1e-3);
   EXPECT_NEAR(static_cast<double>(four.optimizer) / one.optimizer, 0.25, 1e-3);
   EXPECT_NEAR(static_cast<double>(four.gradients) / one.gradients, 0.25, 1e-3);
@@ -77,14 +78,15 @@ TEST(MemoryPlan, ZeroDividesGradientsAndOptimizerStateByTheWorldSize) {
   EXPECT_EQ(one.activations, four.activations);
   // Replicated: nothing divides.
   spec.mutable_zero()->set_stage(0);
-  EXPECT_EQ(PlanMemoryFromSpec(spec, 4).optimizer, PlanMemoryFromSpec(spec, 1).optimizer);
+  EXPECT_EQ(common::PlanMemoryFromSpec(spec, 4).optimizer,
+            common::PlanMemoryFromSpec(spec, 1).optimizer);
   // bf16 halves the parameters and the blocks' activations, not the fp32 state (nor the
   // fp32 loss over the vocabulary: a wide model shows the difference).
   spec.mutable_zero()->set_stage(2);
   spec.mutable_model()->mutable_config()->set_d_model(512);
-  const MemoryPlan fp32 = PlanMemoryFromSpec(spec, 1);
+  const common::MemoryPlan fp32 = common::PlanMemoryFromSpec(spec, 1);
   spec.mutable_model()->set_precision(moe::v1::PRECISION_BF16);
-  const MemoryPlan bf16 = PlanMemoryFromSpec(spec, 1);
+  const common::MemoryPlan bf16 = common::PlanMemoryFromSpec(spec, 1);
   EXPECT_EQ(bf16.parameters * 2, fp32.parameters);
   EXPECT_EQ(bf16.optimizer, fp32.optimizer);
   EXPECT_LT(bf16.activations, fp32.activations);
@@ -95,13 +97,13 @@ TEST(MemoryPlan, ActivationCheckpointingKeepsOnlyBlockInputs) {
   moe::v1::MptConfig config = spec.model().config();
   config.set_vocab_size(2048);
   config.set_n_layers(8);
-  const int64_t full = ActivationBytes(config, spec.model().moe(), 4, 128, 4, false);
-  const int64_t kept = ActivationBytes(config, spec.model().moe(), 4, 128, 4, true);
+  const int64_t full = common::ActivationBytes(config, spec.model().moe(), 4, 128, 4, false);
+  const int64_t kept = common::ActivationBytes(config, spec.model().moe(), 4, 128, 4, true);
   EXPECT_LT(kept, full);
   // Doubling the layers doubles the per-block part only.
   config.set_n_layers(16);
-  const int64_t full16 = ActivationBytes(config, spec.model().moe(), 4, 128, 4, false);
-  const int64_t kept16 = ActivationBytes(config, spec.model().moe(), 4, 128, 4, true);
+  const int64_t full16 = common::ActivationBytes(config, spec.model().moe(), 4, 128, 4, false);
+  const int64_t kept16 = common::ActivationBytes(config, spec.model().moe(), 4, 128, 4, true);
   EXPECT_GT(full16 - full, 4 * (kept16 - kept));
 }
 

@@ -1,9 +1,9 @@
-#include "worker/model/model_config.h"
+#include "common/model_config.h"
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 
-namespace moe::worker {
+namespace moe::common {
 
 bool IsMoeLayer(int layer, const moe::v1::MoeSpec& moe) {
   if (moe.experts_size() == 0) return false;
@@ -144,4 +144,4 @@ absl::Status ResolveVocabSize(int32_t tokenizer_size, moe::v1::MptConfig* config
   return absl::OkStatus();
 }
 
-}  // namespace moe::worker
+}  // namespace moe::common

@@ -1,13 +1,12 @@
-#include "worker/train/memory_plan.h"
+#include "common/memory_plan.h"
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "worker/model/model_config.h"
-#include "worker/train/gradient_buckets.h"
+#include "common/model_config.h"
 
-namespace moe::worker {
+namespace moe::common {
 namespace {
 
 int64_t ElementSize(const moe::v1::ModelSpec& model) {
@@ -103,8 +102,8 @@ MemoryPlan PlanMemoryFromSpec(const moe::v1::JobSpec& spec, int world_size) {
                          (2 * world_size) * (2 * world_size);
   int64_t bucket_bytes = 0;
   if (spec.zero().stage() == 2) {
-    const int64_t bucket = GradientBuckets::ElementsFor(spec.zero().bucket_mb());
-    const int64_t alive = (spec.zero().overlap_comm() ? GradientBuckets::kMaxInFlight : 0) + 1;
+    const int64_t bucket = BucketElements(spec.zero().bucket_mb());
+    const int64_t alive = (spec.zero().overlap_comm() ? kMaxBucketsInFlight : 0) + 1;
     bucket_bytes = std::min(padded, alive * std::max(bucket, LargestParameter(config, moe))) * 4;
   } else {
     bucket_bytes = padded * ElementSize(spec.model());
@@ -112,4 +111,8 @@ MemoryPlan PlanMemoryFromSpec(const moe::v1::JobSpec& spec, int world_size) {
   return PlanMemory(spec, world_size, padded, bucket_bytes);
 }
 
-}  // namespace moe::worker
+int64_t BucketElements(double bucket_mb) {
+  return std::max<int64_t>(static_cast<int64_t>(bucket_mb * (1 << 20) / 4), 1);
+}
+
+}  // namespace moe::common

@@ -1,7 +1,7 @@
 // Model configuration facts derived from the JobSpec's MptConfig and MoeSpec, and the
 // Hugging Face MPT config.json mapping. Needs no LibTorch.
-#ifndef MOE_WORKER_MODEL_MODEL_CONFIG_H_
-#define MOE_WORKER_MODEL_MODEL_CONFIG_H_
+#ifndef MOE_COMMON_MODEL_CONFIG_H_
+#define MOE_COMMON_MODEL_CONFIG_H_
 
 #include <cstdint>
 #include <string>
@@ -10,7 +10,7 @@
 #include "moe/v1/job.pb.h"
 #include "nlohmann/json.hpp"
 
-namespace moe::worker {
+namespace moe::common {
 
 // Whether FFN layer `layer` (0-based) is an MoE layer: none without experts; all with
 // all_layers; with every_n_layers n, layers n-1, 2n-1, ...
@@ -40,6 +40,6 @@ nlohmann::json MptConfigToHf(const moe::v1::MptConfig& config, const moe::v1::Mo
 // tokenizer.
 absl::Status ResolveVocabSize(int32_t tokenizer_size, moe::v1::MptConfig* config);
 
-}  // namespace moe::worker
+}  // namespace moe::common
 
-#endif  // MOE_WORKER_MODEL_MODEL_CONFIG_H_
+#endif  // MOE_COMMON_MODEL_CONFIG_H_

@@ -6,15 +6,20 @@
 // master weights, exp_avg and exp_avg_sq of that range; the gradient buckets in transit; and
 // one micro-batch's activations: what autograd keeps from the forward for the backward, plus
 // the first backward step's temporaries (the loss's [tokens, vocab] gradients).
-#ifndef MOE_WORKER_TRAIN_MEMORY_PLAN_H_
-#define MOE_WORKER_TRAIN_MEMORY_PLAN_H_
+#ifndef MOE_COMMON_MEMORY_PLAN_H_
+#define MOE_COMMON_MEMORY_PLAN_H_
 
 #include <cstdint>
 #include <string>
 
 #include "moe/v1/job.pb.h"
 
-namespace moe::worker {
+namespace moe::common {
+
+// fp32 elements per gradient bucket for zero.bucket_mb MiB (at least 1), and how many buckets
+// may be in transit at once with zero.overlap_comm: what GradientBuckets allocates.
+int64_t BucketElements(double bucket_mb);
+inline constexpr int kMaxBucketsInFlight = 2;
 
 struct MemoryPlan {
   int64_t parameters = 0;   // bytes
@@ -43,6 +48,6 @@ MemoryPlan PlanMemory(const moe::v1::JobSpec& spec, int world_size, int64_t padd
 // largest parameter and zero.bucket_mb per bucket in transit. For "will it fit" questions.
 MemoryPlan PlanMemoryFromSpec(const moe::v1::JobSpec& spec, int world_size);
 
-}  // namespace moe::worker
+}  // namespace moe::common
 
-#endif  // MOE_WORKER_TRAIN_MEMORY_PLAN_H_
+#endif  // MOE_COMMON_MEMORY_PLAN_H_
