@@ -43,6 +43,7 @@ int RunMoectl(int argc, char** argv) {
   AddResumeCommand(app, context);
   AddCheckpointsCommand(app, context);
   AddPrepareCommand(app, context);
+  AddPlanCommand(app, context);
 
   try {
     app.parse(argc, argv);

@@ -18,8 +18,9 @@ void AddWatchCommand(CLI::App& app, CommandContext& context);
 void AddCancelCommand(CLI::App& app, CommandContext& context);
 void AddResumeCommand(CLI::App& app, CommandContext& context);
 void AddCheckpointsCommand(CLI::App& app, CommandContext& context);
-// Runs here; moed is not needed.
+// Run here; moed is not needed.
 void AddPrepareCommand(CLI::App& app, CommandContext& context);
+void AddPlanCommand(CLI::App& app, CommandContext& context);
 
 }  // namespace moe::client
 
