@@ -1,5 +1,7 @@
 #include "common/model_config.h"
 
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -140,6 +142,22 @@ absl::Status ResolveVocabSize(int32_t tokenizer_size, moe::v1::MptConfig* config
     return absl::InvalidArgumentError(
         absl::StrCat("model.config.vocab_size (", config->vocab_size(),
                      ") is smaller than the tokenizer (", tokenizer_size, " ids)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadHfConfig(const std::filesystem::path& dir, moe::v1::MptConfig* config,
+                          moe::v1::MoeSpec* moe) {
+  const std::filesystem::path path = dir / "config.json";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot read"));
+  const nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) {
+    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": not valid JSON"));
+  }
+  const absl::Status status = MptConfigFromHf(json, config, moe);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(dir.string(), "/", status.message()));
   }
   return absl::OkStatus();
 }

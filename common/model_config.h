@@ -4,6 +4,7 @@
 #define MOE_COMMON_MODEL_CONFIG_H_
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -24,6 +25,12 @@ struct ParameterCount {
 
 // Counts parameters from the configuration alone (nothing is allocated).
 ParameterCount CountParameters(const moe::v1::MptConfig& config, const moe::v1::MoeSpec& moe);
+
+// Reads config.json of the Hugging Face MPT directory `dir` into `config` and `moe`. NotFound
+// when it cannot be read, InvalidArgument naming the file when it is not JSON or not an MPT
+// configuration this model supports.
+absl::Status ReadHfConfig(const std::filesystem::path& dir, moe::v1::MptConfig* config,
+                          moe::v1::MoeSpec* moe);
 
 // Reads a Hugging Face MPT config.json (and our "moe" extension) into `config` and `moe`.
 // InvalidArgument naming the key for missing fields or MPT features this model does not

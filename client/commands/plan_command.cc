@@ -5,8 +5,8 @@
 
 #include "client/commands/commands.h"
 #include "client/moectl.h"
-#include "client/plan.h"
 #include "common/spec_loader.h"
+#include "plan/job_plan.h"
 
 namespace moe::client {
 namespace {
@@ -18,10 +18,11 @@ struct PlanFlags {
 };
 
 int RunPlan(const PlanFlags& flags, const CommandContext& context) {
-  PlanOptions options;
+  using plan::JobPlan;
+  plan::PlanOptions options;
   options.ranks = flags.gpus;
   if (!flags.gpu_memory.empty()) {
-    const absl::StatusOr<int64_t> bytes = ParseBytes(flags.gpu_memory);
+    const absl::StatusOr<int64_t> bytes = plan::ParseBytes(flags.gpu_memory);
     if (!bytes.ok()) {
       return ExitFor(
           absl::InvalidArgumentError(absl::StrCat("--gpu-memory: ", bytes.status().message())));
@@ -30,10 +31,11 @@ int RunPlan(const PlanFlags& flags, const CommandContext& context) {
   }
   absl::StatusOr<moe::v1::JobSpec> spec = common::LoadJobSpec(flags.spec);
   if (!spec.ok()) return ExitFor(spec.status());
-  const absl::StatusOr<JobPlan> plan = PlanJob(*std::move(spec), options);
-  if (!plan.ok()) return ExitFor(plan.status());
-  std::cout << (context.flags.json() ? PlanJson(*plan).dump(2) : PlanText(*plan)) << std::endl;
-  return plan->verdict == JobPlan::Verdict::kDoesNotFit ? kExitRefused : 0;
+  const absl::StatusOr<JobPlan> job = plan::PlanJob(*std::move(spec), options);
+  if (!job.ok()) return ExitFor(job.status());
+  std::cout << (context.flags.json() ? plan::PlanJson(*job).dump(2) : plan::PlanText(*job))
+            << std::endl;
+  return job->verdict == JobPlan::Verdict::kDoesNotFit ? kExitRefused : 0;
 }
 
 }  // namespace

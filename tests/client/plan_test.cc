@@ -1,8 +1,6 @@
-// moectl plan: sizes parsed as people write them, the verdict at, under and within 5% of the
-// device's memory, every suggested change re-planned and fitting, the flagship's parameter
-// count (the figure the issue gives) and checkpoint size, and the command's exit codes.
-#include "client/plan.h"
-
+// A job's plan (moectl plan): sizes parsed as people write them, the verdict at, under and within
+// 5% of the device's memory, every suggested change re-planned and fitting, the flagship's
+// parameter count (the figure the issue gives) and checkpoint size, and the command's exit codes.
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,8 +10,9 @@
 #include "common/spec_loader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "plan/job_plan.h"
 
-namespace moe::client {
+namespace moe::plan {
 namespace {
 
 namespace fs = std::filesystem;
@@ -128,4 +127,4 @@ TEST(MoectlPlan, ExitsOneWhenItDoesNotFitAndTwoOnABadSize) {
 }
 
 }  // namespace
-}  // namespace moe::client
+}  // namespace moe::plan

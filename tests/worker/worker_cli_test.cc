@@ -169,7 +169,7 @@ TEST(WorkerCli, InitInspectForwardAndGenerateOnTheDemoModel) {
   ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
   moe::v1::MptConfig config;
   moe::v1::MoeSpec moe;
-  ASSERT_TRUE(ReadHfConfig(dir, &config, &moe).ok());
+  ASSERT_TRUE(common::ReadHfConfig(dir, &config, &moe).ok());
   const common::ParameterCount count = common::CountParameters(config, moe);
   EXPECT_THAT(inspect.output, HasSubstr(absl::StrCat("parameters: ", count.total, " total, ",
                                                      count.active_per_token, " active per token")));

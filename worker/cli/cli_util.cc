@@ -2,6 +2,7 @@
 
 #include "common/exit_codes.h"
 #include "common/logging.h"
+#include "common/model_config.h"
 #include "common/spec_loader.h"
 #include "common/status_macros.h"
 #include "worker/model/hf_checkpoint.h"
@@ -30,7 +31,7 @@ absl::StatusOr<MptForCausalLM> LoadSavedModel(const std::filesystem::path& dir) 
   moe::v1::MptConfig config;
   moe::v1::ModelSpec spec;
   spec.set_hf_path(dir.string());
-  RETURN_IF_ERROR(ReadHfConfig(dir, &config, spec.mutable_moe()));
+  RETURN_IF_ERROR(common::ReadHfConfig(dir, &config, spec.mutable_moe()));
   ASSIGN_OR_RETURN(MptForCausalLM model, BuildModel(spec, /*tokenizer_size=*/0, /*seed=*/0));
   model->eval();
   return model;

@@ -1,18 +1,15 @@
 // moe-worker plan: what one rank of a job will hold in device memory (the memory plan the
-// trainer states at start), computed from the spec without building anything.
+// trainer states at start), computed from the spec without building anything: plan/job_plan.h,
+// as `moectl plan` prints it (which also judges it against a device's memory).
 #include <iostream>
 #include <memory>
 #include <string>
 
-#include "absl/strings/str_cat.h"
-#include "common/memory_plan.h"
-#include "common/model_config.h"
 #include "common/spec_loader.h"
 #include "common/status_macros.h"
+#include "plan/job_plan.h"
 #include "worker/cli/cli_util.h"
 #include "worker/cli/commands.h"
-#include "worker/data/tokenizer.h"
-#include "worker/model/hf_checkpoint.h"
 
 namespace moe::worker {
 namespace {
@@ -24,31 +21,8 @@ struct PlanFlags {
 
 absl::Status RunPlan(const PlanFlags& flags) {
   ASSIGN_OR_RETURN(moe::v1::JobSpec spec, common::LoadJobSpec(flags.spec));
-  moe::v1::ModelSpec& model = *spec.mutable_model();
-  if (model.has_config()) {
-    int32_t vocab = 0;
-    if (model.config().vocab_size() == 0) {
-      ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::FromFile(model.tokenizer()));
-      vocab = tokenizer->size();
-    }
-    RETURN_IF_ERROR(common::ResolveVocabSize(vocab, model.mutable_config()));
-  } else {
-    const std::string dir = model.hf_path();  // (setting the config clears the oneof's path)
-    moe::v1::MptConfig config;
-    moe::v1::MoeSpec stored;
-    RETURN_IF_ERROR(ReadHfConfig(dir, &config, &stored));
-    *model.mutable_config() = config;
-  }
-  const int world =
-      flags.world_size > 0 ? flags.world_size : static_cast<int>(spec.resources().world_size());
-  const common::ParameterCount count = common::CountParameters(model.config(), model.moe());
-  std::cout << absl::StrCat(
-      spec.name(), ": ", count.total / 1e9, " B parameters (", count.active_per_token / 1e9,
-      " B active per token), ", model.precision() == moe::v1::PRECISION_BF16 ? "bf16" : "fp32",
-      "; ", world, " rank(s), ZeRO stage ", spec.zero().stage(), "; micro-batch ",
-      spec.training().micro_batch_size(), " x ", spec.data().max_seq_len(), " tokens",
-      model.activation_checkpointing() ? ", activation checkpointing" : "",
-      "\nmemory plan per rank:\n", common::PlanMemoryFromSpec(spec, world).Table(), "\n");
+  ASSIGN_OR_RETURN(const plan::JobPlan job, plan::PlanJob(std::move(spec), {flags.world_size, 0}));
+  std::cout << plan::PlanText(job) << std::endl;
   return absl::OkStatus();
 }
 

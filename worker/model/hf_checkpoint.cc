@@ -108,14 +108,6 @@ std::vector<std::pair<std::string, torch::Tensor>> StoredTensors(MptForCausalLM&
   return out;
 }
 
-absl::Status ReadHfConfig(const fs::path& dir, moe::v1::MptConfig* config, moe::v1::MoeSpec* moe) {
-  ASSIGN_OR_RETURN(Json json, ReadJson(dir / "config.json"));
-  const absl::Status status = common::MptConfigFromHf(json, config, moe);
-  if (!status.ok())
-    return absl::InvalidArgumentError(absl::StrCat(dir.string(), "/", status.message()));
-  return absl::OkStatus();
-}
-
 absl::StatusOr<TensorMap> ReadHfWeights(const fs::path& dir) {
   TensorMap weights;
   if (fs::exists(dir / "model.safetensors")) {
@@ -207,7 +199,7 @@ absl::StatusOr<MptForCausalLM> BuildModel(const moe::v1::ModelSpec& spec, int32_
   const fs::path dir = spec.hf_path();
   moe::v1::MptConfig config;
   moe::v1::MoeSpec stored;
-  RETURN_IF_ERROR(ReadHfConfig(dir, &config, &stored));
+  RETURN_IF_ERROR(common::ReadHfConfig(dir, &config, &stored));
   const bool upcycle = stored.experts_size() == 0 && spec.moe().experts_size() > 0;
   if (stored.experts_size() > 0 && (stored.experts_size() != spec.moe().experts_size() ||
                                     stored.layers_case() != spec.moe().layers_case() ||

@@ -29,10 +29,6 @@ using TensorMap = std::map<std::string, torch::Tensor>;
 // split per expert), in a fixed order.
 std::vector<std::pair<std::string, torch::Tensor>> StoredTensors(MptForCausalLM& model);
 
-// Reads config.json of `dir`. InvalidArgument / NotFound naming the file.
-absl::Status ReadHfConfig(const std::filesystem::path& dir, moe::v1::MptConfig* config,
-                          moe::v1::MoeSpec* moe);
-
 // Reads every weight tensor of `dir` (any of the three layouts). Safetensors come as views of
 // the mapped files (nothing is read until a tensor is copied from); pickles are read whole.
 absl::StatusOr<TensorMap> ReadHfWeights(const std::filesystem::path& dir);

@@ -18,6 +18,7 @@
 #include "common/checkpoint_manifest.h"
 #include "common/disk_full.h"
 #include "common/logging.h"
+#include "common/model_config.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -361,7 +362,7 @@ absl::Status RestoreCheckpoint(const fs::path& dir, MptForCausalLM& model, AdamW
                                const FlatParameters& flat) {
   moe::v1::MptConfig config;
   moe::v1::MoeSpec moe;
-  RETURN_IF_ERROR(ReadHfConfig(dir, &config, &moe));
+  RETURN_IF_ERROR(common::ReadHfConfig(dir, &config, &moe));
   google::protobuf::util::MessageDifferencer differ;
   std::string difference;
   differ.ReportDifferencesToString(&difference);

@@ -81,7 +81,8 @@ void CopyToHost(CheckpointSnapshot& snapshot, CheckpointSnapshot* reuse) {
           buffers[i].scalar_type() == t.scalar_type()) {
         host = buffers[i];
       } else {
-        host = torch::empty(t.sizes(), torch::dtype(t.scalar_type()).pinned_memory(t.is_cuda()));
+        host = torch::empty(t.sizes(),  // host
+                            torch::dtype(t.scalar_type()).pinned_memory(t.is_cuda()));
       }
       ++i;
       any_device = any_device || t.is_cuda();

@@ -190,7 +190,8 @@ bool Checkpointer::PrepareStop(double seconds_left, std::string* why) {
   const bool can_wait = kMargin * in_flight_left < seconds_left;
   // {ranks where the stop's save does not fit, ranks that cannot wait for the one in flight}
   torch::Tensor votes =
-      torch::tensor({fits ? 0.0F : 1.0F, can_wait ? 0.0F : 1.0F}, torch::dtype(torch::kFloat32))
+      torch::tensor({fits ? 0.0F : 1.0F, can_wait ? 0.0F : 1.0F},  // host, then the device
+                    torch::dtype(torch::kFloat32))
           .to(comm_.device());
   comm_.AllReduceSum(votes);
   const torch::Tensor counts = votes.to(torch::kCPU);

@@ -1,9 +1,9 @@
-// moectl plan: what one rank of a job holds in device memory (common/memory_plan.h, the plan
-// the trainer states at start) against the memory of the devices it would run on, with the
-// verdict and, when it does not fit, the single changes to the spec that would (each planned
-// again, not guessed), and the checkpoint's size on disk.
-#ifndef MOE_CLIENT_PLAN_H_
-#define MOE_CLIENT_PLAN_H_
+// A job's plan: what one rank holds in device memory (common/memory_plan.h, the plan the
+// trainer states at start) against the memory of the devices it would run on, with the verdict
+// and, when it does not fit, the single changes to the spec that would (each planned again, not
+// guessed), and the checkpoint's size on disk. What `moectl plan` and `moe-worker plan` print.
+#ifndef MOE_PLAN_JOB_PLAN_H_
+#define MOE_PLAN_JOB_PLAN_H_
 
 #include <cstdint>
 #include <string>
@@ -16,7 +16,7 @@
 #include "moe/v1/job.pb.h"
 #include "nlohmann/json.hpp"
 
-namespace moe::client {
+namespace moe::plan {
 
 struct PlanOptions {
   int ranks = 0;             // 0: the spec's resources.world_size
@@ -48,6 +48,6 @@ nlohmann::json PlanJson(const JobPlan& plan);
 // "80GiB", "80 GB", "141e9" (bytes), "512MiB"; InvalidArgument naming the text otherwise.
 absl::StatusOr<int64_t> ParseBytes(absl::string_view text);
 
-}  // namespace moe::client
+}  // namespace moe::plan
 
-#endif  // MOE_CLIENT_PLAN_H_
+#endif  // MOE_PLAN_JOB_PLAN_H_

@@ -1,4 +1,4 @@
-#include "client/plan.h"
+#include "plan/job_plan.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,11 +8,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/checkpoint_manifest.h"
 #include "common/status_macros.h"
 #include "worker/data/tokenizer.h"
 
-namespace moe::client {
+namespace moe::plan {
 namespace {
 
 using Verdict = JobPlan::Verdict;
@@ -29,13 +28,9 @@ absl::Status ResolveModel(moe::v1::ModelSpec& model) {
     }
     return common::ResolveVocabSize(vocab, model.mutable_config());
   }
-  const std::string config_file = model.hf_path() + "/config.json";
-  ASSIGN_OR_RETURN(const nlohmann::json hf, common::ReadJsonFile(config_file));
   moe::v1::MptConfig config;
   moe::v1::MoeSpec stored;
-  if (const absl::Status read = common::MptConfigFromHf(hf, &config, &stored); !read.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(config_file, ": ", read.message()));
-  }
+  RETURN_IF_ERROR(common::ReadHfConfig(model.hf_path(), &config, &stored));
   *model.mutable_config() = config;  // (clears hf_path: the plan needs only the shapes)
   return absl::OkStatus();
 }
@@ -55,7 +50,7 @@ const char* VerdictName(Verdict v) {
     case Verdict::kDoesNotFit:
       return "does not fit";
     default:
-      return "unknown (no --gpu-memory)";
+      return "unknown (no device memory given)";
   }
 }
 
@@ -227,4 +222,4 @@ absl::StatusOr<int64_t> ParseBytes(absl::string_view text) {
       "'", text, "' is not a memory size such as 80GiB, 141GB, 512MiB or a number of bytes"));
 }
 
-}  // namespace moe::client
+}  // namespace moe::plan
