@@ -42,18 +42,41 @@ int64_t BlockBytesPerToken(const moe::v1::MptConfig& c, const moe::v1::MoeSpec& 
 }  // namespace
 
 std::string MemoryPlan::Table() const {
-  const double all = std::max<double>(total(), 1);
   std::string out;
-  for (const auto& [name, bytes] : {std::pair<const char*, int64_t>{"parameters", parameters},
-                                    {"gradients (fp32)", gradients},
-                                    {"optimizer state (fp32)", optimizer},
-                                    {"buckets in flight", buckets},
-                                    {"activations", activations}}) {
-    absl::StrAppendFormat(&out, "  %-24s %9.3f GB  %5.1f%%\n", name, bytes / 1e9,
-                          100.0 * bytes / all);
+  const auto lines = [&out](std::initializer_list<std::pair<const char*, int64_t>> terms,
+                            int64_t sum, const char* total_name) {
+    const double all = std::max<double>(sum, 1);
+    for (const auto& [name, bytes] : terms) {
+      absl::StrAppendFormat(&out, "  %-28s %9.3f GB  %5.1f%%\n", name, bytes / 1e9,
+                            100.0 * bytes / all);
+    }
+    absl::StrAppendFormat(&out, "  %-28s %9.3f GB", total_name, sum / 1e9);
+  };
+  lines({{"parameters", parameters},
+         {"gradients (fp32)", gradients},
+         {"optimizer state (fp32)", optimizer},
+         {"buckets in flight", buckets},
+         {"activations", activations}},
+        total(), "device total");
+  if (host_total() > 0) {
+    out += "\n";
+    lines({{"host: offloaded optimizer", host_optimizer},
+           {"host: offload staging", host_staging},
+           {"host: checkpoint copy", host_checkpoint},
+           {"host: model copy (rank 0)", host_model_copy}},
+          host_total(), "host total (rank 0)");
   }
-  absl::StrAppendFormat(&out, "  %-24s %9.3f GB", "total", total() / 1e9);
   return out;
+}
+
+std::pair<const char*, int64_t> MemoryPlan::LargestDeviceTerm() const {
+  const std::pair<const char*, int64_t> terms[] = {{"parameters", parameters},
+                                                   {"gradients (fp32)", gradients},
+                                                   {"optimizer state (fp32)", optimizer},
+                                                   {"buckets in flight", buckets},
+                                                   {"activations", activations}};
+  return *std::max_element(std::begin(terms), std::end(terms),
+                           [](const auto& a, const auto& b) { return a.second < b.second; });
 }
 
 int64_t ActivationBytes(const moe::v1::MptConfig& c, const moe::v1::MoeSpec& moe, int64_t rows,
@@ -83,8 +106,21 @@ MemoryPlan PlanMemory(const moe::v1::JobSpec& spec, int world_size, int64_t padd
       spec.zero().stage() == 2 ? padded_parameters / world_size : padded_parameters;
   MemoryPlan plan;
   plan.parameters = padded_parameters * s;
-  plan.gradients = range * 4;
-  plan.optimizer = 3 * range * 4;
+  if (spec.zero().offload_optimizer() == moe::v1::OFFLOAD_DEVICE_CPU) {
+    plan.host_optimizer = 4 * range * 4;
+    if (spec.resources().device() != moe::v1::DEVICE_CPU) {
+      const int64_t bucket = std::max(BucketElements(spec.zero().bucket_mb()),
+                                      LargestParameter(config, spec.model().moe()));
+      plan.host_staging = range * s + std::min(bucket, range) * 4;
+    }
+  } else {
+    plan.gradients = range * 4;
+    plan.optimizer = 3 * range * 4;
+  }
+  if (spec.checkpoint().async()) {
+    plan.host_checkpoint = 3 * range * 4;
+    plan.host_model_copy = padded_parameters * s;
+  }
   // ZeRO-2: the buckets, and the .grad of the parameter being stored (model dtype) beside
   // them. Replicated: bucket_bytes is already every parameter's .grad.
   plan.buckets = bucket_bytes +

@@ -1,5 +1,6 @@
 #include "common/model_config.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -12,7 +13,37 @@ bool IsMoeLayer(int layer, const moe::v1::MoeSpec& moe) {
   if (moe.layers_case() == moe::v1::MoeSpec::kEveryNLayers) {
     return (layer + 1) % static_cast<int>(moe.every_n_layers()) == 0;
   }
+  if (moe.layers_case() == moe::v1::MoeSpec::kLayerList) {
+    const auto& list = moe.layer_list().layers();
+    return std::find(list.begin(), list.end(), static_cast<uint32_t>(layer)) != list.end();
+  }
   return true;
+}
+
+std::vector<int> MoeLayers(int n_layers, const moe::v1::MoeSpec& moe) {
+  std::vector<int> layers;
+  for (int layer = 0; layer < n_layers; ++layer) {
+    if (IsMoeLayer(layer, moe)) layers.push_back(layer);
+  }
+  return layers;
+}
+
+absl::Status CheckMoeLayers(int n_layers, const moe::v1::MoeSpec& moe) {
+  if (moe.experts_size() == 0 || moe.layers_case() != moe::v1::MoeSpec::kLayerList) {
+    return absl::OkStatus();
+  }
+  for (const uint32_t layer : moe.layer_list().layers()) {
+    if (layer >= static_cast<uint32_t>(n_layers)) {
+      return absl::InvalidArgumentError(absl::StrCat("model.moe.layer_list.layers: layer ", layer,
+                                                     " is past the model's ", n_layers,
+                                                     " layers (0-based)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool SameMoeLayout(int n_layers, const moe::v1::MoeSpec& a, const moe::v1::MoeSpec& b) {
+  return a.experts_size() == b.experts_size() && MoeLayers(n_layers, a) == MoeLayers(n_layers, b);
 }
 
 ParameterCount CountParameters(const moe::v1::MptConfig& c, const moe::v1::MoeSpec& moe) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "moe/v1/job.pb.h"
@@ -14,8 +15,18 @@
 namespace moe::common {
 
 // Whether FFN layer `layer` (0-based) is an MoE layer: none without experts; all with
-// all_layers; with every_n_layers n, layers n-1, 2n-1, ...
+// all_layers; with every_n_layers n, layers n-1, 2n-1, ...; with layer_list, those listed.
 bool IsMoeLayer(int layer, const moe::v1::MoeSpec& moe);
+
+// The MoE layers of a model of `n_layers` layers, ascending.
+std::vector<int> MoeLayers(int n_layers, const moe::v1::MoeSpec& moe);
+
+// InvalidArgument naming model.moe.layer_list when it lists a layer past `n_layers`.
+absl::Status CheckMoeLayers(int n_layers, const moe::v1::MoeSpec& moe);
+
+// Whether two MoE specs give a model of `n_layers` layers the same parameters: as many
+// experts, on the same layers (however the layers are written).
+bool SameMoeLayout(int n_layers, const moe::v1::MoeSpec& a, const moe::v1::MoeSpec& b);
 
 struct ParameterCount {
   int64_t total = 0;

@@ -32,7 +32,7 @@ void ResolvePaths(const std::filesystem::path& base, moe::v1::JobSpec* spec) {
 
 absl::StatusOr<moe::v1::JobSpec> ParseJobSpec(absl::string_view yaml, absl::string_view source,
                                               const std::filesystem::path& base_dir,
-                                              bool* output_dir_defaulted) {
+                                              bool* output_dir_defaulted, SpecFiles files) {
   moe::v1::JobSpec spec;
   RETURN_IF_ERROR(YamlToMessage(yaml, source, &spec));
   if (output_dir_defaulted != nullptr) {
@@ -42,7 +42,7 @@ absl::StatusOr<moe::v1::JobSpec> ParseJobSpec(absl::string_view yaml, absl::stri
   ApplyDefaults(&spec);
   // The default output_dir (runs/<name>) lives under the current directory, not the spec's.
   Absolutize(std::filesystem::current_path(), spec.mutable_checkpoint()->mutable_output_dir());
-  const absl::Status valid = ValidateJobSpec(spec);
+  const absl::Status valid = ValidateJobSpec(spec, files);
   if (!valid.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": invalid job spec:\n", valid.message()));
@@ -51,12 +51,12 @@ absl::StatusOr<moe::v1::JobSpec> ParseJobSpec(absl::string_view yaml, absl::stri
 }
 
 absl::StatusOr<moe::v1::JobSpec> LoadJobSpec(const std::filesystem::path& path,
-                                             bool* output_dir_defaulted) {
+                                             bool* output_dir_defaulted, SpecFiles files) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot read job spec"));
   std::stringstream text;
   text << in.rdbuf();
-  return ParseJobSpec(text.str(), path.string(), path.parent_path(), output_dir_defaulted);
+  return ParseJobSpec(text.str(), path.string(), path.parent_path(), output_dir_defaulted, files);
 }
 
 }  // namespace moe::common

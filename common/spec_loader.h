@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/spec_validator.h"
 #include "moe/v1/job.pb.h"
 
 namespace moe::common {
@@ -17,15 +18,18 @@ namespace moe::common {
 // Errors: NotFound if the file cannot be read; InvalidArgument naming file, line and field
 // for malformed YAML, unknown keys or wrong types, and listing every validation problem.
 // `output_dir_defaulted`, when given, says whether the file left checkpoint.output_dir out
-// (moectl then asks moed for a directory of the job's own under the default).
+// (moectl then asks moed for a directory of the job's own under the default). `files`: whether
+// the spec's input files must exist here (common/spec_validator.h).
 absl::StatusOr<moe::v1::JobSpec> LoadJobSpec(const std::filesystem::path& path,
-                                             bool* output_dir_defaulted = nullptr);
+                                             bool* output_dir_defaulted = nullptr,
+                                             SpecFiles files = SpecFiles::kMustExist);
 
 // As LoadJobSpec, for YAML text; `source` names it in errors and relative paths resolve
 // against `base_dir`.
 absl::StatusOr<moe::v1::JobSpec> ParseJobSpec(absl::string_view yaml, absl::string_view source,
                                               const std::filesystem::path& base_dir,
-                                              bool* output_dir_defaulted = nullptr);
+                                              bool* output_dir_defaulted = nullptr,
+                                              SpecFiles files = SpecFiles::kMustExist);
 
 }  // namespace moe::common
 

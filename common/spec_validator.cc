@@ -16,11 +16,12 @@ namespace {
 // Collects problems under a path prefix; `Check` records `message` when `ok` is false.
 class Problems {
  public:
-  explicit Problems(std::vector<SpecProblem>* out) : out_(out) {}
+  Problems(std::vector<SpecProblem>* out, SpecFiles files) : out_(out), files_(files) {}
   void Check(bool ok, std::string path, std::string message) {
     if (!ok) out_->push_back({std::move(path), std::move(message)});
   }
   void CheckFile(const std::string& file, std::string path, bool want_directory) {
+    if (files_ == SpecFiles::kMayBeElsewhere) return;
     std::error_code ec;
     const bool exists = want_directory ? std::filesystem::is_directory(file, ec)
                                        : std::filesystem::is_regular_file(file, ec);
@@ -30,6 +31,7 @@ class Problems {
 
  private:
   std::vector<SpecProblem>* out_;
+  const SpecFiles files_;
 };
 
 void CheckModel(const moe::v1::JobSpec& spec, Problems& p) {
@@ -78,6 +80,21 @@ void CheckModel(const moe::v1::JobSpec& spec, Problems& p) {
   if (moe.layers_case() == moe::v1::MoeSpec::kEveryNLayers) {
     p.Check(moe.every_n_layers() > 0, "model.moe.every_n_layers", "must be > 0");
   }
+  if (moe.layers_case() == moe::v1::MoeSpec::kLayerList) {
+    const auto& list = moe.layer_list().layers();
+    p.Check(!list.empty(), "model.moe.layer_list.layers",
+            "list at least one layer (or no experts for a dense model)");
+    for (int i = 1; i < list.size(); ++i) {
+      p.Check(list[i] > list[i - 1], absl::StrCat("model.moe.layer_list.layers[", i, "]"),
+              absl::StrCat(list[i], " follows ", list[i - 1], ": list layers ascending, once each"));
+    }
+    if (spec.model().has_config() && !list.empty()) {
+      p.Check(list[list.size() - 1] < spec.model().config().n_layers(),
+              "model.moe.layer_list.layers",
+              absl::StrCat("layer ", list[list.size() - 1], " is past the model's ",
+                           spec.model().config().n_layers(), " layers (0-based)"));
+    }
+  }
   p.Check(moe.capacity_factor() >= 0, "model.moe.capacity_factor", "must be >= 0 (0: dropless)");
   p.Check(moe.load_balance_loss_weight() >= 0, "model.moe.load_balance_loss_weight",
           "must be >= 0");
@@ -123,9 +140,9 @@ void CheckTraining(const moe::v1::TrainingSpec& t, Problems& p) {
 
 }  // namespace
 
-std::vector<SpecProblem> FindSpecProblems(const moe::v1::JobSpec& spec) {
+std::vector<SpecProblem> FindSpecProblems(const moe::v1::JobSpec& spec, SpecFiles files) {
   std::vector<SpecProblem> out;
-  Problems p(&out);
+  Problems p(&out, files);
   const std::string& name = spec.name();
   const bool name_ok =
       !name.empty() && name.size() <= 63 && name[0] != '.' && name[0] != '_' && name[0] != '-' &&
@@ -142,6 +159,8 @@ std::vector<SpecProblem> FindSpecProblems(const moe::v1::JobSpec& spec) {
   p.Check(spec.zero().stage() == 0 || spec.zero().stage() == 2, "zero.stage",
           "must be 0 (plain data parallel) or 2");
   p.Check(spec.zero().bucket_mb() > 0, "zero.bucket_mb", "must be > 0");
+  p.Check(spec.zero().offload_optimizer() != moe::v1::OFFLOAD_DEVICE_CPU || spec.zero().stage() == 2,
+          "zero.offload_optimizer", "cpu needs zero.stage 2 (the optimizer state is partitioned)");
   p.Check(!spec.checkpoint().output_dir().empty(), "checkpoint.output_dir", "required");
   if (!spec.checkpoint().resume_from().empty()) {
     p.CheckFile(spec.checkpoint().resume_from(), "checkpoint.resume_from", true);
@@ -170,8 +189,8 @@ absl::Status CheckSpecSize(const moe::v1::JobSpec& spec) {
       " (1 MiB): keep long texts (data.prompt_template) in files the spec names"));
 }
 
-absl::Status ValidateJobSpec(const moe::v1::JobSpec& spec) {
-  const std::vector<SpecProblem> problems = FindSpecProblems(spec);
+absl::Status ValidateJobSpec(const moe::v1::JobSpec& spec, SpecFiles files) {
+  const std::vector<SpecProblem> problems = FindSpecProblems(spec, files);
   if (problems.empty()) return absl::OkStatus();
   std::vector<std::string> lines;
   for (const SpecProblem& problem : problems) {

@@ -16,13 +16,19 @@ struct SpecProblem {
   std::string message;  // e.g. "must be > 0"
 };
 
+// Whether the spec's input files (train_file, tokenizer, hf_path, resume_from) must exist here:
+// yes to run it; not to plan it on another machine than the one it will run on.
+enum class SpecFiles { kMustExist, kMayBeElsewhere };
+
 // Returns every problem in `spec`, in field order; empty when the spec is valid. Checks that
-// named input files exist (train_file, tokenizer, hf_path) but reads none of them.
-std::vector<SpecProblem> FindSpecProblems(const moe::v1::JobSpec& spec);
+// named input files exist (unless kMayBeElsewhere) but reads none of them.
+std::vector<SpecProblem> FindSpecProblems(const moe::v1::JobSpec& spec,
+                                          SpecFiles files = SpecFiles::kMustExist);
 
 // OK, or InvalidArgument whose message lists FindSpecProblems one per line as
 // "path: message".
-absl::Status ValidateJobSpec(const moe::v1::JobSpec& spec);
+absl::Status ValidateJobSpec(const moe::v1::JobSpec& spec,
+                             SpecFiles files = SpecFiles::kMustExist);
 
 // The largest spec moed takes, encoded; CheckSpecSize says so in words (InvalidArgument). moectl
 // checks before sending, moed again for other clients.

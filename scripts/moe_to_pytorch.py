@@ -70,9 +70,11 @@ def layer_norm_eps(cfg):
 
 
 def is_moe_layer(layer, moe):
-    """common/model_config.cc IsMoeLayer: all layers, or every n-th counting from 1."""
+    """common/model_config.cc IsMoeLayer: all layers, every n-th counting from 1, or a list."""
     if not moe.get("experts"):
         return False
+    if "layer_list" in moe:
+        return layer in moe["layer_list"].get("layers", [])
     n = moe.get("every_n_layers")
     return (layer + 1) % n == 0 if n else True
 

@@ -50,6 +50,9 @@ fi
 torch_version=2.11.0
 python_pkgs=("torch==$torch_version" numpy crc32c tokenizers==0.22.2 transformers==4.57.3
              tensorboard==2.21.0 safetensors==0.8.0)
+# References that build against the torch above (no build isolation): DeepSpeed's memory
+# estimators, for the memory plan's test; Accelerate, for the speed benchmark.
+reference_pkgs=(deepspeed==0.19.8 accelerate==1.16.0)
 if [ -n "${MOE_TORCH_PYTHON:-}" ]; then
   echo "setup: LibTorch from $MOE_TORCH_PYTHON ($("$MOE_TORCH_PYTHON" -c 'import torch; print(torch.__version__)'))"
   exit 0
@@ -58,13 +61,16 @@ cd "$(dirname "$0")/.."
 venv=.venv
 if ! "$venv/bin/python" - "$torch_version" 2>/dev/null <<'PY'
 import sys, torch, numpy, crc32c, tokenizers, transformers, tensorboard, safetensors
+import deepspeed, accelerate
 sys.exit(0 if torch.__version__.split('+')[0] == sys.argv[1] and tokenizers.__version__ == "0.22.2"
-         and transformers.__version__ == "4.57.3" else 1)
+         and transformers.__version__ == "4.57.3" and deepspeed.__version__ == "0.19.8" else 1)
 PY
 then
   echo "setup: installing ${python_pkgs[*]} into $venv/"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "${python_pkgs[@]}"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation \
+    "${reference_pkgs[@]}"
 else
   echo "setup: $venv/ has torch $torch_version and the test references"
 fi

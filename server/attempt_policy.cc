@@ -111,10 +111,13 @@ JobDecision DecideNext(AttemptCause cause, const JobHistory& job, const RestartP
     d.event = "preempted: resuming from the checkpoint it committed";
   } else if (cause == moe::v1::ATTEMPT_CAUSE_OOM_KILLED &&
              job.out_of_memory_before_from_same_start) {
-    d.failure = absl::StrCat("out of memory twice from the same start (",
-                             job.resume_from.empty() ? "step 0" : job.resume_from,
-                             "); not retried: lower training.micro_batch_size, turn on activation "
-                             "checkpointing or use more devices");
+    d.failure = absl::StrCat(
+        "out of memory twice from the same start (",
+        job.resume_from.empty() ? "step 0" : job.resume_from, "); not retried: ",
+        job.memory_advice.empty()
+            ? "lower training.micro_batch_size, turn on activation checkpointing or use more "
+              "devices (moectl plan shows the job's memory)"
+            : job.memory_advice);
   } else if (job.restarts < job.max_restarts) {
     d.next = Next::kRequeue;
     d.charged = true;

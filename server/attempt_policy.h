@@ -49,6 +49,9 @@ struct JobHistory {
   bool out_of_memory_before_from_same_start = false;
   int32_t restarts = 0, max_restarts = 0;
   std::string resume_from;  // the start this attempt had ("" = step 0)
+  // After running out of memory: what the job's memory plan advises (OutOfMemoryAdvice), or
+  // "" when it cannot say.
+  std::string memory_advice;
 };
 
 struct RestartPolicy {

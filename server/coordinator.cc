@@ -56,6 +56,11 @@ absl::StatusOr<Launcher*> Coordinator::LauncherFor(const moe::v1::JobSpec& spec)
   return launchers_.For(spec.resources().launcher());
 }
 
+moe::v1::Launcher Coordinator::LauncherKind(const moe::v1::JobSpec& spec) const {
+  return spec.resources().launcher() == moe::v1::LAUNCHER_UNSPECIFIED ? options_.default_launcher
+                                                                     : spec.resources().launcher();
+}
+
 int64_t Coordinator::version() const {
   absl::MutexLock lock(&mu_);
   return version_;
@@ -274,6 +279,9 @@ absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec,
   RETURN_IF_ERROR(paths_.Check(spec));
   ASSIGN_OR_RETURN(const Launcher* launcher, LauncherFor(spec));
   RETURN_IF_ERROR(launcher->Admit(spec, options_.slots));
+  ASSIGN_OR_RETURN(
+      const std::optional<std::string> memory_warning,
+      AdmitByMemory(spec, options_.memory, LauncherKind(spec) == moe::v1::LAUNCHER_SLURM));
   const int world = static_cast<int>(spec.resources().world_size());
   const double now = now_();
   // Held throughout: no other submit can take the output directory meanwhile, and the
@@ -291,6 +299,7 @@ absl::StatusOr<moe::v1::Job> Coordinator::Submit(const moe::v1::JobSpec& spec,
     return PrepareJobFiles(spec, unique_output_dir, id, options_.data_dir, options_.catalogue_id);
   }));
   Event(id, absl::StrCat("submitted: ", spec.name(), " on ", world, " workers"), now);
+  if (memory_warning) Event(id, *memory_warning, now);
   ++version_;
   return catalogue_.GetJob(id);
 }
@@ -787,6 +796,10 @@ absl::Status Coordinator::RecordEnd(int64_t job_id, const Running& run, bool* re
   history.restarts = job.restarts();
   history.max_restarts = job.max_restarts();
   history.resume_from = run.resume_from;
+  if (cause == moe::v1::ATTEMPT_CAUSE_OOM_KILLED) {
+    history.memory_advice = OutOfMemoryAdvice(job.spec(), options_.memory,
+                                              LauncherKind(job.spec()) == moe::v1::LAUNCHER_SLURM);
+  }
   const JobDecision decision =
       DecideNext(cause, history, {options_.backoff_initial_s, options_.backoff_max_s});
   switch (decision.next) {

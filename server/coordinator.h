@@ -39,6 +39,7 @@
 #include "server/catalogue_backlog.h"
 #include "server/launcher.h"
 #include "server/launcher_registry.h"
+#include "server/memory_admission.h"
 #include "server/metrics.h"
 #include "server/path_policy.h"
 #include "server/slurm_launcher.h"
@@ -66,6 +67,7 @@ struct CoordinatorOptions {
   moe::v1::Launcher default_launcher = moe::v1::LAUNCHER_LOCAL;
   SlurmOptions slurm;
   std::string catalogue_id;  // the catalogue's identity (Catalogue::CatalogueId), for owner markers
+  MachineMemory memory;      // what submitted jobs' memory plans are admitted against
 };
 
 class Coordinator {
@@ -239,6 +241,8 @@ class Coordinator {
                            const Launcher& launcher) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The launcher of a job of `spec` (InvalidArgument when this moed has none for it).
   absl::StatusOr<Launcher*> LauncherFor(const moe::v1::JobSpec& spec) const;
+  // resources.launcher, or moed's default when unset.
+  moe::v1::Launcher LauncherKind(const moe::v1::JobSpec& spec) const;
   // Starts supervising `workers`, attempt `attempt_id` of job `job_id`, from `now`.
   Running& Track(int64_t job_id, int64_t attempt_id, int32_t world_size,
                  std::unique_ptr<WorkerGroup> workers, bool uses_slots,

@@ -65,6 +65,15 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   }
   d->metrics_ = std::make_unique<CoordinatorMetrics>();
   d->gpus_ = GpuMonitor::Open(options.nvml_library);
+  // Admission's memory where the flags did not give it: the smallest GPU, the physical memory.
+  MemoryLimits& local = options.coordinator.memory.local;
+  if (local.gpu_bytes == 0 && d->gpus_) {
+    for (const GpuReading& gpu : d->gpus_->Read()) {
+      const auto total = static_cast<int64_t>(gpu.memory_total_bytes);
+      if (total > 0 && (local.gpu_bytes == 0 || total < local.gpu_bytes)) local.gpu_bytes = total;
+    }
+  }
+  if (local.host_bytes == 0) local.host_bytes = PhysicalMemoryBytes();
   if (options.coordinator.slots == 0) {
     options.coordinator.slots =
         d->gpus_ ? d->gpus_->device_count()

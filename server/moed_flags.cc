@@ -3,8 +3,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
+#include <tuple>
 
 #include "common/rpc_security.h"
+#include "plan/job_plan.h"
 
 namespace moe::server {
 
@@ -54,6 +56,12 @@ void MoedFlags::AddServingFlags(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--worker-bin", options_.coordinator.worker_binary, "The moe-worker executable")
       ->capture_default_str();
+  app.add_option("--gpu-memory", gpu_memory_,
+                 "Memory of one GPU that submitted jobs' memory plans are admitted against, "
+                 "e.g. 80GiB (default: the smallest GPU NVML sees; for Slurm jobs: none)");
+  app.add_option("--host-memory", host_memory_,
+                 "Memory of one node, likewise, e.g. 1TiB (default: this machine's physical "
+                 "memory; for Slurm jobs: none)");
 }
 
 void MoedFlags::AddSupervisionFlags(CLI::App& app) {
@@ -184,6 +192,18 @@ absl::StatusOr<DaemonOptions> MoedFlags::Options() const {
   options.worker_tls_cert_file = tls_cert_;
   options.worker_tls_key_file = tls_key_;
   for (const std::string& root : allowed_roots_) options.coordinator.allowed_roots.push_back(root);
+  MachineMemory& memory = options.coordinator.memory;
+  for (const auto& [flag, text, bytes] :
+       {std::tuple{"--gpu-memory", &gpu_memory_, &memory.slurm.gpu_bytes},
+        std::tuple{"--host-memory", &host_memory_, &memory.slurm.host_bytes}}) {
+    if (text->empty()) continue;
+    const absl::StatusOr<int64_t> parsed = plan::ParseBytes(*text);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": ", parsed.status().message()));
+    }
+    *bytes = *parsed;
+  }
+  memory.local = memory.slurm;  // the daemon fills what the flags leave unknown
   return options;
 }
 

@@ -62,6 +62,7 @@ class MoedFlags {
   std::vector<std::string> notices_;
   std::string metadata_url_;
   double notice_poll_s_ = 5;
+  std::string gpu_memory_, host_memory_;  // admission's sizes, when given
   std::string launcher_ = "local";
   std::string slurm_partition_, slurm_time_, slurm_account_;
   uint32_t slurm_nodes_ = 0, slurm_gpus_ = 0;

@@ -20,6 +20,7 @@
 #include "common/proto_yaml.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "plan/job_plan.h"
 #include "tests/testing/moed_process.h"
 #include "tests/testing/train_test_util.h"
 
@@ -404,6 +405,31 @@ TEST(Moed, ABadSpecIsRejectedWithEveryProblemAndNothingIsQueued) {
   EXPECT_THAT(std::string(moed.client().Submit(spec).status().message()),
               HasSubstr("2 device slots"));
   EXPECT_EQ(moed.client().List()->jobs_size(), 0);
+}
+
+TEST(Moed, AJobThatCannotFitInMemoryIsRefusedAtSubmitAndATightOneIsWarnedOf) {
+  const fs::path root = worker::testing::FreshDir("moed_memory");
+  moe::v1::JobSpec spec = Job(root / "out", 10);
+  const int64_t need = plan::PlanJob(spec, {}).value().need;  // a CPU job: its node's memory
+  const fs::path file = root / "job.yaml";
+  std::ofstream(file) << common::MessageToYaml(spec);
+  {
+    Moed moed(root / "small", absl::StrCat("--nvml-library /nonexistent --host-memory ", need - 1));
+    const std::string out = (root / "moectl.out").string();
+    const int status = std::system(absl::StrCat(MOECTL_BIN, " --server ", moed.address(),
+                                                " submit ", file.string(), " > ", out, " 2>&1")
+                                       .c_str());
+    EXPECT_EQ(WEXITSTATUS(status), 2) << ReadFile(out);
+    EXPECT_THAT(ReadFile(out), HasSubstr("does not fit in memory: needs"));
+    EXPECT_THAT(ReadFile(out), HasSubstr("per node"));
+    EXPECT_EQ(moed.client().List()->jobs_size(), 0);
+  }
+  Moed moed(root / "tight", absl::StrCat("--nvml-library /nonexistent --host-memory ", need));
+  const int64_t id = Submit(moed, spec);
+  ASSERT_GT(id, 0);
+  EXPECT_THAT(moed.log(), HasSubstr(absl::StrCat("job ", id, ": memory is tight, within 5%")));
+  moed.client().Cancel(id).IgnoreError();
+  moed.WaitFor(id, [](const moe::v1::Job& j) { return j.state() >= moe::v1::JOB_STATE_COMPLETED; });
 }
 
 TEST(Moectl, ExitCodesAndUnreachableMoed) {

@@ -88,10 +88,7 @@ absl::Status RunInspect(const std::string& checkpoint) {
     std::cout << "experts: none (dense)\n";
     return absl::OkStatus();
   }
-  std::vector<int> layers;
-  for (int i = 0; i < static_cast<int>(c.n_layers()); ++i) {
-    if (common::IsMoeLayer(i, moe)) layers.push_back(i);
-  }
+  const std::vector<int> layers = common::MoeLayers(static_cast<int>(c.n_layers()), moe);
   std::cout << "experts: " << moe.experts_size() << " (" << absl::StrJoin(moe.experts(), ", ")
             << "), top-" << moe.top_k() << (moe.normalize_top_k() ? " renormalised" : "")
             << ", capacity factor " << moe.capacity_factor()

@@ -200,10 +200,10 @@ absl::StatusOr<MptForCausalLM> BuildModel(const moe::v1::ModelSpec& spec, int32_
   moe::v1::MptConfig config;
   moe::v1::MoeSpec stored;
   RETURN_IF_ERROR(common::ReadHfConfig(dir, &config, &stored));
+  RETURN_IF_ERROR(common::CheckMoeLayers(static_cast<int>(config.n_layers()), spec.moe()));
   const bool upcycle = stored.experts_size() == 0 && spec.moe().experts_size() > 0;
-  if (stored.experts_size() > 0 && (stored.experts_size() != spec.moe().experts_size() ||
-                                    stored.layers_case() != spec.moe().layers_case() ||
-                                    stored.every_n_layers() != spec.moe().every_n_layers())) {
+  if (stored.experts_size() > 0 &&
+      !common::SameMoeLayout(static_cast<int>(config.n_layers()), stored, spec.moe())) {
     return absl::InvalidArgumentError(absl::StrCat(
         dir.string(), ": its MoE layout (", stored.experts_size(),
         " experts) differs from model.moe in the job spec; use the same experts and layers"));

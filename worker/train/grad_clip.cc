@@ -14,9 +14,11 @@ torch::Tensor ClipGradNorm(torch::Tensor& grad, double max_norm, Communicator& c
     const torch::Tensor piece = grad.narrow(0, at, std::min(kChunk, grad.numel() - at));
     sum_sq.add_(piece.to(torch::kFloat64).square().sum());
   }
-  comm.AllReduceSum(sum_sq);
-  const torch::Tensor norm = sum_sq.sqrt().reshape({});
-  if (max_norm > 0) grad.mul_((max_norm / (norm + 1e-6)).clamp_max(1.0));
+  // A host gradient (offloaded) is reduced on the communicator's device all the same.
+  torch::Tensor reduced = sum_sq.to(comm.device());
+  comm.AllReduceSum(reduced);
+  const torch::Tensor norm = reduced.sqrt().reshape({});
+  if (max_norm > 0) grad.mul_((max_norm / (norm + 1e-6)).clamp_max(1.0).to(grad.device()));
   return norm;
 }
 

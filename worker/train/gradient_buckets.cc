@@ -9,7 +9,7 @@ namespace moe::worker {
 
 GradientBuckets::GradientBuckets(FlatParameters& flat, Communicator& comm, int64_t begin,
                                  int64_t end, int64_t bucket_elements, bool overlap,
-                                 int max_in_flight)
+                                 int max_in_flight, bool offload)
     : flat_(flat),
       comm_(comm),
       begin_(begin),
@@ -30,7 +30,18 @@ GradientBuckets::GradientBuckets(FlatParameters& flat, Communicator& comm, int64
     bucket_of_[i] = buckets_.size() - 1;
   }
   for (Bucket& b : buckets_) b.waiting = b.params.size();
-  partition_grad_ = torch::zeros({end - begin}, Fp32());
+  if (offload) {
+    const bool gpu = flat.params().is_cuda();
+    partition_grad_ = torch::zeros({end - begin}, torch::dtype(torch::kFloat32).pinned_memory(gpu));
+    int64_t largest = 0;
+    for (const Bucket& b : buckets_) largest = std::max(largest, b.end - b.begin);
+    if (gpu) {
+      staging_ = torch::empty({std::min(largest, end - begin)},
+                              torch::dtype(torch::kFloat32).pinned_memory(true));  // host
+    }
+  } else {
+    partition_grad_ = torch::zeros({end - begin}, Fp32());
+  }
   for (size_t i = 0; i < ranges.size(); ++i) {
     hooks_.push_back(flat.tensors()[i].register_hook(
         [this, i](const torch::Tensor& grad) { OnGradient(i, grad); }));
@@ -93,7 +104,11 @@ void GradientBuckets::Complete(InFlight& in_flight) {
   Bucket& b = buckets_[in_flight.bucket];
   const int64_t lo = std::max(b.begin, begin_), hi = std::min(b.end, end_);
   if (lo < hi) {
-    partition_grad_.narrow(0, lo - begin_, hi - lo).add_(b.buffer.narrow(0, lo - b.begin, hi - lo));
+    torch::Tensor share = b.buffer.narrow(0, lo - b.begin, hi - lo);
+    if (staging_.defined()) {  // offloaded from a GPU: to the host, then added there
+      share = staging_.narrow(0, 0, hi - lo).copy_(share);
+    }
+    partition_grad_.narrow(0, lo - begin_, hi - lo).add_(share);
   }
   b.buffer = torch::Tensor();
 }

@@ -12,7 +12,10 @@
 // starts; without it each is waited for as it starts. A parameter's .grad is freed as soon as
 // the next gradient arrives, so no full-size gradient buffer ever exists: the memory is this
 // rank's partition plus the bucket being filled and the buckets in flight (BucketBytes()).
-// Every buffer lives on the parameters' device.
+// Buckets live on the parameters' device. The partition gradient does too, unless it is
+// offloaded: then it lives in host memory (pinned for a GPU model), and each reduced bucket's
+// share is copied through a pinned staging buffer and added on the host as the bucket completes,
+// while the device goes on with the backward already queued.
 #ifndef MOE_WORKER_TRAIN_GRADIENT_BUCKETS_H_
 #define MOE_WORKER_TRAIN_GRADIENT_BUCKETS_H_
 
@@ -32,7 +35,8 @@ class GradientBuckets {
   // [begin, end) is this rank's partition of `flat`'s padded buffer; every rank's partition has
   // the same size, rank r's starting at r * (end - begin). `flat` and `comm` must outlive this.
   GradientBuckets(FlatParameters& flat, Communicator& comm, int64_t begin, int64_t end,
-                  int64_t bucket_elements, bool overlap, int max_in_flight = kMaxInFlight);
+                  int64_t bucket_elements, bool overlap, int max_in_flight = kMaxInFlight,
+                  bool offload = false);
   static constexpr int kMaxInFlight = common::kMaxBucketsInFlight;
   // fp32 elements per bucket for zero.bucket_mb MiB (at least 1).
   static int64_t ElementsFor(double bucket_mb);
@@ -46,7 +50,7 @@ class GradientBuckets {
   void FinishMicroBatch();
 
   // fp32 [end - begin]: this rank's partition of the rank-summed gradients accumulated since
-  // it was last zeroed.
+  // it was last zeroed; in host memory when offloaded.
   torch::Tensor& partition_grad() { return partition_grad_; }
   size_t num_buckets() const { return buckets_.size(); }
   // The most bucket memory that exists at once, in bytes: the largest buckets, one filling
@@ -88,6 +92,7 @@ class GradientBuckets {
   std::vector<InFlight> in_flight_;  // launched, not yet waited for
   int64_t previous_ = -1;            // the parameter whose gradient arrived last
   torch::Tensor partition_grad_;
+  torch::Tensor staging_;  // offloaded GPU model: pinned fp32, the largest bucket's share
 };
 
 }  // namespace moe::worker

@@ -19,7 +19,9 @@ class ZeroGradientSync : public GradientSync {
         begin_(comm.rank() * part_),
         bucket_elements_(GradientBuckets::ElementsFor(zero.bucket_mb())),
         bucket_mb_(zero.bucket_mb()),
-        buckets_(flat, comm, begin_, begin_ + part_, bucket_elements_, zero.overlap_comm()) {}
+        offload_(zero.offload_optimizer() == moe::v1::OFFLOAD_DEVICE_CPU),
+        buckets_(flat, comm, begin_, begin_ + part_, bucket_elements_, zero.overlap_comm(),
+                 GradientBuckets::kMaxInFlight, offload_) {}
 
   int64_t begin() const override { return begin_; }
   int64_t end() const override { return begin_ + part_; }
@@ -34,13 +36,13 @@ class ZeroGradientSync : public GradientSync {
     torch::Tensor& params = flat_.params();
     comm_.AllGather(params.narrow(0, begin_, part_), params);  // in place: no temporary
   }
-  int64_t GradientBytes() const override { return part_ * 4; }
+  int64_t GradientBytes() const override { return offload_ ? 0 : part_ * 4; }
   int64_t BucketBytes() const override { return buckets_.BucketBytes(); }
   std::string Describe() const override {
     const size_t n = buckets_.num_buckets();
     return absl::StrCat("ZeRO-2, ", n, n == 1 ? " gradient bucket" : " gradient buckets",
                         " of >= ", bucket_mb_, " MiB, up to ", GradientBuckets::kMaxInFlight,
-                        " in flight");
+                        " in flight", offload_ ? ", optimizer offloaded to the CPU" : "");
   }
 
  private:
@@ -48,6 +50,7 @@ class ZeroGradientSync : public GradientSync {
   Communicator& comm_;
   const int64_t part_, begin_, bucket_elements_;
   const double bucket_mb_;
+  const bool offload_;
   GradientBuckets buckets_;
 };
 

@@ -9,7 +9,8 @@
 //
 // Per optimizer step, every rank calls: FinishMicroBatch() after each micro-batch's backward;
 // ClipGradNorm(); the optimizer's Step over [begin(), end()) with grad(); FinishUpdate().
-// Every buffer lives on the flat parameters' device.
+// Every buffer lives on the flat parameters' device, except ZeRO-2's offloaded partition
+// gradient (zero.offload_optimizer: cpu), which lives in host memory.
 #ifndef MOE_WORKER_TRAIN_GRADIENT_SYNC_H_
 #define MOE_WORKER_TRAIN_GRADIENT_SYNC_H_
 
@@ -48,8 +49,8 @@ class GradientSync {
   // gives every rank every range. Collective.
   virtual void FinishUpdate() = 0;
 
-  // Bytes of gradient storage this rank holds throughout (the fp32 gradient of its range) and
-  // at most in transit (gradient buckets), for the memory plan.
+  // Bytes of device gradient storage this rank holds throughout (the fp32 gradient of its
+  // range, unless offloaded) and at most in transit (gradient buckets), for the memory plan.
   virtual int64_t GradientBytes() const = 0;
   virtual int64_t BucketBytes() const = 0;
   // "ZeRO-2, 12 gradient buckets of >= 4 MB, 2 in flight" or "replicated".

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/checkpoint_manifest.h"
 #include "common/disk_full.h"
 #include "common/exit_codes.h"
@@ -98,9 +99,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
                                     ") keeps the global batch"));
   }
   // From the model's own config: a Hugging Face model's is in its config.json, not the spec.
-  for (uint32_t layer = 0; layer < t->model_->config().n_layers(); ++layer) {
-    if (common::IsMoeLayer(static_cast<int>(layer), t->model_->moe_spec()))
-      t->moe_layers_.push_back(layer);
+  for (const int layer : common::MoeLayers(static_cast<int>(t->model_->config().n_layers()),
+                                           t->model_->moe_spec())) {
+    t->moe_layers_.push_back(static_cast<uint32_t>(layer));
   }
   t->model_flops_per_token_ =
       ModelFlopsPerToken(t->model_->config(), t->model_->moe_spec(), spec.data().max_seq_len());
@@ -108,13 +109,16 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   t->peak_flops_ = peak * comm.world_size();
   t->flat_ = std::make_unique<FlatParameters>(*t->model_, 2 * comm.world_size());
   t->sync_ = MakeGradientSync(spec.zero(), *t->flat_, comm);
-  t->optimizer_ =
-      std::make_unique<AdamW>(spec.training(), *t->flat_, t->sync_->begin(), t->sync_->end());
+  t->optimizer_ = std::make_unique<AdamW>(
+      spec.training(), *t->flat_, t->sync_->begin(), t->sync_->end(),
+      spec.zero().offload_optimizer() == moe::v1::OFFLOAD_DEVICE_CPU);
   t->stop_ = std::make_unique<StopAgreement>(options.stop_requested, comm);
   ASSIGN_OR_RETURN(t->checkpointer_, Checkpointer::Create(t->spec_, t->model_, *t->optimizer_,
                                                           *t->flat_, comm, progress));
   moe::v1::JobSpec resolved = spec;
   *resolved.mutable_model()->mutable_config() = t->model_->config();
+  resolved.mutable_resources()->set_device(t->device_.is_cuda() ? moe::v1::DEVICE_CUDA
+                                                                 : moe::v1::DEVICE_CPU);
   t->plan_ = common::PlanMemory(resolved, comm.world_size(), t->flat_->params().numel(),
                                 t->sync_->BucketBytes());
   progress.OnMessage(absl::StrCat("rank ", comm.rank(), " of ", comm.world_size(), " on ",
@@ -231,6 +235,14 @@ Trainer::StepTotals Trainer::ForwardBackward(const std::vector<Batch>& batches) 
   return totals;
 }
 
+std::string Trainer::OutOfMemoryNote() const {
+  const auto [term, bytes] = plan_.LargestDeviceTerm();
+  return absl::StrFormat(
+      "this rank's memory plan is %.4g GB on the device, the largest term %s (%.4g GB); "
+      "`moectl plan` on the spec with --gpu-memory lists the changes that fit",
+      plan_.total() / 1e9, term, bytes / 1e9);
+}
+
 Trainer::StepResult Trainer::Step() {
   StepResult step;
   const std::vector<Batch> batches = NextBatches();
@@ -250,12 +262,12 @@ absl::Status Trainer::Run() {
     const std::string message = absl::StrCat("training step ", state_.step + 1, ": ", what);
     // CUDA's allocator says "CUDA out of memory"; CPU's "DefaultCPUAllocator: not enough memory".
     if (absl::StrContains(what, "out of memory") || absl::StrContains(what, "not enough memory")) {
-      return absl::ResourceExhaustedError(message);
+      return absl::ResourceExhaustedError(absl::StrCat(message, "; ", OutOfMemoryNote()));
     }
     return absl::InternalError(message);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("training step ", state_.step + 1, ": out of memory"));
+        absl::StrCat("training step ", state_.step + 1, ": out of memory; ", OutOfMemoryNote()));
   } catch (const std::exception& e) {  // e.g. Gloo: a peer's connection closed
     return absl::InternalError(absl::StrCat("training step ", state_.step + 1, ": ", e.what()));
   }

@@ -119,6 +119,8 @@ class Trainer {
   absl::Status Loop();
   // One optimizer step (see the top of this file).
   StepResult Step();
+  // For an out-of-memory error: the plan's device total and largest term, and where to look.
+  std::string OutOfMemoryNote() const;
   // After a step: advances the data position and epoch, reports, checkpoints, evaluates.
   // Sets *stop when the run should end here (OK: the spec's end or stop_after_steps; Aborted:
   // a requested stop, with its checkpoint committed).

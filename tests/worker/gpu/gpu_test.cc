@@ -14,6 +14,7 @@
 #include "tests/testing/model_test_util.h"
 #include "tests/testing/train_test_util.h"
 #include "worker/model/mpt_model.h"
+#include "worker/model/safetensors.h"
 #include "worker/parallel/c10d_communicator.h"
 #include "worker/parallel/communicator.h"
 #include "worker/parallel/memory_stats.h"
@@ -133,6 +134,28 @@ TEST(Gpu, ZeroTwoOverNcclEqualsTheLocalPath) {
   ASSERT_TRUE(Train(b, local).ok());
   EXPECT_EQ(Bytes(root / "nccl" / CheckpointName(6) / "model.safetensors"),
             Bytes(root / "local" / CheckpointName(6) / "model.safetensors"));
+}
+
+TEST(Gpu, OffloadedOptimizerTrainsLikeTheOneOnTheDevice) {
+  // fp32: the host step and the host partition gradient (through pinned staging) against the
+  // device tensor path.
+  SKIP_WITHOUT_GPU();
+  const fs::path root = testing::FreshDir("gpu_offload");
+  LocalCommunicator gpu(kGpu);
+  moe::v1::JobSpec device = GpuJob(root / "device", false), host = GpuJob(root / "host", false);
+  host.mutable_zero()->set_offload_optimizer(moe::v1::OFFLOAD_DEVICE_CPU);
+  for (auto* spec : {&device, &host}) spec->mutable_training()->set_max_steps(6);
+  ASSERT_TRUE(Train(device, gpu).ok());
+  ASSERT_TRUE(Train(host, gpu).ok());
+  for (const char* file : {"model.safetensors", "optimizer-00000-of-00001.safetensors"}) {
+    auto a = SafetensorsFile::Open(root / "device" / CheckpointName(6) / file);
+    auto b = SafetensorsFile::Open(root / "host" / CheckpointName(6) / file);
+    ASSERT_TRUE(a.ok() && b.ok());
+    for (const auto& [name, entry] : (*a)->entries()) {
+      const torch::Tensor x = *(*a)->Load(name), y = *(*b)->Load(name);
+      EXPECT_LT(((x - y).norm() / x.norm().clamp_min(1e-30)).item<double>(), 1e-6) << name;
+    }
+  }
 }
 
 TEST(Gpu, PeakMemoryIsWithinTenPercentOfThePlan) {

@@ -38,8 +38,9 @@ struct JobRun {
 };
 
 // A spec under `root`/`name`; `output` names another run's output directory to share it.
+// With `offload`, zero.offload_optimizer: cpu.
 JobRun WriteSpec(const fs::path& root, const std::string& name, int stage = 2,
-                 const std::string& output = "", bool overlap_comm = true) {
+                 const std::string& output = "", bool overlap_comm = true, bool offload = false) {
   const fs::path out = root / (output.empty() ? name : output);
   moe::v1::JobSpec spec = testing::SmallJob(out);
   spec.set_name("dp");
@@ -52,6 +53,7 @@ JobRun WriteSpec(const fs::path& root, const std::string& name, int stage = 2,
   spec.mutable_zero()->set_stage(stage);
   spec.mutable_zero()->set_bucket_mb(0.01);
   spec.mutable_zero()->set_overlap_comm(overlap_comm);
+  if (offload) spec.mutable_zero()->set_offload_optimizer(moe::v1::OFFLOAD_DEVICE_CPU);
   spec.mutable_checkpoint()->set_save_at_epoch_end(false);
   spec.mutable_checkpoint()->set_save_steps(2);
   moe::v1::MoeSpec* moe = spec.mutable_model()->mutable_moe();
@@ -223,14 +225,51 @@ TEST(ZeroTwo, ResumeOnTheSameRanksIsByteIdentical) {
   }
 }
 
-class ElasticResume : public ::testing::TestWithParam<std::pair<int, int>> {};
+TEST(ZeroOffload, TrainsTheSameModelAsTheOptimizerOnTheDevice) {
+  // The fused host AdamW step and the host gradient partition against the tensor path, on one
+  // and two ranks: the same losses, gradient norms, weights and optimizer state up to fp32
+  // rounding.
+  const fs::path root = testing::FreshDir("zero_offload");
+  for (int world : {1, 2}) {
+    SCOPED_TRACE(absl::StrCat(world, " ranks"));
+    const JobRun device = WriteSpec(root, absl::StrCat("device", world)),
+                 host = WriteSpec(root, absl::StrCat("host", world), 2, "", true, true);
+    ASSERT_TRUE(Train(world, device));
+    ASSERT_TRUE(Train(world, host));
+    const std::vector<StepLine> expected = Steps(device), got = Steps(host);
+    ASSERT_EQ(got.size(), 4u);
+    ASSERT_EQ(got.size(), expected.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_NEAR(got[i].loss, expected[i].loss, kRelative * expected[i].loss);
+      EXPECT_NEAR(got[i].grad_norm, expected[i].grad_norm, kRelative * expected[i].grad_norm);
+    }
+    const std::string last = CheckpointName(4);
+    EXPECT_LT(ModelDifference(device.output / last, host.output / last), kRelative);
+    const OptimizerFiles a = ReadOptimizer(device.output / last),
+                         b = ReadOptimizer(host.output / last);
+    ASSERT_EQ(a.state.size(), b.state.size());
+    for (const auto& [name, tensor] : a.state) {
+      const torch::Tensor other = b.state.at(name);
+      EXPECT_LT(((tensor - other).norm() / tensor.norm().clamp_min(1e-30)).item<double>(),
+                kRelative)
+          << name;
+    }
+    EXPECT_GT(ModelDifference(host.output / last, host.output / CheckpointName(2)), 1e-3);
+  }
+}
+
+// {from ranks, to ranks, offload before, offload after}.
+using ElasticCase = std::tuple<int, int, bool, bool>;
+class ElasticResume : public ::testing::TestWithParam<ElasticCase> {};
 
 TEST_P(ElasticResume, RestoresStateExactlyThenFollowsTheUninterruptedRun) {
-  const auto [from, to] = GetParam();
-  const fs::path root = testing::FreshDir(absl::StrCat("elastic_", from, "_", to));
-  const JobRun reference = WriteSpec(root, "reference"), before = WriteSpec(root, "before"),
-               restored = WriteSpec(root, "restored"),
-               after = WriteSpec(root, "after", 2, "restored");
+  const auto [from, to, offload_before, offload_after] = GetParam();
+  const fs::path root = testing::FreshDir(
+      absl::StrCat("elastic_", from, "_", to, "_", offload_before, offload_after));
+  const JobRun reference = WriteSpec(root, "reference"),
+               before = WriteSpec(root, "before", 2, "", true, offload_before),
+               restored = WriteSpec(root, "restored", 2, "", true, offload_after),
+               after = WriteSpec(root, "after", 2, "restored", true, offload_after);
   ASSERT_TRUE(Train(1, reference));
   ASSERT_TRUE(Train(from, before, "--stop-after-steps 2"));
   // Resumed on `to` ranks and stopped at once: the re-saved state is the saved one, exactly.
@@ -249,10 +288,18 @@ TEST_P(ElasticResume, RestoresStateExactlyThenFollowsTheUninterruptedRun) {
   EXPECT_GT(ModelDifference(reference.output / last, saved), 1e-3);
 }
 
+// The last two move a checkpoint between the optimizer on the device and offloaded.
 INSTANTIATE_TEST_SUITE_P(WorldSizes, ElasticResume,
-                         ::testing::Values(std::pair{2, 1}, std::pair{1, 2}, std::pair{2, 3}),
+                         ::testing::Values(ElasticCase{2, 1, false, false},
+                                           ElasticCase{1, 2, false, false},
+                                           ElasticCase{2, 3, false, false},
+                                           ElasticCase{2, 1, true, false},
+                                           ElasticCase{1, 2, false, true}),
                          [](const auto& info) {
-                           return absl::StrCat(info.param.first, "to", info.param.second);
+                           const ElasticCase& c = info.param;
+                           return absl::StrCat(std::get<0>(c), std::get<2>(c) ? "offloaded" : "",
+                                               "to", std::get<1>(c),
+                                               std::get<3>(c) ? "offloaded" : "");
                          });
 
 TEST(ZeroTwo, RoutersTrain) {

@@ -1,12 +1,14 @@
-// The memory plan the trainer states at start is what a real run takes: for two model sizes
-// on the CPU, the peak of tensor memory measured while training (a counting allocator under
-// LibTorch's) is within 10 % of the plan's total. And the plan's terms follow the design:
+// The memory plan the trainer states at start is what a real run takes: for four shapes on the
+// CPU (MoE at two sizes, dense, MoE with the optimizer offloaded), the peak of tensor memory
+// measured while training (a counting allocator under LibTorch's) is within 10 % of the plan's
+// total (a CPU job's device is the host: device and host terms together). And the plan's terms follow the design:
 // ZeRO-2 divides gradients and optimizer state by the world size, not the parameters.
 #include "common/memory_plan.h"
 
 #include <cmath>
 #include <iostream>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/testing/train_test_util.h"
 #include "worker/parallel/communicator.h"
@@ -18,6 +20,7 @@ namespace {
 
 struct Size {
   int d_model, layers, seq_len, micro_batch;
+  bool experts = true, offload = false;
 };
 
 class MeasuredPeak : public ::testing::TestWithParam<Size> {};
@@ -33,6 +36,9 @@ TEST_P(MeasuredPeak, IsWithinTenPercentOfThePlan) {
   spec.mutable_data()->set_max_seq_len(size.seq_len);
   spec.mutable_data()->set_max_samples(400);
   spec.mutable_training()->set_micro_batch_size(size.micro_batch);
+  if (!size.experts) spec.mutable_model()->mutable_moe()->clear_experts();
+  if (size.offload) spec.mutable_zero()->set_offload_optimizer(moe::v1::OFFLOAD_DEVICE_CPU);
+  spec.mutable_checkpoint()->set_async(false);  // no save: no checkpoint copy either
   spec.mutable_training()->set_max_steps(3);
   spec.mutable_logging()->set_logging_steps(100);
   spec.mutable_checkpoint()->set_save_at_epoch_end(false);
@@ -45,15 +51,18 @@ TEST_P(MeasuredPeak, IsWithinTenPercentOfThePlan) {
   ASSERT_TRUE(trained.ok()) << trained;
   const double peak = static_cast<double>(PeakAllocatedBytes(torch::kCPU));
   const common::MemoryPlan& plan = (*trainer)->memory_plan();
-  const double stated = static_cast<double>(plan.total());
-  std::cout << "d_model " << size.d_model << ": measured peak " << peak / 1e6 << " MB, plan "
-            << stated / 1e6 << " MB (ratio " << peak / stated << ")\n";
+  const double stated = static_cast<double>(plan.total() + plan.host_total());
+  std::cout << "d_model " << size.d_model << (size.experts ? " MoE" : " dense")
+            << (size.offload ? " offloaded" : "") << ": measured peak " << peak / 1e6
+            << " MB, plan " << stated / 1e6 << " MB (ratio " << peak / stated << ")\n";
   EXPECT_NEAR(peak / stated, 1.0, 0.10)
       << "measured " << peak / 1e6 << " MB, planned " << stated / 1e6 << " MB:\n"
       << plan.Table();
   // Every term is there and the activations are a real share, so the check means something.
-  EXPECT_GT(plan.activations, plan.total() / 10);
-  EXPECT_GT(plan.optimizer, plan.total() / 10);
+  EXPECT_GT(plan.activations, stated / 10);
+  EXPECT_GT(plan.optimizer + plan.host_optimizer, stated / 10);
+  EXPECT_EQ(plan.host_optimizer > 0, size.offload);
+  EXPECT_EQ(plan.host_staging, 0);  // a CPU model's new weights are written in place
   // The start log states the plan.
   bool stated_in_log = false;
   for (const std::string& m : progress.messages) {
@@ -63,8 +72,16 @@ TEST_P(MeasuredPeak, IsWithinTenPercentOfThePlan) {
   EXPECT_TRUE(stated_in_log);
 }
 
-INSTANTIATE_TEST_SUITE_P(TwoSizes, MeasuredPeak,
-                         ::testing::Values(Size{32, 2, 128, 2}, Size{128, 4, 256, 2}));
+INSTANTIATE_TEST_SUITE_P(Shapes, MeasuredPeak,
+                         ::testing::Values(Size{32, 2, 128, 2}, Size{128, 4, 256, 2},
+                                           Size{128, 4, 256, 2, /*experts=*/false},
+                                           Size{128, 4, 256, 2, true, /*offload=*/true}),
+                         [](const auto& info) {
+                           const Size& s = info.param;
+                           return absl::StrCat("d", s.d_model, "x", s.layers,
+                                               s.experts ? "Moe" : "Dense",
+                                               s.offload ? "Offloaded" : "");
+                         });
 
 TEST(MemoryPlan, ZeroDividesGradientsAndOptimizerStateByTheWorldSize) {
   moe::v1::JobSpec spec = testing::SmallJob(testing::FreshDir("memory_plan_zero"));

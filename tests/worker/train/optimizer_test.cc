@@ -58,7 +58,10 @@ TEST(GradClip, ClipsToMaxNormAndLeavesSmallGradientsAlone) {
   ClipGradNorm(big, 0.0, comm);  // 0: no clipping
 }
 
-TEST(AdamW, MatchesLibTorchAdamW) {
+// On the parameters' device (tensor path) and offloaded (the fused host step).
+class AdamWPlacement : public ::testing::TestWithParam<bool> {};
+
+TEST_P(AdamWPlacement, MatchesLibTorchAdamW) {
   torch::manual_seed(1);
   torch::nn::Linear ours(torch::nn::LinearOptions(8, 4).bias(false));
   torch::nn::Linear theirs(torch::nn::LinearOptions(8, 4).bias(false));
@@ -68,7 +71,8 @@ TEST(AdamW, MatchesLibTorchAdamW) {
   }
   const moe::v1::TrainingSpec spec = Training(moe::v1::LR_SCHEDULE_CONSTANT);
   FlatParameters flat(*ours);
-  AdamW adam(spec, flat, 0, flat.params().numel());
+  AdamW adam(spec, flat, 0, flat.params().numel(), /*offload=*/GetParam());
+  EXPECT_EQ(adam.offloaded(), GetParam());
   torch::optim::AdamW reference(
       theirs->parameters(),
       torch::optim::AdamWOptions(1e-2).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.1));
@@ -84,6 +88,9 @@ TEST(AdamW, MatchesLibTorchAdamW) {
     EXPECT_LT((ours->weight - theirs->weight).abs().max().item<double>(), 1e-6) << "step " << step;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(DeviceAndHost, AdamWPlacement, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Offloaded" : "OnDevice"; });
 
 TEST(GradientAccumulation, KMicroBatchesEqualOneBatchKTimesLarger) {
   torch::manual_seed(2);
