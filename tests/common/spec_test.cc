@@ -73,6 +73,35 @@ TEST(SpecLoad, OriginalSetupSpecHasOnlyMissingFileProblems) {
   for (const SpecProblem& p : FindSpecProblems(spec)) paths.push_back(p.path);
   // The machine running the tests has no mpt-7b and no NQ file; nothing else may be wrong.
   EXPECT_THAT(paths, UnorderedElementsAre("model.hf_path", "model.tokenizer", "data.train_file"));
+  // Planned elsewhere than where it runs, those files need not be here (moectl plan).
+  EXPECT_THAT(FindSpecProblems(spec, SpecFiles::kMayBeElsewhere), ::testing::IsEmpty());
+  EXPECT_EQ(spec.zero().offload_optimizer(), v1::OFFLOAD_DEVICE_CPU);  // to fit 2 x 80 GB
+}
+
+TEST(SpecLoad, MoeLayerListIsAscendingWithinTheModelAndOffloadNeedsZeroTwo) {
+  // kMinimal with 4 layers and its moe line replaced.
+  std::string minimal = kMinimal;
+  minimal.replace(minimal.find("n_layers: 2"), 11, "n_layers: 4");
+  const size_t moe_at = minimal.find("  moe: {experts: [a, b, c, d]}\n");
+  ASSERT_NE(moe_at, std::string::npos);
+  const std::string head = minimal.substr(0, moe_at),
+                    tail = minimal.substr(moe_at + std::string("  moe: {experts: [a, b, c, d]}\n").size());
+  const auto with_moe = [&](const std::string& layers) {
+    return absl::StrCat(head, "  moe: {experts: [a, b], ", layers, "}\n", tail);
+  };
+  auto spec = Parse(with_moe("layer_list: {layers: [0, 2]}"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_THAT(spec->model().moe().layer_list().layers(), ::testing::ElementsAre(0u, 2u));
+  EXPECT_THAT(ErrorOf(with_moe("layer_list: {layers: [2, 1]}")),
+              HasSubstr("model.moe.layer_list.layers[1]: 1 follows 2"));
+  EXPECT_THAT(ErrorOf(with_moe("layer_list: {layers: [1, 4]}")),
+              HasSubstr("layer 4 is past the model's 4 layers"));
+  EXPECT_THAT(ErrorOf(with_moe("layer_list: {layers: []}")),
+              HasSubstr("model.moe.layer_list.layers: list at least one layer"));
+  EXPECT_THAT(ErrorOf(with_moe("every_n_layers: 2, layer_list: {layers: [1]}")),
+              HasSubstr("conflicts with"));
+  EXPECT_THAT(ErrorOf(absl::StrCat(kMinimal, "zero: {stage: 0, offload_optimizer: cpu}\n")),
+              HasSubstr("zero.offload_optimizer: cpu needs zero.stage 2"));
 }
 
 TEST(SpecLoad, RelativePathsResolveAgainstTheSpecDirectory) {

@@ -110,6 +110,25 @@ TEST(MptModel, PackedSamplesSeeOnlyThemselves) {
   EXPECT_FALSE(logits.isnan().any().item<bool>());  // padding rows stay finite
 }
 
+TEST(MptModel, ListedLayersAreTheMoeLayers) {
+  moe::v1::MoeSpec moe = MoeSpecOf(4, 1);
+  moe.mutable_layer_list()->add_layers(0);
+  moe.mutable_layer_list()->add_layers(2);
+  MptForCausalLM model(SmallConfig(48, 6, 4), moe);
+  model->InitializeWeights(3);
+  const ModelOutput out = model->forward({torch::randint(97, {2, 8}), {}, {}});
+  EXPECT_EQ(out.moe_stats.size(), 2u);  // one per MoE layer
+  int64_t expert_tensors = 0, listed = 0;
+  for (const auto& item : model->named_parameters()) {
+    const std::string& name = item.key();
+    if (name.find("router") == std::string::npos) continue;
+    ++expert_tensors;
+    listed += name.find(".0.") != std::string::npos || name.find(".2.") != std::string::npos;
+  }
+  EXPECT_GT(expert_tensors, 0);
+  EXPECT_EQ(listed, expert_tensors);  // routers on blocks 0 and 2 only
+}
+
 TEST(MptModel, ActivationCheckpointingGivesTheSameGradients) {
   torch::manual_seed(6);
   moe::v1::MoeSpec moe = MoeSpecOf(4, 2);
