@@ -85,8 +85,9 @@ void CheckModel(const moe::v1::JobSpec& spec, Problems& p) {
     p.Check(!list.empty(), "model.moe.layer_list.layers",
             "list at least one layer (or no experts for a dense model)");
     for (int i = 1; i < list.size(); ++i) {
-      p.Check(list[i] > list[i - 1], absl::StrCat("model.moe.layer_list.layers[", i, "]"),
-              absl::StrCat(list[i], " follows ", list[i - 1], ": list layers ascending, once each"));
+      p.Check(
+          list[i] > list[i - 1], absl::StrCat("model.moe.layer_list.layers[", i, "]"),
+          absl::StrCat(list[i], " follows ", list[i - 1], ": list layers ascending, once each"));
     }
     if (spec.model().has_config() && !list.empty()) {
       p.Check(list[list.size() - 1] < spec.model().config().n_layers(),
@@ -159,8 +160,9 @@ std::vector<SpecProblem> FindSpecProblems(const moe::v1::JobSpec& spec, SpecFile
   p.Check(spec.zero().stage() == 0 || spec.zero().stage() == 2, "zero.stage",
           "must be 0 (plain data parallel) or 2");
   p.Check(spec.zero().bucket_mb() > 0, "zero.bucket_mb", "must be > 0");
-  p.Check(spec.zero().offload_optimizer() != moe::v1::OFFLOAD_DEVICE_CPU || spec.zero().stage() == 2,
-          "zero.offload_optimizer", "cpu needs zero.stage 2 (the optimizer state is partitioned)");
+  p.Check(
+      spec.zero().offload_optimizer() != moe::v1::OFFLOAD_DEVICE_CPU || spec.zero().stage() == 2,
+      "zero.offload_optimizer", "cpu needs zero.stage 2 (the optimizer state is partitioned)");
   p.Check(!spec.checkpoint().output_dir().empty(), "checkpoint.output_dir", "required");
   if (!spec.checkpoint().resume_from().empty()) {
     p.CheckFile(spec.checkpoint().resume_from(), "checkpoint.resume_from", true);

@@ -27,8 +27,7 @@ std::vector<SpecProblem> FindSpecProblems(const moe::v1::JobSpec& spec,
 
 // OK, or InvalidArgument whose message lists FindSpecProblems one per line as
 // "path: message".
-absl::Status ValidateJobSpec(const moe::v1::JobSpec& spec,
-                             SpecFiles files = SpecFiles::kMustExist);
+absl::Status ValidateJobSpec(const moe::v1::JobSpec& spec, SpecFiles files = SpecFiles::kMustExist);
 
 // The largest spec moed takes, encoded; CheckSpecSize says so in words (InvalidArgument). moectl
 // checks before sending, moed again for other clients.

@@ -81,8 +81,8 @@ Check CheckPlan(const JobPlan& job, const common::MemoryPlan& plan, int ranks) {
     checks.push_back(
         {VerdictOf(plan.total(), job.device_bytes), "per GPU", plan.total(), job.device_bytes});
     const int64_t node = plan.HostPerNode(per_node);
-    checks.push_back({VerdictOf(node, job.host_bytes), "host memory per node", node,
-                      job.host_bytes});
+    checks.push_back(
+        {VerdictOf(node, job.host_bytes), "host memory per node", node, job.host_bytes});
   }
   // kDoesNotFit > kTight > kFits > kUnknown.
   return *std::max_element(checks.begin(), checks.end(), [](const Check& a, const Check& b) {
@@ -226,9 +226,9 @@ std::string PlanText(const JobPlan& job) {
   if (!job.fixes.empty()) {
     absl::StrAppend(&out, "single changes that fit, cheapest first:\n");
     for (const JobPlan::Change& fix : job.fixes) {
-      absl::StrAppendFormat(
-          &out, "  %-62s %s, host %.4g GB per node\n", fix.what, NeedOf(job, fix.plan, fix.ranks),
-          fix.plan.HostPerNode(std::min(job.ranks_per_node, fix.ranks)) / 1e9);
+      absl::StrAppendFormat(&out, "  %-62s %s, host %.4g GB per node\n", fix.what,
+                            NeedOf(job, fix.plan, fix.ranks),
+                            fix.plan.HostPerNode(std::min(job.ranks_per_node, fix.ranks)) / 1e9);
     }
   } else if (job.verdict == Verdict::kDoesNotFit) {
     absl::StrAppend(&out,

@@ -58,7 +58,7 @@ absl::StatusOr<Launcher*> Coordinator::LauncherFor(const moe::v1::JobSpec& spec)
 
 moe::v1::Launcher Coordinator::LauncherKind(const moe::v1::JobSpec& spec) const {
   return spec.resources().launcher() == moe::v1::LAUNCHER_UNSPECIFIED ? options_.default_launcher
-                                                                     : spec.resources().launcher();
+                                                                      : spec.resources().launcher();
 }
 
 int64_t Coordinator::version() const {

@@ -85,7 +85,8 @@ TEST(SpecLoad, MoeLayerListIsAscendingWithinTheModelAndOffloadNeedsZeroTwo) {
   const size_t moe_at = minimal.find("  moe: {experts: [a, b, c, d]}\n");
   ASSERT_NE(moe_at, std::string::npos);
   const std::string head = minimal.substr(0, moe_at),
-                    tail = minimal.substr(moe_at + std::string("  moe: {experts: [a, b, c, d]}\n").size());
+                    tail = minimal.substr(moe_at +
+                                          std::string("  moe: {experts: [a, b, c, d]}\n").size());
   const auto with_moe = [&](const std::string& layers) {
     return absl::StrCat(head, "  moe: {experts: [a, b], ", layers, "}\n", tail);
   };

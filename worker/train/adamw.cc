@@ -22,10 +22,9 @@ AdamW::AdamW(const moe::v1::TrainingSpec& spec, FlatParameters& flat, int64_t be
   const torch::Tensor range = flat.params().narrow(0, begin, end - begin);
   // Offloaded: host memory, pinned when the parameters are on a GPU (so that copies to and from
   // it run without blocking). Otherwise the parameters' device.
-  const torch::TensorOptions state = offload ? torch::dtype(torch::kFloat32)
-                                                   .device(torch::kCPU)
-                                                   .pinned_memory(range.is_cuda())
-                                             : range.options().dtype(torch::kFloat32);
+  const torch::TensorOptions state =
+      offload ? torch::dtype(torch::kFloat32).device(torch::kCPU).pinned_memory(range.is_cuda())
+              : range.options().dtype(torch::kFloat32);
   master_ = torch::empty({end - begin}, state);
   master_.copy_(range);
   exp_avg_ = torch::zeros({end - begin}, state);
@@ -59,8 +58,7 @@ void AdamW::StepOnHost(const torch::Tensor& grad, double lr) {
   MOE_CHECK(grad.device().is_cpu() && grad.scalar_type() == torch::kFloat32 &&
                 grad.is_contiguous() && grad.numel() == master_.numel(),
             "an offloaded AdamW step needs the fp32 gradient of its range in host memory");
-  const HostAdamWScalars s =
-      HostAdamWScalars::For(lr, beta1_, beta2_, eps_, weight_decay_, step_);
+  const HostAdamWScalars s = HostAdamWScalars::For(lr, beta1_, beta2_, eps_, weight_decay_, step_);
   torch::Tensor range = flat_.params().narrow(0, begin_, end_ - begin_);
   torch::Tensor& out = staging_.defined() ? staging_ : range;  // a CPU model: in place
   // The range in pieces that alternate between decayed and not, in order.

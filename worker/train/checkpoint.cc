@@ -366,8 +366,8 @@ absl::Status RestoreCheckpoint(const fs::path& dir, MptForCausalLM& model, AdamW
   google::protobuf::util::MessageDifferencer differ;
   std::string difference;
   differ.ReportDifferencesToString(&difference);
-  const bool same_experts = common::SameMoeLayout(static_cast<int>(config.n_layers()), moe,
-                                                  model->moe_spec());
+  const bool same_experts =
+      common::SameMoeLayout(static_cast<int>(config.n_layers()), moe, model->moe_spec());
   if (!differ.Compare(config, model->config()) || !same_experts) {
     return absl::InvalidArgumentError(absl::StrCat(
         "checkpoint ", dir.string(), " was made for a different model than this job's (",

@@ -99,8 +99,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
                                     ") keeps the global batch"));
   }
   // From the model's own config: a Hugging Face model's is in its config.json, not the spec.
-  for (const int layer : common::MoeLayers(static_cast<int>(t->model_->config().n_layers()),
-                                           t->model_->moe_spec())) {
+  for (const int layer :
+       common::MoeLayers(static_cast<int>(t->model_->config().n_layers()), t->model_->moe_spec())) {
     t->moe_layers_.push_back(static_cast<uint32_t>(layer));
   }
   t->model_flops_per_token_ =
@@ -109,16 +109,16 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const moe::v1::JobSpec&
   t->peak_flops_ = peak * comm.world_size();
   t->flat_ = std::make_unique<FlatParameters>(*t->model_, 2 * comm.world_size());
   t->sync_ = MakeGradientSync(spec.zero(), *t->flat_, comm);
-  t->optimizer_ = std::make_unique<AdamW>(
-      spec.training(), *t->flat_, t->sync_->begin(), t->sync_->end(),
-      spec.zero().offload_optimizer() == moe::v1::OFFLOAD_DEVICE_CPU);
+  t->optimizer_ =
+      std::make_unique<AdamW>(spec.training(), *t->flat_, t->sync_->begin(), t->sync_->end(),
+                              spec.zero().offload_optimizer() == moe::v1::OFFLOAD_DEVICE_CPU);
   t->stop_ = std::make_unique<StopAgreement>(options.stop_requested, comm);
   ASSIGN_OR_RETURN(t->checkpointer_, Checkpointer::Create(t->spec_, t->model_, *t->optimizer_,
                                                           *t->flat_, comm, progress));
   moe::v1::JobSpec resolved = spec;
   *resolved.mutable_model()->mutable_config() = t->model_->config();
   resolved.mutable_resources()->set_device(t->device_.is_cuda() ? moe::v1::DEVICE_CUDA
-                                                                 : moe::v1::DEVICE_CPU);
+                                                                : moe::v1::DEVICE_CPU);
   t->plan_ = common::PlanMemory(resolved, comm.world_size(), t->flat_->params().numel(),
                                 t->sync_->BucketBytes());
   progress.OnMessage(absl::StrCat("rank ", comm.rank(), " of ", comm.world_size(), " on ",

@@ -289,18 +289,16 @@ TEST_P(ElasticResume, RestoresStateExactlyThenFollowsTheUninterruptedRun) {
 }
 
 // The last two move a checkpoint between the optimizer on the device and offloaded.
-INSTANTIATE_TEST_SUITE_P(WorldSizes, ElasticResume,
-                         ::testing::Values(ElasticCase{2, 1, false, false},
-                                           ElasticCase{1, 2, false, false},
-                                           ElasticCase{2, 3, false, false},
-                                           ElasticCase{2, 1, true, false},
-                                           ElasticCase{1, 2, false, true}),
-                         [](const auto& info) {
-                           const ElasticCase& c = info.param;
-                           return absl::StrCat(std::get<0>(c), std::get<2>(c) ? "offloaded" : "",
-                                               "to", std::get<1>(c),
-                                               std::get<3>(c) ? "offloaded" : "");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    WorldSizes, ElasticResume,
+    ::testing::Values(ElasticCase{2, 1, false, false}, ElasticCase{1, 2, false, false},
+                      ElasticCase{2, 3, false, false}, ElasticCase{2, 1, true, false},
+                      ElasticCase{1, 2, false, true}),
+    [](const auto& info) {
+      const ElasticCase& c = info.param;
+      return absl::StrCat(std::get<0>(c), std::get<2>(c) ? "offloaded" : "", "to", std::get<1>(c),
+                          std::get<3>(c) ? "offloaded" : "");
+    });
 
 TEST(ZeroTwo, RoutersTrain) {
   // A DeepSpeed bug once left MoE gates frozen under ZeRO-2. `init` builds the same starting

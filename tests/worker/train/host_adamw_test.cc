@@ -42,8 +42,8 @@ TEST_P(HostAdamW, MatchesLibTorchAdamWOverManyThreadsChunks) {
   State ours = Fresh(init);
   torch::Tensor theirs = init.clone().set_requires_grad(true);
   torch::optim::AdamW reference(
-      {theirs}, torch::optim::AdamWOptions(kLr).betas({kBeta1, kBeta2}).eps(kEps).weight_decay(
-                    weight_decay));
+      {theirs},
+      torch::optim::AdamWOptions(kLr).betas({kBeta1, kBeta2}).eps(kEps).weight_decay(weight_decay));
   for (int64_t step = 1; step <= 6; ++step) {
     // Gradients spanning magnitudes, some exactly zero.
     torch::Tensor grad = torch::randn({n}) * torch::pow(10.0, torch::randint(-6, 2, {n}));
@@ -67,8 +67,8 @@ INSTANTIATE_TEST_SUITE_P(WeightDecay, HostAdamW, ::testing::Values(0.0, 0.1));
 
 TEST(HostAdamWOut, Bf16IsLibTorchsConversionBitForBit) {
   std::vector<float> values = {1.0f,
-                               1.00390625f,    // exactly halfway between two bf16: ties to even
-                               1.01171875f,    // halfway, rounds up to even
+                               1.00390625f,  // exactly halfway between two bf16: ties to even
+                               1.01171875f,  // halfway, rounds up to even
                                -3.1415926f,
                                65504.0f,
                                3.3895314e38f,  // rounds up to infinity
@@ -77,7 +77,8 @@ TEST(HostAdamWOut, Bf16IsLibTorchsConversionBitForBit) {
                                std::numeric_limits<float>::infinity(),
                                -std::numeric_limits<float>::infinity(),
                                std::numeric_limits<float>::quiet_NaN()};
-  for (int i = 0; i < 1000; ++i) values.push_back(static_cast<float>(std::ldexp(i * 0.37 - 90, i % 60 - 30)));
+  for (int i = 0; i < 1000; ++i)
+    values.push_back(static_cast<float>(std::ldexp(i * 0.37 - 90, i % 60 - 30)));
   const int64_t n = static_cast<int64_t>(values.size());
   // A step with zero gradient, no decay and lr 0 leaves each value as it is, so the output is
   // exactly the conversion of `values`.
@@ -97,8 +98,7 @@ TEST(HostAdamWOut, Bf16IsLibTorchsConversionBitForBit) {
   const torch::Tensor got_bits = out.view(torch::kInt16).masked_fill(nan, 0),
                       want_bits = expected.view(torch::kInt16).masked_fill(nan, 0);
   EXPECT_TRUE(torch::equal(got_bits, want_bits))
-      << "first difference at "
-      << (got_bits != want_bits).nonzero().index({0}).item<int64_t>();
+      << "first difference at " << (got_bits != want_bits).nonzero().index({0}).item<int64_t>();
 }
 
 TEST(HostAdamWOut, Fp32OutputIsTheMasterAndThreadsChangeNoBit) {

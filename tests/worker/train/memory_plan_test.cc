@@ -1,8 +1,9 @@
 // The memory plan the trainer states at start is what a real run takes: for four shapes on the
 // CPU (MoE at two sizes, dense, MoE with the optimizer offloaded), the peak of tensor memory
 // measured while training (a counting allocator under LibTorch's) is within 10 % of the plan's
-// total (a CPU job's device is the host: device and host terms together). And the plan's terms follow the design:
-// ZeRO-2 divides gradients and optimizer state by the world size, not the parameters.
+// total (a CPU job's device is the host: device and host terms together). And the plan's terms
+// follow the design: ZeRO-2 divides gradients and optimizer state by the world size, not the
+// parameters.
 #include "common/memory_plan.h"
 
 #include <cmath>
