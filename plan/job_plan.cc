@@ -217,11 +217,11 @@ std::string PlanText(const JobPlan& job) {
   } else {
     const auto [part, bytes] = job.plan.LargestDeviceTerm();
     absl::StrAppendFormat(&out,
-                          "verdict: %s, %.4g GB %s of %.4g GB (%.4g GiB), %.0f%% (the largest "
-                          "device term is %s, %.4g GB)\n",
+                          "verdict: %s, %.4g GB %s of %.4g GB (%.4g GiB), %.0f%%, headroom %.4g "
+                          "GB (the largest device term is %s, %.4g GB)\n",
                           VerdictName(job.verdict), job.need / 1e9, job.limit, job.memory / 1e9,
-                          job.memory / 1073741824.0, 100.0 * job.need / job.memory, part,
-                          bytes / 1e9);
+                          job.memory / 1073741824.0, 100.0 * job.need / job.memory,
+                          (job.memory - job.need) / 1e9, part, bytes / 1e9);
   }
   if (!job.fixes.empty()) {
     absl::StrAppend(&out, "single changes that fit, cheapest first:\n");
@@ -269,6 +269,7 @@ nlohmann::json PlanJson(const JobPlan& job) {
           {"verdict", VerdictName(job.verdict)},
           {"limit", job.limit},
           {"need", job.need},
+          {"headroom", job.memory > 0 ? job.memory - job.need : 0},
           {"fixes", fixes},
           {"checkpoint_bytes", job.checkpoint_bytes}};
 }
